@@ -1,0 +1,233 @@
+"""nn.Modules built from the layer tables, with every activation available from one forward pass.
+
+``Network`` wraps the variant's module (``net.body``) and walks the table in order, so
+``net.activations(x)`` needs no hooks: one network instance can serve many sessions at once.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import nn
+from torchvision.transforms import functional as TF
+
+from .architecture import PREPROCESSING, Architecture, Layer, get_architecture
+
+KERAS_17_FLOWERS = (
+    "daffodil", "snowdrop", "lily of the valley", "bluebell", "crocus", "iris", "tiger lily",
+    "tulip", "fritillary", "sunflower", "daisy", "colts' foot", "dandelion", "cowslip",
+    "buttercup", "windflower", "pansy",
+)
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; anything else is honoured as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device != "auto":
+        try:
+            dev = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"Unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps.") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"Device {device!r} was asked for, but this machine has no CUDA GPU; use auto or cpu.")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"Device {device!r} was asked for, but Apple's MPS is not available here; use auto or cpu.")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
+    """One nn.Module for one table row, given the shape it receives (without the batch)."""
+    c = in_shape[0]
+    if layer.kind == "conv":
+        return nn.Conv2d(c, layer.out_channels, layer.kernel, layer.stride, layer.padding, groups=layer.groups)
+    if layer.kind == "linear":
+        return nn.Linear(c, layer.out_channels)
+    if layer.kind == "relu":
+        return nn.ReLU(inplace=False)  # in-place ReLU breaks hook-based attribution
+    if layer.kind == "lrn":
+        s = layer.lrn
+        return nn.LocalResponseNorm(s.size, alpha=s.alpha, beta=s.beta, k=s.k)
+    if layer.kind == "maxpool":
+        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+    if layer.kind == "batchnorm":
+        return nn.BatchNorm2d(c) if len(in_shape) == 3 else nn.BatchNorm1d(c)
+    if layer.kind == "dropout":
+        return nn.Dropout(layer.p)
+    raise ValueError(f"no module for a {layer.kind} layer")
+
+
+def build_body(arch: Architecture) -> nn.Module:
+    """The variant's nn.Module, with the attribute names its table (and its weight files) use."""
+    if arch.name == "torchvision":
+        import torchvision
+
+        body = torchvision.models.alexnet(weights=None)
+        for m in body.modules():
+            if isinstance(m, nn.ReLU):
+                m.inplace = False  # keeps every activation intact; the state dict is unchanged
+        return body
+    from .walkthrough import trace_shapes
+
+    body = nn.Module()
+    for layer, in_shape, _out, _exact in trace_shapes(arch, arch.input_size):
+        if layer.module is not None:
+            body.add_module(layer.module, _make(layer, in_shape))
+    return body
+
+
+class Network(nn.Module):
+    """An AlexNet variant in eval mode, with its table, preprocessing, labels and device.
+
+    Parameters never require grad: attribution needs gradients with respect to the input only,
+    and a network shared by many sessions must not accumulate ``.grad`` on its weights.
+    """
+
+    def __init__(self, arch: Architecture, body: nn.Module, weights: str = "untrained",
+                 device: torch.device | None = None):
+        super().__init__()
+        self.arch = arch
+        self.body = body
+        self.weights = weights  # a human-readable description of where the weights came from
+        self.prep = PREPROCESSING[arch.name]
+        self._steps = [(layer, body.get_submodule(layer.module) if layer.module else None)
+                       for layer in arch.layers]
+        self.eval()
+        self.requires_grad_(False)
+        if device is not None:
+            self.to(device)
+
+    # -- where it runs ---------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return self.arch.name
+
+    @property
+    def categories(self) -> list[str]:
+        return class_names(self.arch.name)
+
+    # -- the forward pass -------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, classes) logits
+        return self._walk(x, None, None)
+
+    def activations(self, x: torch.Tensor, upto: str | None = None) -> "OrderedDict[str, torch.Tensor]":
+        """Every named intermediate, in forward order, from one forward pass (no hooks).
+
+        Dropout (inactive in eval) and flatten steps are not listed. ``upto`` stops after that
+        layer. ``activations(x)["fc8"]`` equals ``net(x)`` for the ImageNet variants.
+        """
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._walk(x, out, upto)
+        return out
+
+    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
+        for layer, module in self._steps:
+            if layer.kind == "flatten":
+                if x.shape[1:].numel() != self._fc_inputs():
+                    raise ValueError(
+                        f"{self.arch.name} cannot run on this input: its first fc layer expects "
+                        f"{self._fc_inputs()} inputs but the last pooling layer gives "
+                        f"{tuple(x.shape[1:])} = {x.shape[1:].numel()}; see the walkthrough.")
+                x = torch.flatten(x, 1)
+                continue
+            x = module(x)
+            if out is not None and layer.kind != "dropout":
+                out[layer.name] = x
+            if layer.name == upto:
+                break
+        return x
+
+    def _fc_inputs(self) -> int:
+        for layer, module in self._steps:
+            if layer.kind == "linear":
+                return module.in_features
+        raise AssertionError("every variant has a linear layer")
+
+    # -- input -------------------------------------------------------------------------------
+    def view(self, img) -> "PIL.Image.Image":  # noqa: F821
+        """The RGB crop the network actually sees: shorter side resized, then centre-cropped."""
+        img = TF.resize(img, self.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        return TF.center_crop(img, self.prep.crop)
+
+    def preprocess(self, img) -> torch.Tensor:
+        """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device."""
+        if self.arch.name == "torchvision":
+            from torchvision.models import AlexNet_Weights
+
+            x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
+        else:
+            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * (255.0 * self.prep.scale / 255.0)
+            x = TF.normalize(x, self.prep.mean, self.prep.std)
+        return x.unsqueeze(0).to(self.device)
+
+    def deprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of the normalisation: (N, 3, H, W) input -> (N, 3, H, W) RGB in 0..1."""
+        mean = torch.tensor(self.prep.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.prep.std, device=x.device).view(1, 3, 1, 1)
+        return ((x * std + mean) / (255.0 * self.prep.scale)).clamp(0, 1)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, top: int = 5) -> list[tuple[int, str, float]]:
+        """Top-``top`` (index, label, probability) for a batch of one."""
+        probs = torch.softmax(self(x), dim=1)[0]
+        p, idx = probs.topk(min(top, probs.numel()))
+        names = self.categories
+        return [(int(i), names[int(i)], float(q)) for q, i in zip(p.cpu(), idx.cpu())]
+
+
+def class_names(model: str) -> list[str]:
+    """Class names in the network's output order (ImageNet's from torchvision's metadata)."""
+    if model == "keras-tutorial":
+        return list(KERAS_17_FLOWERS)
+    from torchvision.models import AlexNet_Weights
+
+    return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:
+    """The paper's initialisation, from a fixed seed: weights ~ N(0, 0.01); biases 1 in conv2,
+    conv4, conv5 and the hidden fc layers (to give ReLUs positive inputs early), 0 elsewhere."""
+    gen = torch.Generator().manual_seed(seed)
+    ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
+    with torch.no_grad():
+        for layer in arch.layers:
+            if layer.kind not in ("conv", "linear"):
+                continue
+            m = body.get_submodule(layer.module)
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.01)
+            m.bias.fill_(1.0 if layer.name in ones else 0.0)
+
+
+def build_network(model: str, device: str | torch.device = "cpu") -> Network:
+    """An untrained network (paper init, seed 0) of variant ``model``."""
+    arch = get_architecture(model)
+    body = build_body(arch)
+    paper_init(body, arch)
+    return Network(arch, body, "untrained", pick_device(device))
+
+
+def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str = "auto",
+                 progress: Callable[[int, int | None], None] | None = None) -> Network:
+    """The public entry point: a variant, its weights, on a device.
+
+    weights: ``"untrained"`` (the paper's initialisation from a fixed seed), ``"pretrained"``
+    (downloaded, verified and cached on first use), or a path to a weight file.
+    """
+    from . import weights as W
+
+    arch = get_architecture(model)
+    dev = pick_device(device)
+    body = build_body(arch)
+    description = W.apply_weights(body, arch, weights, progress=progress)
+    return Network(arch, body, description, dev)

@@ -1,0 +1,178 @@
+"""Shape, parameter, MAC and receptive-field arithmetic, derived from the layer tables.
+
+Nothing here builds a network: the numbers come from the table alone, and the tests hold them
+against real tensors at several input sizes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .architecture import Architecture, Layer, get_architecture
+
+BYTES_PER_VALUE = 4  # float32 activations
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    size: float  # how many input pixels one unit sees (side of the square)
+    jump: float  # input pixels between neighbouring units
+    start: float  # input coordinate of the centre of unit 0 (pixel centres at 0, 1, 2, ...)
+
+
+@dataclass(frozen=True)
+class WalkRow:
+    name: str
+    kind: str
+    input_shape: tuple[int, ...] | None  # without the batch dimension
+    output_shape: tuple[int, ...] | None  # None where the network cannot run this far
+    formula: str
+    params: int
+    macs: int
+    memory_bytes: int
+    receptive_field: ReceptiveField | None  # None for layers that see the whole input
+    exact: bool  # False where the output size formula is not a whole number
+    problem: str | None
+    towers: tuple[int, ...] | None  # channels per GPU tower, e.g. (48, 48)
+    cross_tower: bool
+    note: str
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("input_shape", "output_shape", "towers"):
+            d[key] = list(d[key]) if d[key] is not None else None
+        return d
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def _window_side(n: int, layer: Layer) -> tuple[int, str, bool, str | None]:
+    """Output side of a conv/pool window over an input side of n: (side, formula, exact, problem)."""
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    raw = (n - k + 2 * p) / s + 1
+    exact = float(raw).is_integer()
+    if layer.ceil_mode:
+        out = math.ceil((n - k + 2 * p) / s) + 1
+        if (out - 1) * s >= n + p:  # PyTorch's (and Caffe's) rule: the last window must start inside
+            out -= 1
+        rounding = "rounded up, as Caffe does"
+    else:
+        out = math.floor((n - k + 2 * p) / s) + 1
+        rounding = "rounded down: the last rows and columns are never seen"
+    formula = f"({n} − {k} + 2·{p})/{s} + 1 = {_fmt(raw)}"
+    if not exact:
+        formula += f" → {out} ({rounding})"
+    problem = None
+    if out < 1:
+        problem = f"the input is too small: {layer.name} needs at least {k - 2 * p} pixels and gets {n}."
+    elif not exact:
+        problem = f"{layer.name}'s output side is {_fmt(raw)}, not a whole number; it is {rounding}."
+    return out, formula, exact, problem
+
+
+def trace_shapes(arch: Architecture, input_size: int):
+    """Yield (layer, input_shape, output_shape, exact) in order; stops where the network cannot run."""
+    for row, layer in zip(walkthrough(arch, input_size), arch.layers):
+        if row.output_shape is None:
+            return
+        yield layer, row.input_shape, row.output_shape, row.exact
+
+
+def _fc_inputs(arch: Architecture) -> int:
+    """How many inputs the first linear layer was built for (at the variant's design size)."""
+    rows = walkthrough(arch, arch.input_size, _check_fc=False)
+    for row in rows:
+        if row.kind == "flatten":
+            return row.output_shape[0]
+    raise AssertionError(f"{arch.name} has no flatten step")
+
+
+def walkthrough(model: str | Architecture, input_size: int | None = None, _check_fc: bool = True) -> list[WalkRow]:
+    """Per layer: shapes, the formula with numbers, params, MACs, memory, receptive field, towers."""
+    arch = get_architecture(model) if isinstance(model, str) else model
+    size = arch.input_size if input_size is None else int(input_size)
+    if size < 1:
+        raise ValueError(f"The input size must be a positive number of pixels, not {size}.")
+    expected_fc = _fc_inputs(arch) if _check_fc else None
+    shape: tuple[int, ...] | None = (arch.in_channels, size, size)
+    rf = ReceptiveField(1, 1, 0)
+    towers: tuple[int, ...] | None = None
+    rows: list[WalkRow] = []
+    blocked: str | None = None
+    for layer in arch.layers:
+        in_shape = shape
+        formula, params, macs, exact, problem = "", 0, 0, True, None
+        if shape is None:
+            rows.append(WalkRow(layer.name, layer.kind, None, None, "—", 0, 0, 0, None, True,
+                                blocked, None, layer.cross_tower, layer.note))
+            continue
+        k = layer.kind
+        if k in ("conv", "maxpool"):
+            c, h, w = shape
+            side, formula, exact, problem = _window_side(h, layer)
+            if k == "conv":
+                cin = c // layer.groups
+                params = layer.out_channels * cin * layer.kernel ** 2 + layer.out_channels
+                macs = layer.out_channels * cin * layer.kernel ** 2 * side * side
+                c = layer.out_channels
+                towers = (c // 2, c // 2) if layer.towers == 2 else None
+            shape = (c, side, side) if side >= 1 else None
+            rf = ReceptiveField(rf.size + (layer.kernel - 1) * rf.jump, rf.jump * layer.stride,
+                                rf.start + ((layer.kernel - 1) / 2 - layer.padding) * rf.jump)
+            if shape is None:
+                blocked = f"The network cannot run at {size}×{size}: {problem}"
+        elif k == "adaptiveavgpool":
+            c, h, w = shape
+            out = layer.kernel
+            kk, ss = math.ceil(h / out), max(1, h // out)
+            formula = f"adaptive: {h} → {out}" + ("" if h == out else f" (windows of about {kk}, stride {ss})")
+            shape = (c, out, out)
+            rf = ReceptiveField(rf.size + (kk - 1) * rf.jump, rf.jump * ss, rf.start + (kk - 1) / 2 * rf.jump)
+        elif k == "flatten":
+            n = math.prod(shape)
+            formula = " × ".join(map(str, shape)) + f" = {n}"
+            shape = (n,)
+            if expected_fc is not None and n != expected_fc:
+                problem = (f"The network cannot run at {size}×{size}: its first fc layer expects "
+                           f"{expected_fc} inputs, but the last pooling layer gives "
+                           f"{' × '.join(map(str, in_shape))} = {n}.")
+                blocked = problem
+                exact = False
+        elif k == "linear":
+            n = shape[0]
+            params = n * layer.out_channels + layer.out_channels
+            macs = n * layer.out_channels
+            formula = f"{n} × {layer.out_channels} weights + {layer.out_channels} biases"
+            shape = (layer.out_channels,)
+            towers = (layer.out_channels // 2,) * 2 if layer.towers == 2 else None
+            rf = None
+        elif k == "batchnorm":
+            params = 4 * shape[0]
+            formula = f"4 × {shape[0]} (γ, β, running mean, running variance)"
+        elif k == "lrn":
+            s = layer.lrn
+            formula = f"a / ({_fmt(s.k)} + {s.alpha:g}/{s.size} · Σ a² over {s.size} channels)^{s.beta:g}"
+        elif k in ("relu", "dropout", "softmax"):
+            formula = {"relu": "max(0, a)", "dropout": f"p = {layer.p} in training; identity at inference",
+                       "softmax": "exp(a) / Σ exp(a)"}[k]
+        else:
+            raise ValueError(f"unknown layer kind {k!r} in {arch.name}")
+        out_shape = shape if blocked is None else None
+        if blocked is not None and problem is None:
+            problem = blocked
+        memory = math.prod(out_shape) * BYTES_PER_VALUE if out_shape else 0
+        rows.append(WalkRow(layer.name, k, in_shape, out_shape, formula, params, macs, memory,
+                            rf if (rf is not None and out_shape and len(out_shape) == 3) else None,
+                            exact, problem, towers if layer.kind not in ("flatten",) else None,
+                            layer.cross_tower, layer.note))
+        if blocked is not None:
+            shape = None
+    return rows
+
+
+def total_params(rows: list[WalkRow]) -> int:
+    return sum(r.params for r in rows)
+
+
