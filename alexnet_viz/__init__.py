@@ -1,11 +1,14 @@
 """alexnet_viz: AlexNet as the 2012 paper built it, and the tools to look inside it."""
 from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
+from .images import ImageError, load_image
 from .network import Network, class_names, load_network, pick_device
 from .walkthrough import WalkRow, total_params, walkthrough
+from .weights import WeightsError
 
 __all__ = [
     "ARCHITECTURES", "Architecture", "Layer", "get_architecture",
     "Network", "class_names", "load_network", "pick_device",
     "WalkRow", "total_params", "walkthrough",
+    "ImageError", "load_image", "WeightsError",
 ]
 __version__ = "0.1.0"

@@ -97,6 +97,7 @@ class Network(nn.Module):
         self.body = body
         self.weights = weights  # a human-readable description of where the weights came from
         self.prep = PREPROCESSING[arch.name]
+        self.weights_error: str | None = None  # set when a fallback replaced the asked-for weights
         self._steps = [(layer, body.get_submodule(layer.module) if layer.module else None)
                        for layer in arch.layers]
         self.eval()
@@ -218,16 +219,29 @@ def build_network(model: str, device: str | torch.device = "cpu") -> Network:
 
 
 def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str = "auto",
-                 progress: Callable[[int, int | None], None] | None = None) -> Network:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 fallback_to_untrained: bool = False) -> Network:
     """The public entry point: a variant, its weights, on a device.
 
     weights: ``"untrained"`` (the paper's initialisation from a fixed seed), ``"pretrained"``
     (downloaded, verified and cached on first use), or a path to a weight file.
+    progress(done_bytes, total_bytes_or_None) is called while a download runs.
+    With ``fallback_to_untrained``, a weights error gives the untrained network instead, with
+    the error's sentence in ``net.weights_error`` so the caller can tell the user.
     """
     from . import weights as W
 
     arch = get_architecture(model)
     dev = pick_device(device)
     body = build_body(arch)
-    description = W.apply_weights(body, arch, weights, progress=progress)
-    return Network(arch, body, description, dev)
+    error = None
+    try:
+        description = W.apply_weights(body, arch, weights, progress=progress)
+    except W.WeightsError as exc:
+        if not fallback_to_untrained:
+            raise
+        paper_init(body, arch)
+        description, error = "untrained", str(exc)
+    net = Network(arch, body, description, dev)
+    net.weights_error = error
+    return net
