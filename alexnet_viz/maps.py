@@ -19,7 +19,7 @@ centred at ``start + jump·(i, j)`` input pixels (rows, columns).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -89,6 +89,17 @@ def layer_towers(layer: Layer | str, arch: Architecture | str | None = None) -> 
     raise KeyError(f"{arch.name} has no layer named {layer.name!r}.")
 
 
+def viewable_layers(arch: Architecture | str) -> dict[str, str]:
+    """The layers ``net.activations`` returns, in order: name -> "map" (C, H, W) or "vector" (fc).
+
+    Flatten and dropout steps are left out, as the network leaves them out of its activations.
+    """
+    arch = _arch(arch)
+    return {row.name: ("map" if len(row.output_shape) == 3 else "vector")
+            for row in walkthrough(arch, arch.input_size)
+            if row.kind not in ("flatten", "dropout") and row.output_shape is not None}
+
+
 def layer_receptive_field(layer: Layer | str, arch: Architecture | str,
                           input_size: int | None = None) -> ReceptiveField:
     """The receptive field (size, jump, start) of a map layer at ``input_size`` (default: the crop)."""
@@ -119,7 +130,7 @@ def channel_order(act, sort: str = "index") -> np.ndarray:
     return np.argsort(-key, kind="stable")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Grid:
     """Tiles composed into one image, and which channel each tile shows.
 
@@ -176,7 +187,8 @@ def _to_uint8(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.rint((x - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
 
 
-def _compose(tiles: list[np.ndarray], cols: int, pad: int, pad_value: int, scale: int) -> tuple[np.ndarray, tuple[int, int]]:
+def _compose(tiles: list[np.ndarray], cols: int, pad: int, pad_value: int,
+             scale: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Lay uint8 tiles (h, w) or (h, w, 3), all the same shape, on one canvas."""
     if scale > 1:
         tiles = [t.repeat(scale, axis=0).repeat(scale, axis=1) for t in tiles]
@@ -278,7 +290,7 @@ def channel_stats(act_c) -> dict:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerSummary:
     """Per-layer numbers: dead (exactly zero) activations and a histogram of all values."""
 
@@ -616,17 +628,21 @@ def input_kernels(weight, out_channel: int, layer: Layer | str, arch: Architectu
     tiles = [_to_uint8(t, -mm, mm) if mm > 0 else np.full(t.shape, 128, np.uint8) for t, mm in zip(k, m)]
     cols = _check_layout(len(tiles), cols, pad, scale)
     image, tile = _compose(tiles, cols, pad, pad_value, scale)
-    tower = layer.tower_of(out_channel)
-    prev = layer_towers(arch.layers[arch.layers.index(layer) - 1], arch) if arch.layers.index(layer) > 0 else None
-    if arch.layers.index(layer) == 0:
+    note = _reads(layer, arch, chans)
+    return Grid(image, tuple(chans), cols, tile, pad, tuple((-mm, mm) for mm in m), layer.tower_of(out_channel), note)
+
+
+def _reads(layer: Layer, arch: Architecture, chans: range) -> str:
+    """A phrase saying which channels, and which towers, a conv output channel reads."""
+    i = arch.layers.index(layer)
+    if i == 0:
         names = "R, G, B" if len(chans) == 3 else f"{len(chans)}"
-        note = f"reads the input's colour channels ({names}), one tile each"
-        return Grid(image, tuple(chans), cols, tile, pad, tuple((-mm, mm) for mm in m), tower, note)
+        return f"reads the input's colour channels ({names}), one tile each"
+    prev = layer_towers(arch.layers[i - 1], arch)
     if prev is None:
-        reads = "a single-tower layer"
+        reads = "one tower"
     else:
         bounds = np.cumsum((0,) + prev)
-        seen = [TOWERS[i] for i in range(len(prev)) if chans.start < bounds[i + 1] and chans.stop > bounds[i]]
-        reads = " and ".join(seen)
-    note = f"reads channels {chans.start}–{chans.stop - 1} of the previous layer ({reads})"
-    return Grid(image, tuple(chans), cols, tile, pad, tuple((-mm, mm) for mm in m), tower, note)
+        reads = " and ".join(TOWERS[t] for t in range(len(prev))
+                             if chans.start < bounds[t + 1] and chans.stop > bounds[t])
+    return f"reads channels {chans.start}–{chans.stop - 1} of the previous layer ({reads})"

@@ -318,3 +318,9 @@ def test_input_kernels_shows_one_greyscale_tile_per_input_channel(alex):
         M.input_kernels(alex.body.conv3.weight, 0, "conv2", ALEX)
     with pytest.raises(ValueError, match="0–255"):
         M.input_kernels(w, 256, "conv2", ALEX)
+
+
+def test_viewable_layers_match_what_the_network_returns(alex_acts):
+    kinds = M.viewable_layers(ALEX)
+    assert list(kinds) == list(alex_acts)
+    assert all((kinds[n] == "map") == (a.ndim == 4) for n, a in alex_acts.items())
