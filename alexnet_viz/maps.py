@@ -168,6 +168,23 @@ class Grid:
         k = gr * self.cols + gc
         return int(self.channels[k]) if k < len(self.channels) else None
 
+    def tile_mask(self) -> np.ndarray:
+        """(H', W') bool: True on tile pixels, False on padding and on empty slots in the last row."""
+        mask = np.zeros(self.image.shape[:2], bool)
+        for c in self.channels:
+            top, left, bottom, right = self.box_of(c)
+            mask[top:bottom, left:right] = True
+        return mask
+
+    def rgb(self, cmap: str = "viridis", background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+        """The greyscale grid through a colour-blind-safe map, (H', W', 3) uint8; padding stays
+        ``background`` so it is never mistaken for a strong activation. Colour grids pass through."""
+        if self.image.ndim == 3:
+            return self.image
+        out = colourise(self.image, cmap)
+        out[~self.tile_mask()] = background
+        return out
+
     def box_of(self, channel: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right) of ``channel``'s tile in ``image``; bottom/right exclusive."""
         try:

@@ -324,3 +324,15 @@ def test_viewable_layers_match_what_the_network_returns(alex_acts):
     kinds = M.viewable_layers(ALEX)
     assert list(kinds) == list(alex_acts)
     assert all((kinds[n] == "map") == (a.ndim == 4) for n, a in alex_acts.items())
+
+
+def test_coloured_grid_keeps_padding_and_empty_slots_neutral():
+    act = np.ones((5, 3, 3))  # every tile shows its top value
+    g = M.tile_grid(act, range(5), cols=3, normalise="shared", vrange=(0, 1))
+    rgb = g.rgb("viridis", background=(255, 255, 255))
+    assert rgb.shape == g.image.shape + (3,)
+    t, l, b, r = g.box_of(4)
+    assert tuple(rgb[t, l]) == (0xFD, 0xE7, 0x25)  # a tile: viridis' top colour
+    assert tuple(rgb[0, 0]) == (255, 255, 255)  # padding
+    assert tuple(rgb[t + 1, r + 2]) == (255, 255, 255)  # the empty sixth slot
+    assert g.tile_mask().sum() == 5 * 9
