@@ -66,7 +66,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         src = W.source(model)
         if W.is_cached(model):
             print(f"{model}: checking the cached weights…", file=sys.stderr)
-        else:
+        elif not W.offline():  # offline, fetch says why nothing can be done
             print(f"{model}: downloading {src.url} (about {src.size_mb:.0f} MB; {src.licence})",
                   file=sys.stderr)
         path = W.fetch(model, progress=_ProgressBar(src.filename))

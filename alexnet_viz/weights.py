@@ -158,8 +158,8 @@ def _offline_error(model: str) -> WeightsError:
     return WeightsError(
         f"Pretrained weights for {model} are not in the cache ({weights_dir()}) and "
         f"{OFFLINE_ENV}=1 forbids downloading them. Two ways out: run "
-        f"`python -m alexnet_viz download --model {model}` on a connected machine (then copy its "
-        f"cache folder here or point {HOME_ENV} at it), or pass the path of a weight file "
+        f"`python -m alexnet_viz download --model {model}` on a connected machine and copy the "
+        f"files it writes into {weights_dir()}, or pass the path of a weight file "
         f"(a .caffemodel or a saved state dict) with --weights, or with the app's weights-file option.")
 
 
@@ -304,19 +304,19 @@ def fetch(model: str, progress: Progress | None = None) -> Path:
                 _unlink(final, _sidecar(final))
             if raw.exists() and not _matches(raw, algo, digest):
                 _unlink(raw)
-        if not raw.exists():
-            if offline():
-                raise _offline_error(model)
-            try:
+        if not raw.exists() and offline():
+            raise _offline_error(model)
+        try:
+            if not raw.exists():
                 download(src.url, raw, algo, digest, progress)
-            except OSError as exc:  # the cache folder itself: not writable, disk full
-                raise WeightsError(f"Could not write to the cache folder {folder}: {exc}. "
-                                   f"Set {HOME_ENV} to a writable folder.") from None
-        if src.converter is None:
-            return raw
-        state = src.converter(raw, model)
-        check_state_dict(state, model, raw.name)
-        save_state_dict(state, final, sidecar=True)
+            if src.converter is None:
+                return raw
+            state = src.converter(raw, model)
+            check_state_dict(state, model, raw.name)
+            save_state_dict(state, final, sidecar=True)
+        except OSError as exc:  # the cache folder itself: not writable, disk full
+            raise WeightsError(f"Could not write to the cache folder {folder} ({exc.strerror or exc}); "
+                               f"free some space or set {HOME_ENV} to a writable folder.") from None
         _unlink(raw)  # the converted file is all that loading needs; saves 233 MB
         return final
 

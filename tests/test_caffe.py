@@ -189,7 +189,7 @@ def test_probabilities_match_opencvs_caffe_importer(bvlc_shaped, layout):
     for x, p in zip(xs, ours):
         reference.setInput(np.ascontiguousarray(x.flip(1).numpy()))  # OpenCV wants BGR
         q = reference.forward("prob").reshape(-1)  # the deploy net ends in a Softmax
-        assert p.max() > 5 * p[np.argsort(p)[-6]] or p.max() > 0.02  # not a flat softmax
+        assert p.max() > 0.02  # 20× the uniform 0.001: the random net has a clear top-5
         assert list(np.argsort(-p)[:5]) == list(np.argsort(-q)[:5])
         np.testing.assert_allclose(p, q, atol=1e-4, rtol=0)
     assert not np.array_equal(np.argsort(-ours[0])[:5], np.argsort(-ours[1])[:5])  # the images matter

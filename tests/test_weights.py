@@ -122,6 +122,26 @@ def test_an_interrupted_download_leaves_nothing_a_later_run_trusts(home, server,
     assert W.fetch("torchvision").read_bytes() == PAYLOAD  # the next run starts over and succeeds
 
 
+def test_ctrl_c_during_a_download_leaves_no_file(home, server):
+    server.files["w.bin"] = PAYLOAD
+
+    def interrupt(done: int, total: int | None) -> None:
+        if done > 1_000_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD), progress=interrupt)
+    assert list(home.iterdir()) == []
+
+
+def test_an_unwritable_cache_folder_is_a_weights_error(home, server, monkeypatch, tmp_path):
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(tmp_path / "file"))
+    with pytest.raises(WeightsError, match="Could not write to the cache folder.*ALEXNET_VIZ_HOME"):
+        W.fetch("torchvision")
+
+
 def test_a_damaged_cached_file_is_fetched_again(home, server, monkeypatch):
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
     path = W.fetch("torchvision")
