@@ -134,6 +134,18 @@ def test_ctrl_c_during_a_download_leaves_no_file(home, server):
     assert list(home.iterdir()) == []
 
 
+def test_temp_files_of_a_killed_download_are_cleared_by_the_next_one(home, server):
+    server.files["w.bin"] = PAYLOAD
+    home.mkdir(parents=True)
+    dead = home / ".w.bin.abc123.part"  # what a killed process leaves behind
+    dead.write_bytes(PAYLOAD[:1000])
+    os.utime(dead, (0, 0))
+    live = home / ".w.bin.def456.part"  # another process, still writing: left alone
+    live.write_bytes(b"")
+    W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD))
+    assert leftovers(home) == [live.name]
+
+
 def test_an_unwritable_cache_folder_is_a_weights_error(home, server, monkeypatch, tmp_path):
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
     (tmp_path / "file").write_text("not a folder")
