@@ -67,7 +67,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         if W.is_cached(model):
             print(f"{model}: checking the cached weights…", file=sys.stderr)
         elif not W.offline():  # offline, fetch says why nothing can be done
-            print(f"{model}: downloading {src.url} (about {src.size_mb:.0f} MB; {src.licence})",
+            print(f"{model}: downloading {src.url} (about {src.size_mib:.0f} MiB; {src.licence})",
                   file=sys.stderr)
         path = W.fetch(model, progress=_ProgressBar(src.filename))
         print(f"{model}: ready, verified: {path}")

@@ -62,7 +62,7 @@ class WeightSource:
     model: str
     url: str
     checksum: str | None
-    size_mb: float  # approximate, for people; never used to verify
+    size_mib: float  # approximate, for people; never used to verify
     licence: str
     description: str
     converter: Callable[[Path, str], dict[str, torch.Tensor]] | None = None
@@ -105,7 +105,7 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         model="alexnet2012",
         url="http://dl.caffe.berkeleyvision.org/bvlc_alexnet.caffemodel",
         checksum="sha1:9116a64c0fbe4459d18f4bb6b56d647b63920377",
-        size_mb=233,
+        size_mib=233,
         licence="BVLC model zoo: released for unrestricted use",
         description="pretrained: Caffe's bvlc_alexnet (ILSVRC-2012; 57.1% top-1, centre crop)",
         converter=_convert_caffe,
@@ -114,8 +114,8 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         model="torchvision",
         url=_torchvision_url(),
         checksum=None,  # torchvision's hash prefix in the file name
-        size_mb=233,
-        licence="distributed with torchvision (BSD-3-Clause); trained on ImageNet-1k",
+        size_mib=233,
+        licence="published with torchvision (BSD-3-Clause; no separate licence is stated for the weights); trained on ImageNet-1k",
         description="pretrained: torchvision AlexNet_Weights.IMAGENET1K_V1 (56.5% top-1)",
     ),
 }

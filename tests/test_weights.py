@@ -71,7 +71,7 @@ def test_registry_names_the_real_sources_and_their_checks():
     assert tv.url == AlexNet_Weights.IMAGENET1K_V1.url
     assert tv.expected() == ("sha256", "7be5be79")  # alexnet-owt-7be5be79.pth
     for src in W.SOURCES.values():
-        assert src.licence and src.description and src.size_mb > 100
+        assert src.licence and src.description and src.size_mib > 100
 
 
 def test_no_pretrained_weights_for_the_keras_variant_says_what_to_use():
