@@ -115,7 +115,8 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         url=_torchvision_url(),
         checksum=None,  # torchvision's hash prefix in the file name
         size_mib=233,
-        licence="published with torchvision (BSD-3-Clause; no separate licence is stated for the weights); trained on ImageNet-1k",
+        licence=("published with torchvision (BSD-3-Clause; no separate licence is stated for "
+                 "the weights); trained on ImageNet-1k"),
         description="pretrained: torchvision AlexNet_Weights.IMAGENET1K_V1 (56.5% top-1)",
     ),
 }
