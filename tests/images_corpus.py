@@ -200,3 +200,12 @@ def mutations(data: bytes, seed: int, count: int) -> list[bytes]:
             del d[i: i + rng.randint(1, 32)]
         out.append(bytes(d))
     return out
+
+
+def png_with_garbage_data(seed: int) -> bytes:
+    """A PNG whose IDAT payload is random bytes (with a correct CRC, so only zlib can tell)."""
+    rng = random.Random(seed)
+    garbage = bytes(rng.randrange(256) for _ in range(200))
+    ihdr = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", garbage)
+            + _png_chunk(b"IEND", b""))
