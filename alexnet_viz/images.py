@@ -10,7 +10,8 @@
     _to_rgb        16-bit / float rescale, alpha over BACKGROUND, any mode -> RGB
 
 Everything that goes wrong becomes an `ImageError` whose message says what was wrong and what
-to do. Pillow's global state (LOAD_TRUNCATED_IMAGES, MAX_IMAGE_PIXELS) is never changed.
+to do. No global state is touched (not Pillow's LOAD_TRUNCATED_IMAGES or MAX_IMAGE_PIXELS,
+not the warning filters), so many app sessions can load images at once.
 """
 from __future__ import annotations
 
@@ -136,7 +137,9 @@ def _open_header(stream: IO[bytes]) -> Image.Image:
         img = Image.open(stream, formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError:  # Pillow's own check, at 2x its MAX_IMAGE_PIXELS
         raise ImageError(_too_many_pixels(None)) from None
-    except Image.DecompressionBombWarning:  # only raised when warnings are errors
+    except Image.DecompressionBombWarning:
+        # Raised only where warnings are errors. Otherwise Pillow prints it for 89-179 MP
+        # headers and we refuse just below; we leave the process-wide warning filters alone.
         raise ImageError(_too_many_pixels(None)) from None
     except Exception as exc:  # not an image, or a plugin that chokes on a damaged header
         if _container_ends_early(stream):
@@ -192,22 +195,25 @@ def _peek(stream: IO[bytes]) -> bytes:
         return b"?"
 
 
+_WEB_PAGE = "This is a web page (HTML), not an image: save the image itself, not the page."
 # A signature found near the start -> what to tell the person.
 _NOT_IMAGES = (
     (b"%PDF", "This is a PDF document, not an image: export the page as PNG or JPEG."),
     (b"PK\x03\x04", "This is a ZIP archive, not an image: unzip it and choose an image inside."),
     (b"<svg", "SVG is not supported: export it as PNG."),
-    (b"<html", "This is a web page (HTML), not an image: save the image itself, not the page."),
-    (b"<!doctype html", "This is a web page (HTML), not an image: save the image itself, not the page."),
+    (b"<html", _WEB_PAGE),
+    (b"<!doctype html", _WEB_PAGE),
     (b"ftypheic", "HEIC photos are not supported: export it as JPEG."),
     (b"ftypmif1", "HEIF photos are not supported: export it as JPEG."),
     (b"8BPS", "Photoshop files are not supported: export it as PNG or JPEG."),
     (b"%!PS", "PostScript/EPS files are not supported: export it as PNG."),
 )
-# Known image signatures: Pillow failing to identify one means a damaged or exotic header.
+# Known image signatures (offset, bytes, name): Pillow failing to identify one means a
+# damaged or exotic header.
 _IMAGE_SIGNATURES = (
-    (b"\x89PNG", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"), (b"RIFF", "WebP"),
-    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"BM", "BMP"),
+    (0, b"\x89PNG", "a PNG"), (0, b"\xff\xd8", "a JPEG"), (0, b"GIF8", "a GIF"),
+    (0, b"RIFF", "a WebP"), (0, b"II*\x00", "a TIFF"), (0, b"MM\x00*", "a TIFF"), (0, b"BM", "a BMP"),
+    (4, b"ftypavif", "an AVIF"), (0, b"\x00\x00\x00\x0cjP  ", "a JPEG 2000"),
 )
 
 
@@ -218,10 +224,10 @@ def _not_an_image(head: bytes) -> str:
     for signature, sentence in _NOT_IMAGES:
         if signature.lower() in lowered:
             return sentence
-    for signature, name in _IMAGE_SIGNATURES:
-        if head.startswith(signature):
+    for offset, signature, name in _IMAGE_SIGNATURES:
+        if head[offset:].startswith(signature):
             return (
-                f"This looks like a {name} file, but its header cannot be read (it may be "
+                f"This looks like {name} file, but its header cannot be read (it may be "
                 "damaged, claim zero pixels, or use a rare variant): open it in an image "
                 "editor and save it again as PNG or JPEG."
             )
@@ -277,7 +283,7 @@ def _broken(exc: Exception) -> str:
     detail = str(exc).strip() or type(exc).__name__
     lowered = detail.lower()
     if isinstance(exc, EOFError) or any(
-        word in lowered for word in ("truncated", "premature", "end of file", "not enough data")
+        word in lowered for word in ("truncated", "premature", "end of file", "not enough")
     ):
         return _TRUNCATED
     return (

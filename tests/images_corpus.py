@@ -95,7 +95,8 @@ def png_claiming(width: int, height: int, color_type: int = 2) -> bytes:
 
 def gif_claiming(width: int, height: int) -> bytes:
     """A GIF whose screen and single frame claim width×height, with a few bytes of data."""
-    header = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00" * 3 + b"\xff" * 3
+    palette = b"\x00" * 3 + b"\xff" * 3  # two colours: black, white
+    header = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + palette
     frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
     return header + frame + b"\x02\x02\x44\x01\x00\x3b"
 
@@ -170,6 +171,9 @@ def base_files() -> dict[str, bytes]:
         "bmp": encode(pic, "BMP"),
         "ppm": encode(pic, "PPM"),
         "tga": encode(pic, "TGA"),
+        "qoi": encode(pic, "QOI"),
+        "jpeg2000": encode(pic, "JPEG2000"),
+        "avif": encode(pic, "AVIF", quality=80),
     }
 
 
