@@ -66,17 +66,17 @@ def test_every_kind_of_source_gives_the_same_rgb_picture(tmp_path):
     path.write_bytes(data)
     uploaded = UploadedFileLike(data, "photo.png")
     uploaded.read()  # the app may already have read it once: we still get the whole file
-    sources = {
-        "str path": str(path), "Path": path, "bytes": data, "bytearray": bytearray(data),
-        "memoryview": memoryview(data), "BytesIO": io.BytesIO(data), "UploadedFile": uploaded,
-        "non-seekable stream": OneWayStream(data), "open binary file": open(path, "rb"),
-        "PIL image": Image.open(io.BytesIO(data)),
-    }
-    for name, source in sources.items():
-        out = load_image(source)
-        assert out.mode == "RGB" and out.size == (30, 20), name
-        assert out.tobytes() == picture.tobytes(), name
-    sources["open binary file"].close()
+    with open(path, "rb") as opened:
+        sources = {
+            "str path": str(path), "Path": path, "bytes": data, "bytearray": bytearray(data),
+            "memoryview": memoryview(data), "BytesIO": io.BytesIO(data), "UploadedFile": uploaded,
+            "non-seekable stream": OneWayStream(data), "open binary file": opened,
+            "PIL image": Image.open(io.BytesIO(data)),
+        }
+        for name, source in sources.items():
+            out = load_image(source)
+            assert out.mode == "RGB" and out.size == (30, 20), name
+            assert out.tobytes() == picture.tobytes(), name
 
 
 @pytest.mark.parametrize("source, fragment", [
