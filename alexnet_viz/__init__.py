@@ -1,7 +1,7 @@
 """alexnet_viz: AlexNet as the 2012 paper built it, and the tools to look inside it."""
 from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from .caffe import read_caffemodel
-from .images import ImageError, load_image
+from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
 from .walkthrough import WalkRow, total_params, walkthrough
 from .weights import WeightsError
@@ -10,6 +10,6 @@ __all__ = [
     "ARCHITECTURES", "Architecture", "Layer", "get_architecture",
     "Network", "class_names", "load_network", "pick_device",
     "WalkRow", "total_params", "walkthrough",
-    "ImageError", "load_image", "WeightsError", "read_caffemodel",
+    "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
 ]
 __version__ = "0.1.0"
