@@ -57,6 +57,8 @@ class Layer:
         """Which GPU tower channel ``channel`` of this layer's output belongs to."""
         if self.towers == 1 or self.out_channels is None:
             return None
+        if not 0 <= channel < self.out_channels:
+            raise ValueError(f"{self.name} has channels 0 to {self.out_channels - 1}; there is no channel {channel}.")
         return TOWERS[channel * self.towers // self.out_channels]
 
 
@@ -92,7 +94,8 @@ def _alexnet2012() -> Architecture:
           note="96 kernels of 11×11×3 at stride 4, 48 on each GPU; the paper's Figure 3."),
         L("relu1", "relu", "relu1", note="ReLU after every conv and fc layer: trains several times faster than tanh."),
         L("norm1", "lrn", "norm1", lrn=CAFFE_LRN,
-          note="Local response normalisation across 5 adjacent channels (Caffe: k=1; the paper: k=2)."),
+          note="Local response normalisation across 5 adjacent channels (Caffe: k=1; the paper: k=2). "
+               "Caffe's window runs across all 96 channels, so channels 46–49 mix the two towers."),
         L("pool1", "maxpool", "pool1", kernel=3, stride=2, ceil_mode=True,
           note="Overlapping max-pooling, 3×3 windows at stride 2: cut top-1 error by 0.4%."),
         L("conv2", "conv", "conv2", 256, 5, 1, 2, g2, towers=2,
