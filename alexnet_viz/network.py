@@ -11,8 +11,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchvision.transforms import functional as TF
-
 from .architecture import PREPROCESSING, Architecture, Layer, get_architecture
 
 KERAS_17_FLOWERS = (
@@ -181,6 +179,8 @@ class Network(nn.Module):
     # -- input -------------------------------------------------------------------------------
     def view(self, img) -> "PIL.Image.Image":  # noqa: F821
         """The RGB crop the network actually sees: shorter side resized, then centre-cropped."""
+        from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
+
         img = TF.resize(img, self.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         return TF.center_crop(img, self.prep.crop)
 
@@ -191,7 +191,9 @@ class Network(nn.Module):
 
             x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
         else:
-            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * (255.0 * self.prep.scale / 255.0)
+            from torchvision.transforms import functional as TF
+
+            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * self.prep.scale  # (3, crop, crop)
             x = TF.normalize(x, self.prep.mean, self.prep.std)
         return x.unsqueeze(0).to(self.device)
 
