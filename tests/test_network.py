@@ -188,7 +188,7 @@ def test_torchvision_input_is_its_weights_own_transform(tv):
     expected = AlexNet_Weights.IMAGENET1K_V1.transforms()(img)
     got = tv.preprocess(img)
     assert got.shape == (1, 3, 224, 224) and torch.equal(got[0], expected)
-    seen = torch.from_numpy(np.asarray(tv.view(img))).permute(2, 0, 1).float() / 255  # (3, 224, 224)
+    seen = torch.from_numpy(np.array(tv.view(img))).permute(2, 0, 1).float() / 255  # (3, 224, 224)
     assert torch.allclose(tv.deprocess(got)[0], seen, atol=1e-5)  # deprocess undoes the normalisation
 
 
