@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +134,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         cmd += ["--server.port", str(args.port)]
     # From the checkout's root, so Streamlit finds .streamlit/config.toml.
-    return subprocess.call(cmd, cwd=app.parent.parent)
+    return _run_app(cmd, cwd=app.parent.parent)
+
+
+def _run_app(cmd: list[str], cwd: Path) -> int:
+    """Hand the terminal to Streamlit: on POSIX it replaces this process, so Ctrl-C and a process
+    manager's SIGTERM reach the server itself and no orphan is left behind."""
+    if os.name == "posix":
+        os.chdir(cwd)
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd, cwd=cwd)  # pragma: no cover - Windows
 
 
 def cmd_download(args: argparse.Namespace) -> int:
