@@ -64,6 +64,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Architecture:
+    """One network variant: its layers in forward order, the input it was designed for, its source."""
+
     name: str
     title: str
     input_size: int  # the side the variant was designed for
@@ -239,6 +241,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def get_architecture(name: str) -> Architecture:
+    """The table of variant ``name``, or a ValueError that lists the variants there are."""
     try:
         return ARCHITECTURES[name]
     except KeyError:

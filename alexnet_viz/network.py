@@ -181,6 +181,7 @@ class Network(nn.Module):
         """The RGB crop the network actually sees: shorter side resized, then centre-cropped."""
         from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
 
+        img = img if img.mode == "RGB" else img.convert("RGB")
         img = TF.resize(img, self.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         return TF.center_crop(img, self.prep.crop)
 
@@ -226,11 +227,17 @@ def _side_rows(arch: Architecture, side: int) -> tuple:
 
 def class_names(model: str) -> list[str]:
     """Class names in the network's output order (ImageNet's from torchvision's metadata)."""
+    get_architecture(model)  # an unknown model is a sentence, not ImageNet's names
     if model == "keras-tutorial":
         return list(KERAS_17_FLOWERS)
+    return list(_imagenet_names())
+
+
+@lru_cache(maxsize=1)
+def _imagenet_names() -> tuple[str, ...]:
     from torchvision.models import AlexNet_Weights
 
-    return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+    return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:

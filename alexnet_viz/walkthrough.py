@@ -98,6 +98,8 @@ def _fc_inputs(arch: Architecture) -> int:
 def walkthrough(model: str | Architecture, input_size: int | None = None, _check_fc: bool = True) -> list[WalkRow]:
     """Per layer: shapes, the formula with numbers, params, MACs, memory, receptive field, towers."""
     arch = get_architecture(model) if isinstance(model, str) else model
+    if input_size is not None and (isinstance(input_size, bool) or int(input_size) != input_size):
+        raise ValueError(f"The input size must be a whole number of pixels, not {input_size!r}.")
     size = arch.input_size if input_size is None else int(input_size)
     if size < 1:
         raise ValueError(f"The input size must be a positive number of pixels, not {size}.")

@@ -180,6 +180,8 @@ def test_alexnet2012_resizes_the_shorter_side_to_256_before_cropping(net):
     assert abs(dark - 100 * 100) < 300  # halved to 100 pixels: 256/512 (227/512 would give ~7,900)
     tall = net.preprocess(Image.new("RGB", (300, 900), "white"))
     assert tall.shape == (1, 3, 227, 227)
+    seen = net.view(Image.new("RGBA", (300, 900), (10, 20, 30, 255)))
+    assert (seen.mode, seen.size, seen.getpixel((100, 100))) == ("RGB", (227, 227), (10, 20, 30))
 
 
 def test_torchvision_input_is_its_weights_own_transform(tv):
@@ -200,6 +202,9 @@ def test_predict_gives_sorted_probabilities_with_imagenet_labels(net, x):
     assert len(net.categories) == 1000 and net.categories == av.class_names("torchvision")
     with pytest.raises(ValueError, match="at least 1"):
         net.predict(x, top=0)
+    assert av.class_names("keras-tutorial")[0] == "daffodil" and len(av.class_names("keras-tutorial")) == 17
+    with pytest.raises(ValueError, match="Unknown model 'vgg'"):
+        av.class_names("vgg")
 
 
 @pytest.mark.parametrize("shape,match", [

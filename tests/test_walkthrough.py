@@ -79,6 +79,8 @@ def test_too_small_an_input_names_the_layer_that_stops_it(bodies):
     assert rows[0].output_shape is None and "conv1 needs at least 11 pixels and gets 10" in rows[0].problem
     with pytest.raises(ValueError, match="input size must be a positive number"):
         walkthrough("alexnet2012", 0)
+    with pytest.raises(ValueError, match="whole number of pixels, not 227.5"):
+        walkthrough("alexnet2012", 227.5)
 
 
 def test_224_flags_conv1_as_not_a_whole_number():
