@@ -86,6 +86,17 @@ def test_no_hooks_are_left_on_any_module_and_weights_never_collect_gradients(net
     assert not any(m.training for m in net.modules())  # eval mode: dropout off
 
 
+def test_one_network_serves_several_threads_at_once(net, x, acts):
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [x * (i + 1) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda inp: net.activations(inp)["fc8"], inputs))
+    assert torch.allclose(together[0], acts["fc8"], rtol=1e-5, atol=1e-6)
+    assert all(torch.allclose(t, net(inp), rtol=1e-5, atol=1e-6) for t, inp in zip(together, inputs))
+    assert all_hooks(net) == []
+
+
 def test_dropout_is_inactive_so_two_passes_agree(net, x):
     assert torch.equal(net(x), net(x))
 
