@@ -57,11 +57,15 @@ class Layer:
         """Which GPU tower channel ``channel`` of this layer's output belongs to."""
         if self.towers == 1 or self.out_channels is None:
             return None
+        if not 0 <= channel < self.out_channels:
+            raise ValueError(f"{self.name} has channels 0 to {self.out_channels - 1}; there is no channel {channel}.")
         return TOWERS[channel * self.towers // self.out_channels]
 
 
 @dataclass(frozen=True)
 class Architecture:
+    """One network variant: its layers in forward order, the input it was designed for, its source."""
+
     name: str
     title: str
     input_size: int  # the side the variant was designed for
@@ -92,7 +96,8 @@ def _alexnet2012() -> Architecture:
           note="96 kernels of 11×11×3 at stride 4, 48 on each GPU; the paper's Figure 3."),
         L("relu1", "relu", "relu1", note="ReLU after every conv and fc layer: trains several times faster than tanh."),
         L("norm1", "lrn", "norm1", lrn=CAFFE_LRN,
-          note="Local response normalisation across 5 adjacent channels (Caffe: k=1; the paper: k=2)."),
+          note="Local response normalisation across 5 adjacent channels (Caffe: k=1; the paper: k=2). "
+               "Caffe's window runs across all 96 channels, so channels 46–49 mix the two towers."),
         L("pool1", "maxpool", "pool1", kernel=3, stride=2, ceil_mode=True,
           note="Overlapping max-pooling, 3×3 windows at stride 2: cut top-1 error by 0.4%."),
         L("conv2", "conv", "conv2", 256, 5, 1, 2, g2, towers=2,
@@ -146,11 +151,11 @@ def _torchvision() -> Architecture:
         L("conv2", "conv", "features.3", 192, 5, 1, 2, note="192 kernels of 5×5, no groups."),
         L("relu2", "relu", "features.4", inplace=True),
         L("pool2", "maxpool", "features.5", kernel=3, stride=2),
-        L("conv3", "conv", "features.6", 384, 3, 1, 1),
+        L("conv3", "conv", "features.6", 384, 3, 1, 1, note="384 kernels of 3×3, as the paper's conv3."),
         L("relu3", "relu", "features.7", inplace=True),
         L("conv4", "conv", "features.8", 256, 3, 1, 1, note="256 kernels (the paper: 384)."),
         L("relu4", "relu", "features.9", inplace=True),
-        L("conv5", "conv", "features.10", 256, 3, 1, 1),
+        L("conv5", "conv", "features.10", 256, 3, 1, 1, note="256 kernels of 3×3, as the paper's conv5."),
         L("relu5", "relu", "features.11", inplace=True),
         L("pool5", "maxpool", "features.12", kernel=3, stride=2),
         L("avgpool", "adaptiveavgpool", "avgpool", kernel=6,
@@ -193,10 +198,10 @@ def _keras_tutorial() -> Architecture:
         L("conv3", "conv", "conv3", 384, 3, 1, 0, note="'valid' padding shrinks the maps (the paper keeps 13×13)."),
         L("relu3", "relu", "relu3"),
         L("bn3", "batchnorm", "bn3", 384),
-        L("conv4", "conv", "conv4", 384, 3, 1, 0),
+        L("conv4", "conv", "conv4", 384, 3, 1, 0, note="'valid' again: the maps shrink to 4×4 (the paper: 13×13)."),
         L("relu4", "relu", "relu4"),
         L("bn4", "batchnorm", "bn4", 384),
-        L("conv5", "conv", "conv5", 256, 3, 1, 0),
+        L("conv5", "conv", "conv5", 256, 3, 1, 0, note="256 kernels, 'valid': 2×2 maps reach pool5 (the paper: 13×13)."),
         L("relu5", "relu", "relu5"),
         L("pool5", "maxpool", "pool5", kernel=2, stride=2),
         L("bn5", "batchnorm", "bn5", 256),
@@ -236,6 +241,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def get_architecture(name: str) -> Architecture:
+    """The table of variant ``name``, or a ValueError that lists the variants there are."""
     try:
         return ARCHITECTURES[name]
     except KeyError:

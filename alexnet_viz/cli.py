@@ -6,22 +6,144 @@ on stderr; no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 from .architecture import ARCHITECTURES
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2), not a usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _shape(shape) -> str:
+    return "×".join(map(str, shape)) if shape is not None else "—"
+
+
+def _shapes_table(arch, size: int, rows) -> str:
+    """The walkthrough as an aligned plain-text table, problems listed beneath it."""
+    from .walkthrough import total_params
+
+    header = ("layer", "kind", "output", "params", "MACs", "RF size/jump", "towers", "formula")
+    lines = []
+    for r in rows:
+        rf = r.receptive_field
+        lines.append((
+            r.name + ("" if r.problem is None else " !"),
+            r.kind,
+            _shape(r.output_shape),
+            f"{r.params:,}" if r.params else "",
+            f"{r.macs:,}" if r.macs else "",
+            f"{rf.size:g}/{rf.jump:g}" if rf is not None else "",
+            "+".join(map(str, r.towers)) if r.towers else "",
+            r.formula,
+        ))
+    widths = [max(len(row[i]) for row in (header, *lines)) for i in range(len(header) - 1)]
+    right = {3, 4, 5}  # numbers line up on the right
+
+    def fmt(row) -> str:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells + [row[-1]]).rstrip()
+
+    runs = all(r.output_shape is not None for r in rows)
+    cost = (f"{sum(r.macs for r in rows):,} multiply-accumulates" if runs
+            else "it cannot run at this size (the reason is at the end)")
+    out = [f"{arch.title}",
+           f"model {arch.name}, input {size}×{size}×{arch.in_channels}: {total_params(rows):,} parameters; {cost}",
+           "", fmt(header), fmt(["-" * w for w in widths] + ["-" * 7])]
+    out += [fmt(row) for row in lines]
+    problems, blocked = [], None
+    for r in rows:
+        if r.problem is None:
+            continue
+        if r.output_shape is None or r.kind == "flatten":
+            blocked = blocked or r.problem
+        else:
+            problems.append(f"  ! {r.name}: {r.problem}")
+    if problems or blocked:
+        out.append("")
+        out += problems
+        if blocked:
+            out.append(f"  ! {blocked}")
+    return "\n".join(out)
+
+
 def cmd_shapes(args: argparse.Namespace) -> int:
-    raise NotImplementedError("shapes")
+    """Print the walkthrough; a size the network cannot take is shown, not an error (exit 0)."""
+    from .architecture import get_architecture
+    from .walkthrough import total_params, walkthrough
+
+    arch = get_architecture(args.model)
+    size = arch.input_size if args.input_size is None else args.input_size
+    rows = walkthrough(arch, size)
+    if args.json:
+        print(json.dumps({"model": arch.name, "input_size": size, "total_params": total_params(rows),
+                          "layers": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        print(_shapes_table(arch, size, rows))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    raise NotImplementedError("predict")
+    """Classify one image: the top-K classes and their probabilities."""
+    from .architecture import get_architecture
+    from .images import load_image
+    from .network import load_network
+
+    if args.top < 1:
+        raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
+    get_architecture(args.model)  # an unknown model is named before any work is done
+    img = load_image(args.image)  # before the network: a bad image should fail fast
+    net = load_network(args.model, weights=args.weights, device=args.device)
+    top = net.predict(net.preprocess(img), top=args.top)
+    if args.json:
+        print(json.dumps({"model": net.name, "weights": net.weights, "device": str(net.device),
+                          "top": [{"index": i, "label": label, "probability": p} for i, label, p in top]},
+                         indent=2))
+    else:
+        print(f"{args.image}: {net.name}, weights {net.weights}, on {net.device}")
+        for rank, (i, label, p) in enumerate(top, 1):
+            print(f"{rank:>3}. {100 * p:6.2f}%  {label} ({i})")
+    return 0
+
+
+def app_path() -> Path:
+    """Where the Streamlit app lives: app/streamlit_app.py beside the package, in a source checkout."""
+    return Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    raise NotImplementedError("serve")
+    """Start the web app: ``streamlit run app/streamlit_app.py`` with this Python."""
+    app = app_path()
+    if not app.is_file():
+        raise ValueError(f"The app is not where serve looks for it ({app}): serve runs from a source "
+                         f"checkout of AlexNet Explorer, which has app/ beside alexnet_viz/.")
+    if importlib.util.find_spec("streamlit") is None:
+        raise ValueError("Streamlit is not installed in this Python: run `make run`, or "
+                         "`pip install -r requirements.txt`.")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a port number; use one from 1 to 65535.")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app)]
+    if args.port is not None:
+        cmd += ["--server.port", str(args.port)]
+    # From the checkout's root, so Streamlit finds .streamlit/config.toml.
+    return _run_app(cmd, cwd=app.parent.parent)
+
+
+def _run_app(cmd: list[str], cwd: Path) -> int:
+    """Hand the terminal to Streamlit: on POSIX it replaces this process, so Ctrl-C and a process
+    manager's SIGTERM reach the server itself and no orphan is left behind."""
+    if os.name == "posix":
+        os.chdir(cwd)
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd, cwd=cwd)  # pragma: no cover - Windows
 
 
 class _ProgressBar:
@@ -89,7 +211,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="alexnet-viz", description="AlexNet Explorer from the command line.")
+    p = _Parser(prog="alexnet-viz", description="AlexNet Explorer from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
     models = list(ARCHITECTURES)
 

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Callable
 
 import torch
 from torch import nn
-from torchvision.transforms import functional as TF
-
 from .architecture import PREPROCESSING, Architecture, Layer, get_architecture
 
 KERAS_17_FLOWERS = (
@@ -32,6 +31,9 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"Unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps.") from exc
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"Device {device!r} was asked for, but this machine has no CUDA GPU; use auto or cpu.")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"Device {device!r} was asked for, but this machine has only "
+                             f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0.")
         if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise ValueError(f"Device {device!r} was asked for, but Apple's MPS is not available here; use auto or cpu.")
         return dev
@@ -132,19 +134,38 @@ class Network(nn.Module):
         self._walk(x, out, upto)
         return out
 
+    def _check_input(self, x: torch.Tensor, upto: str | None) -> None:
+        """A sentence instead of a deep torch error when x cannot go through this network."""
+        c = self.arch.in_channels
+        if x.dim() != 4 or x.shape[1] != c:
+            raise ValueError(f"{self.arch.name} takes a batch of {c}-channel images shaped (N, {c}, H, W); "
+                             f"this tensor is shaped {tuple(x.shape)}.")
+        for side in sorted(set(x.shape[2:])):
+            for row in _side_rows(self.arch, int(side)):
+                if row.output_shape is None:  # a window larger than what reaches it
+                    raise ValueError(f"{self.arch.name} cannot run on a {x.shape[2]}×{x.shape[3]} input: "
+                                     f"{row.problem}")
+                if row.name == upto:
+                    break
+
     def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
+        if upto is not None and upto not in self.arch.names():
+            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
+        self._check_input(x, upto)
+        h, w = x.shape[2:]  # for the error message; nothing is stored on the shared module
         for layer, module in self._steps:
             if layer.kind == "flatten":
                 if x.shape[1:].numel() != self._fc_inputs():
                     raise ValueError(
-                        f"{self.arch.name} cannot run on this input: its first fc layer expects "
-                        f"{self._fc_inputs()} inputs but the last pooling layer gives "
-                        f"{tuple(x.shape[1:])} = {x.shape[1:].numel()}; see the walkthrough.")
-                x = torch.flatten(x, 1)
-                continue
-            x = module(x)
-            if out is not None and layer.kind != "dropout":
-                out[layer.name] = x
+                        f"{self.arch.name} cannot run on a {h}×{w} input: its first fc layer expects "
+                        f"{self._fc_inputs()} inputs, but the last pooling layer gives "
+                        f"{' × '.join(map(str, x.shape[1:]))} = {x.shape[1:].numel()}; it was built for "
+                        f"{self.arch.input_size}×{self.arch.input_size} (the walkthrough shows why).")
+                x = torch.flatten(x, 1)  # (N, C·H·W), in Caffe's (C, H, W) order
+            else:
+                x = module(x)
+                if out is not None and layer.kind != "dropout":
+                    out[layer.name] = x
             if layer.name == upto:
                 break
         return x
@@ -158,6 +179,9 @@ class Network(nn.Module):
     # -- input -------------------------------------------------------------------------------
     def view(self, img) -> "PIL.Image.Image":  # noqa: F821
         """The RGB crop the network actually sees: shorter side resized, then centre-cropped."""
+        from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
+
+        img = img if img.mode == "RGB" else img.convert("RGB")
         img = TF.resize(img, self.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         return TF.center_crop(img, self.prep.crop)
 
@@ -168,7 +192,9 @@ class Network(nn.Module):
 
             x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
         else:
-            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * (255.0 * self.prep.scale / 255.0)
+            from torchvision.transforms import functional as TF
+
+            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * self.prep.scale  # (3, crop, crop)
             x = TF.normalize(x, self.prep.mean, self.prep.std)
         return x.unsqueeze(0).to(self.device)
 
@@ -181,19 +207,37 @@ class Network(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, top: int = 5) -> list[tuple[int, str, float]]:
         """Top-``top`` (index, label, probability) for a batch of one."""
+        if top < 1:
+            raise ValueError(f"Asked for the top {top} classes; ask for at least 1.")
+        if x.shape[0] != 1:
+            raise ValueError(f"predict takes a batch of one image; this batch has {x.shape[0]}.")
         probs = torch.softmax(self(x), dim=1)[0]
         p, idx = probs.topk(min(top, probs.numel()))
         names = self.categories
         return [(int(i), names[int(i)], float(q)) for q, i in zip(p.cpu(), idx.cpu())]
 
 
+@lru_cache(maxsize=None)
+def _side_rows(arch: Architecture, side: int) -> tuple:
+    """The walkthrough of one side of the input, without the fc check (flatten checks that)."""
+    from .walkthrough import walkthrough
+
+    return tuple(walkthrough(arch, side, _check_fc=False))
+
+
 def class_names(model: str) -> list[str]:
     """Class names in the network's output order (ImageNet's from torchvision's metadata)."""
+    get_architecture(model)  # an unknown model is a sentence, not ImageNet's names
     if model == "keras-tutorial":
         return list(KERAS_17_FLOWERS)
+    return list(_imagenet_names())
+
+
+@lru_cache(maxsize=1)
+def _imagenet_names() -> tuple[str, ...]:
     from torchvision.models import AlexNet_Weights
 
-    return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+    return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:

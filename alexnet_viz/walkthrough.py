@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from .architecture import Architecture, Layer, get_architecture
 
@@ -80,10 +81,15 @@ def trace_shapes(arch: Architecture, input_size: int):
         yield layer, row.input_shape, row.output_shape, row.exact
 
 
+@lru_cache(maxsize=None)
+def _design_rows(arch: Architecture) -> tuple[WalkRow, ...]:
+    """The walkthrough at the size the variant was built for: the modules' shapes come from it."""
+    return tuple(walkthrough(arch, arch.input_size, _check_fc=False))
+
+
 def _fc_inputs(arch: Architecture) -> int:
     """How many inputs the first linear layer was built for (at the variant's design size)."""
-    rows = walkthrough(arch, arch.input_size, _check_fc=False)
-    for row in rows:
+    for row in _design_rows(arch):
         if row.kind == "flatten":
             return row.output_shape[0]
     raise AssertionError(f"{arch.name} has no flatten step")
@@ -92,10 +98,15 @@ def _fc_inputs(arch: Architecture) -> int:
 def walkthrough(model: str | Architecture, input_size: int | None = None, _check_fc: bool = True) -> list[WalkRow]:
     """Per layer: shapes, the formula with numbers, params, MACs, memory, receptive field, towers."""
     arch = get_architecture(model) if isinstance(model, str) else model
+    if input_size is not None and (isinstance(input_size, bool) or int(input_size) != input_size):
+        raise ValueError(f"The input size must be a whole number of pixels, not {input_size!r}.")
     size = arch.input_size if input_size is None else int(input_size)
     if size < 1:
         raise ValueError(f"The input size must be a positive number of pixels, not {size}.")
     expected_fc = _fc_inputs(arch) if _check_fc else None
+    # Layers past the point where the network stops still exist: report the parameters they
+    # were built with, so the total does not depend on the input size.
+    design = _design_rows(arch) if _check_fc else None
     shape: tuple[int, ...] | None = (arch.in_channels, size, size)
     rf = ReceptiveField(1, 1, 0)
     towers: tuple[int, ...] | None = None
@@ -105,8 +116,10 @@ def walkthrough(model: str | Architecture, input_size: int | None = None, _check
         in_shape = shape
         formula, params, macs, exact, problem = "", 0, 0, True, None
         if shape is None:
-            rows.append(WalkRow(layer.name, layer.kind, None, None, "—", 0, 0, 0, None, True,
-                                blocked, None, layer.cross_tower, layer.note))
+            built = design[len(rows)] if design is not None else None
+            rows.append(WalkRow(layer.name, layer.kind, None, None, "—", built.params if built else 0, 0, 0,
+                                None, True, blocked, built.towers if built else None, layer.cross_tower,
+                                layer.note))
             continue
         k = layer.kind
         if k in ("conv", "maxpool"):
@@ -173,6 +186,7 @@ def walkthrough(model: str | Architecture, input_size: int | None = None, _check
 
 
 def total_params(rows: list[WalkRow]) -> int:
+    """The network's parameter count (BatchNorm counted as Keras counts it: 4 per channel)."""
     return sum(r.params for r in rows)
 
 

@@ -1,0 +1,128 @@
+"""The layer tables against the modules built from them, torchvision's own model and the paper."""
+from __future__ import annotations
+
+import pytest
+import torchvision
+from torch import nn
+from torchvision.models import AlexNet_Weights
+
+from alexnet_viz.architecture import (ARCHITECTURES, CAFFE_LRN, PAPER_LRN, PREPROCESSING, TOWERS,
+                                      get_architecture)
+from alexnet_viz.network import build_body
+from alexnet_viz.walkthrough import walkthrough
+
+
+@pytest.fixture(scope="module")
+def bodies() -> dict[str, nn.Module]:
+    return {m: build_body(get_architecture(m)) for m in ARCHITECTURES}
+
+
+def count(module: nn.Module, buffers: bool = False) -> int:
+    n = sum(p.numel() for p in module.parameters())
+    if buffers:  # Keras counts BatchNorm's running mean and variance as (non-trainable) parameters
+        n += sum(b.numel() for name, b in module.named_buffers() if not name.endswith("num_batches_tracked"))
+    return n
+
+
+@pytest.mark.parametrize("model,total", [("alexnet2012", 60_965_224), ("torchvision", 61_100_840)])
+def test_built_modules_have_the_tables_parameters_layer_by_layer(bodies, model, total):
+    body, arch = bodies[model], get_architecture(model)
+    assert count(body) == total
+    for row, layer in zip(walkthrough(model), arch.layers):
+        if layer.module is not None:
+            assert count(body.get_submodule(layer.module)) == row.params, layer.name
+
+
+def test_keras_tutorial_counts_as_keras_does(bodies):
+    body, arch = bodies["keras-tutorial"], get_architecture("keras-tutorial")
+    assert count(body.get_submodule("conv2")) == 2_973_952
+    for row, layer in zip(walkthrough(arch), arch.layers):
+        if layer.module is not None:
+            assert count(body.get_submodule(layer.module), buffers=True) == row.params, layer.name
+
+
+def test_torchvision_variant_is_torchvisions_own_module(bodies):
+    ours = bodies["torchvision"].state_dict()
+    theirs = torchvision.models.alexnet(weights=None).state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    assert count(torchvision.models.alexnet(weights=None)) == 61_100_840
+
+
+@pytest.mark.parametrize("model", list(ARCHITECTURES))
+def test_every_module_is_built_as_its_row_says(bodies, model):
+    arch = get_architecture(model)
+    for layer in arch.layers:
+        if layer.module is None:
+            continue
+        m = bodies[model].get_submodule(layer.module)
+        if layer.kind == "conv":
+            assert isinstance(m, nn.Conv2d)
+            assert (m.out_channels, m.kernel_size, m.stride, m.padding, m.groups) == (
+                layer.out_channels, (layer.kernel,) * 2, (layer.stride,) * 2, (layer.padding,) * 2, layer.groups)
+        elif layer.kind == "maxpool":
+            assert isinstance(m, nn.MaxPool2d)
+            assert (m.kernel_size, m.stride, m.ceil_mode) == (layer.kernel, layer.stride, layer.ceil_mode)
+        elif layer.kind == "linear":
+            assert isinstance(m, nn.Linear) and m.out_features == layer.out_channels
+        elif layer.kind == "relu":
+            assert isinstance(m, nn.ReLU) and not m.inplace  # in-place ReLU breaks attribution hooks
+
+
+def test_the_two_towers_are_groups_of_two_where_the_paper_keeps_gpus_apart(bodies):
+    body = bodies["alexnet2012"]
+    groups = {layer.name: body.get_submodule(layer.module).groups for layer in get_architecture("alexnet2012").conv_layers()}
+    assert groups == {"conv1": 1, "conv2": 2, "conv3": 1, "conv4": 2, "conv5": 2}
+
+
+def test_tower_of_names_the_gpu_of_each_channel():
+    arch = get_architecture("alexnet2012")
+    conv1, conv2, fc6, fc8 = (arch.layer(n) for n in ("conv1", "conv2", "fc6", "fc8"))
+    assert [conv1.tower_of(c) for c in (0, 47, 48, 95)] == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"]
+    assert [conv2.tower_of(c) for c in (127, 128)] == list(TOWERS)
+    assert [fc6.tower_of(c) for c in (2047, 2048)] == list(TOWERS)
+    assert fc8.tower_of(0) is None
+    assert get_architecture("torchvision").layer("conv1").tower_of(0) is None
+    for bad in (-1, 96):
+        with pytest.raises(ValueError, match="no channel"):
+            conv1.tower_of(bad)
+
+
+def test_lrn_is_caffes_by_default_and_the_papers_k_is_documented(bodies):
+    norm1 = bodies["alexnet2012"].get_submodule("norm1")
+    assert isinstance(norm1, nn.LocalResponseNorm)
+    assert (norm1.size, norm1.alpha, norm1.beta, norm1.k) == (5, 1e-4, 0.75, 1.0)
+    assert get_architecture("alexnet2012").layer("norm2").lrn == CAFFE_LRN
+    # torch divides alpha by the window size, so the paper's alpha 1e-4 on the raw sum is 5e-4 here.
+    assert (PAPER_LRN.k, PAPER_LRN.alpha / PAPER_LRN.size) == (2.0, 1e-4)
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="Unknown model 'vgg': choose one of alexnet2012, torchvision, keras-tutorial"):
+        get_architecture("vgg")
+    with pytest.raises(KeyError, match="no layer named 'conv9'"):
+        get_architecture("alexnet2012").layer("conv9")
+
+
+def test_torchvision_preprocessing_numbers_are_its_weights_transform():
+    t = AlexNet_Weights.IMAGENET1K_V1.transforms()
+    ours = PREPROCESSING["torchvision"]
+    assert (ours.resize, ours.crop) == (t.resize_size[0], t.crop_size[0])
+    assert ours.mean == pytest.approx(tuple(t.mean)) and ours.std == pytest.approx(tuple(t.std))
+    assert ours.scale == pytest.approx(1 / 255)
+
+
+def test_alexnet2012_preprocessing_is_caffes_mean_in_rgb_order():
+    ours = PREPROCESSING["alexnet2012"]
+    assert (ours.resize, ours.crop, ours.scale, ours.std) == (256, 227, 1.0, (1.0, 1.0, 1.0))
+    assert ours.mean == (122.68, 116.67, 104.01)  # R, G, B
+
+
+@pytest.mark.parametrize("model", list(ARCHITECTURES))
+def test_every_table_runs_at_its_own_size_and_says_where_it_comes_from(model):
+    arch = get_architecture(model)
+    assert arch.source and arch.title
+    assert len(set(arch.names())) == len(arch.names())
+    rows = walkthrough(arch)
+    assert all(r.output_shape is not None for r in rows)
+    assert rows[-1].output_shape == (arch.num_classes,)
+    assert all(layer.note for layer in arch.conv_layers())
