@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ImageError, WeightsError, ValueError, OSError) as exc:
-        print(f"alexnet-viz {args.command}: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"alexnet-viz {args.command}: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("alexnet-viz: interrupted", file=sys.stderr)
