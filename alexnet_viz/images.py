@@ -70,7 +70,10 @@ def load_image(source: Source) -> Image.Image:
         except (OSError, ValueError) as exc:  # ValueError: a NUL character in the path
             raise ImageError(_path_problem(path, exc)) from None
         with stream:
-            return _load_stream(stream)
+            try:
+                return _load_stream(stream)
+            except ImageError as exc:  # name the file: the user may have passed several
+                raise ImageError(f"{path.name}: {exc}") from None
     return _load_stream(_read_source(source))
 
 
