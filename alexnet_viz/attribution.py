@@ -299,6 +299,15 @@ class _Objective(nn.Module):
         out = logits[:, t.a] - logits[:, t.b] if isinstance(t, Contrast) else logits[:, t]
         return out.unsqueeze(1)  # (N, 1): Captum's target is then always 0
 
+    @torch.no_grad()
+    def score(self, x: torch.Tensor) -> float:
+        """The objective at one input, outside the progress count."""
+        tick, self.tick = self.tick, lambda: None
+        try:
+            return float(self(x).flatten()[0])
+        finally:
+            self.tick = tick
+
 
 def _batch(x: torch.Tensor, net: Network) -> torch.Tensor:
     """(3, H, W) or (1, 3, H, W) -> a private (1, 3, H, W) copy on the network's device."""
@@ -318,7 +327,7 @@ def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> in
     m = get_method(method)
     p = m.resolve(params)
     if method == "integrated_gradients":
-        return math.ceil(p["steps"] / _BATCH) + 1
+        return math.ceil(p["steps"] / _BATCH) + 2  # and the delta's passes at both ends
     if method == "smoothgrad":
         return math.ceil(p["samples"] / _BATCH)
     if method == "occlusion":
@@ -373,8 +382,7 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
         objective = _Objective(copy_, target, tick)
         layer = copy_.body.get_submodule(layer_module) if layer_module else None
         result = _METHODS[method](objective, x, p, layer)
-        with torch.no_grad():
-            score = float(_Objective(copy_, target, lambda: None)(x).flatten()[0])
+        score = objective.score(x)
     if progress is not None:
         progress(total, total)
     raw = result.pop("raw").detach()[0].float().cpu()  # (C, H, W)
@@ -423,9 +431,7 @@ def _integrated_gradients(f: _Objective, x, p, layer):
     attr, delta = IntegratedGradients(f).attribute(
         x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
         return_convergence_delta=True)
-    with torch.no_grad():
-        baseline_score = float(f(base).flatten()[0])
-    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": baseline_score,
+    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
             "extras": {"baseline": base.detach()[0].cpu().numpy()}}
 
 
