@@ -58,12 +58,14 @@ class Param:
             if value not in self.choices:
                 raise ValueError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}.")
             return value
-        try:
-            number = int(value) if self.kind == "int" else float(value)
+        try:  # text from a command line is welcome too
+            number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{where} must be a number; got {value!r}.") from None
-        if self.kind == "int" and number != float(value):
-            raise ValueError(f"{where} must be a whole number; got {value!r}.")
+        if self.kind == "int":
+            if not number.is_integer():
+                raise ValueError(f"{where} must be a whole number; got {value!r}.")
+            number = int(number)
         if not math.isfinite(number) or (self.low is not None and number < self.low) or (
                 self.high is not None and number > self.high):
             raise ValueError(f"{where} must be between {self.low:g} and {self.high:g}; got {value!r}.")

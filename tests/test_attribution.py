@@ -355,3 +355,80 @@ def test_registry_describes_every_method_for_a_page():
     ig = ATTRIBUTION_METHODS["integrated_gradients"]
     assert ig.defaults()["baseline"] == "black" and set(p.name for p in ig.params) >= {"steps", "baseline"}
     assert set(HOOKED) == {"guided_backprop", "deconvolution", "grad_cam", "guided_grad_cam"}
+
+
+# -- the command line -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("img") / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_cli_lists_the_methods(capsys):
+    from alexnet_viz.cli import main
+
+    assert main(["saliency", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ATTRIBUTION_METHODS)
+    assert "steps=32" in out and "layer=conv5" in out
+
+
+def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):
+    from PIL import Image
+
+    from alexnet_viz.cli import main
+
+    out, npy = tmp_path / "map.png", tmp_path / "map.npy"
+    rc = main(["saliency", str(photo), "--method", "grad_cam", "--param", "layer=conv4",
+               "--target", "Golden Retr", "--model", "torchvision", "--weights", "untrained",
+               "--out", str(out), "--npy", str(npy)])
+    assert rc == 0
+    assert Image.open(out).size == (224, 224)  # the crop the network saw
+    assert np.load(npy).shape == (1, 224, 224)
+    assert "golden retriever" in capsys.readouterr().out
+
+
+def test_cli_contrast_on_the_2012_network(photo, tmp_path, capsys):
+    from PIL import Image
+
+    from alexnet_viz.cli import main
+
+    out = tmp_path / "why.png"
+    rc = main(["saliency", str(photo), "--method", "saliency", "--target", "3", "--versus", "tabby",
+               "--weights", "untrained", "--out", str(out)])
+    assert rc == 0 and Image.open(out).size == (227, 227)
+    assert "rather than tabby" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--target", "zzzz"], "No class is called 'zzzz'"),
+    (["--target", "cat"], "be more specific"),
+    (["--method", "magic"], "Unknown attribution method"),
+    (["--param", "steps"], "NAME=VALUE"),
+    (["--method", "integrated_gradients", "--param", "steps=many"], "must be a number"),
+    (["--versus", "3"], "needs --target"),
+    (["--weights", "pretrained"], ""),  # offline: a weights error, one line
+])
+def test_cli_mistakes_exit_2_with_one_line(photo, tmp_path, capsys, argv, match):
+    from alexnet_viz.cli import main
+
+    args = ["saliency", str(photo), "--model", "torchvision", "--out", str(tmp_path / "x.png")]
+    if "--weights" not in argv:
+        args += ["--weights", "untrained"]
+    assert main(args + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alexnet-viz saliency: ") and err.count("\n") == 1 and match in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_needs_an_image_and_an_output(photo, capsys):
+    from alexnet_viz.cli import main
+
+    assert main(["saliency"]) == 2
+    assert "give an image" in capsys.readouterr().err
+    assert main(["saliency", str(photo), "--weights", "untrained"]) == 2
+    assert "--out" in capsys.readouterr().err
