@@ -37,7 +37,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     from . import heatmaps
     from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
     from .images import load_image
-    from .network import load_network
+    from .network import class_names, load_network
 
     if args.list:
         for m in ATTRIBUTION_METHODS.values():
@@ -58,15 +58,16 @@ def cmd_saliency(args: argparse.Namespace) -> int:
             raise ValueError(f"--param takes NAME=VALUE (e.g. steps=64); got {item!r}.")
         params[name.strip()] = value.strip()  # text; the method's Param.check converts it
     method.resolve(params)  # a bad parameter is reported before any loading
-    img = load_image(args.image)
-    net = load_network(args.model, args.weights, args.device)
+    names = class_names(args.model)  # mistakes in class names are reported before any loading
     target = None
     if args.target is not None:
-        target = find_class(net.categories, args.target)
+        target = find_class(names, args.target)
     if args.versus is not None:
         if target is None:
             raise ValueError("--versus B needs --target A: the map then shows why A rather than B.")
-        target = Contrast(target, find_class(net.categories, args.versus))
+        target = Contrast(target, find_class(names, args.versus))
+    img = load_image(args.image)
+    net = load_network(args.model, args.weights, args.device)
 
     shown: list[int] = []
 

@@ -26,6 +26,8 @@ FAST = {  # small settings: enough to exercise each method
     # with guided backprop is legitimately zero there; conv3 has a positive part
     "guided_grad_cam": {"layer": "conv3"},
 }
+# Captum announces, on every call, the ReLU hooks it sets (on our private copy)
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
 HOOKED = [name for name, m in ATTRIBUTION_METHODS.items() if m.uses_hooks]
 
 
