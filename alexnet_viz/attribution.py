@@ -20,6 +20,7 @@ import itertools
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -269,20 +270,16 @@ def private_copy(net: Network) -> Network:
     return clone
 
 
-def _requires_grad_kept(net: nn.Module):
-    """A context manager that restores every parameter's requires_grad flag, whatever happens."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def guard() -> Iterator[None]:
-        flags = [(p, p.requires_grad) for p in net.parameters()]
-        try:
-            yield
-        finally:
-            for p, flag in flags:
-                if p.requires_grad != flag:
-                    p.requires_grad_(flag)
-    return guard()
+@contextmanager
+def _requires_grad_kept(net: nn.Module) -> Iterator[None]:
+    """Every parameter's requires_grad flag is restored on the way out, whatever happens."""
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
 
 
 class _Objective(nn.Module):
@@ -565,11 +562,11 @@ def sanity_check(net: Network, x: torch.Tensor, methods: Sequence[str] | Mapping
     for step, layer in zip(steps, [None] + layers):
         if layer is not None:
             module = work.body.get_submodule(layer.module)
+            mean, std = float(module.weight.mean()), float(module.weight.std())
             with torch.no_grad():
                 for t in (module.weight, module.bias):
                     if t is not None:
-                        mean, std = float(module.weight.mean()), float(module.weight.std())
-                        t.copy_(torch.randn(t.shape, generator=gen) * std + mean)
+                        t.copy_(torch.randn(t.shape, generator=gen).to(t.device) * std + mean)
         for name, params in chosen.items():
             maps[name].append(explain(work, x, name, target, **params).map)
             done += 1

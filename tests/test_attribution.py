@@ -113,6 +113,21 @@ def test_attribute_is_the_map_of_explain(tv, x64):
     assert torch.equal(attribute(tv, x64, "saliency", 5), torch.from_numpy(explain(tv, x64, "saliency", 5).map))
 
 
+def test_smoothgrad_without_noise_is_saliency(tv, x64):
+    plain = explain(tv, x64, "saliency", 3).map
+    assert np.allclose(explain(tv, x64, "smoothgrad", 3, noise=0.0, samples=2).map, plain, rtol=1e-4,
+                       atol=1e-6 * np.abs(plain).max())
+    assert not np.allclose(explain(tv, x64, "smoothgrad", 3, noise=0.5, samples=2).map, plain)
+
+
+def test_an_explanation_can_be_cached_by_pickling(tv, x64):
+    import pickle
+
+    e = explain(tv, x64, "integrated_gradients", Contrast(1, 2), steps=4)
+    back = pickle.loads(pickle.dumps(e))  # what st.cache_data does
+    assert back.target == Contrast(1, 2) and np.array_equal(back.raw, e.raw) and back.delta == e.delta
+
+
 def test_methods_really_differ(tv, x64):
     sal = explain(tv, x64, "saliency", 3).map
     gb = explain(tv, x64, "guided_backprop", 3).map
