@@ -172,7 +172,7 @@ def get_method(name: str) -> Method:
 # -- targets -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Contrast:
-    """"Why ``a`` rather than ``b``": attribute logit_a − logit_b."""
+    """A contrast target, "why ``a`` rather than ``b``": attributes logit_a − logit_b."""
 
     a: int
     b: int
@@ -420,7 +420,7 @@ def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.
 
     k = 2 * math.ceil(3 * sigma) + 1
     k = min(k, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)  # the kernel must fit inside the image
-    return gaussian_blur(x, [k, k], [sigma, sigma])
+    return gaussian_blur(x.detach(), [k, k], [sigma, sigma])
 
 
 def _integrated_gradients(f: _Objective, x, p, layer):

@@ -177,3 +177,10 @@ def to_png(picture: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def to_npy(array: np.ndarray) -> bytes:
+    """The raw numbers as ``.npy`` bytes (``np.load(io.BytesIO(data))`` reads them back)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()

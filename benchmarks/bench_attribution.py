@@ -3,8 +3,9 @@
     python benchmarks/bench_attribution.py [IMAGE] [--model alexnet2012] [--weights untrained]
                                            [--device auto] [--repeats 5]
 
-Prints the machine, then per method: its default parameters, forward passes, median seconds
-over the repeats, and the ratio to the median of one plain forward + backward pass. Without
+Prints the machine, then per method: its default parameters, forward batches (of up to 8
+images; see attribution.passes), median seconds over the repeats, and the ratio to the median
+of one plain forward + backward pass measured just before and after it. Without
 IMAGE a fixed synthetic photo-like picture is used (timings do not depend on the picture).
 Not a test: nothing passes or fails.
 """
@@ -96,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"median of {args.repeats} runs after a warm-up run (occlusion: {args.slow_repeats}, no "
           f"warm-up); the forward + backward baseline is re-measured beside each method, so a "
           f"busy machine's drift cancels in the ratio\n")
-    print(f"| {'method':22} | {'parameters':41} | passes | seconds | fwd+bwd ms | ratio |")
-    print(f"|{'-' * 24}|{'-' * 43}|-------:|--------:|-----------:|------:|")
+    print(f"| {'method':22} | {'parameters':41} | batches | seconds | fwd+bwd ms | ratio |")
+    print(f"|{'-' * 24}|{'-' * 43}|--------:|--------:|-----------:|------:|")
     size = (x.shape[2], x.shape[3])
     for name in args.methods:
         m = ATTRIBUTION_METHODS[name]
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = statistics.median(timed(lambda: explain(net, x, name, target), net.device,
                                           args.slow_repeats if slow else args.repeats, not slow))
         base = statistics.median(before + timed(forward_backward, net.device, args.repeats, False))
-        print(f"| {name:22} | {params:41} | {passes(name, size):6d} | {seconds:7.3f} | "
+        print(f"| {name:22} | {params:41} | {passes(name, size):7d} | {seconds:7.3f} | "
               f"{base * 1000:10.1f} | {seconds / base:5.1f} |", flush=True)
     return 0
 

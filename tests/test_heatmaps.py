@@ -126,3 +126,9 @@ def test_colorbar_runs_low_to_high():
     bar = H.colorbar("signed", width=11)
     assert bar.shape == (12, 11, 3)
     assert bar[0, 0, 2] > bar[0, 0, 0] and bar[0, -1, 0] > bar[0, -1, 2]
+
+
+def test_npy_download_round_trips():
+    a = np.random.default_rng(0).normal(size=(3, 5, 5)).astype(np.float32)
+    back = np.load(io.BytesIO(H.to_npy(a)))
+    assert back.dtype == np.float32 and np.array_equal(back, a)
