@@ -218,8 +218,11 @@ def find_class(categories: Sequence[str], query: str | int) -> int:
         raise ValueError(f"Class {i} does not exist: classes are numbered 0 to {len(categories) - 1}.")
     low = text.lower()
     exact = [i for i, c in enumerate(categories) if c.lower() == low]
-    if exact:
+    if len(exact) == 1:
         return exact[0]
+    if exact:  # ImageNet has two "crane"s (the bird, the machine) and two "maillot"s
+        raise ValueError(f"{text!r} names {len(exact)} classes ({', '.join(map(str, exact))}); "
+                         f"give the index instead.")
     hits = [i for i, c in enumerate(categories) if low and low in c.lower()]
     if len(hits) == 1:
         return hits[0]
