@@ -220,7 +220,7 @@ def find_class(categories: Sequence[str], query: str | int) -> int:
     exact = [i for i, c in enumerate(categories) if c.lower() == low]
     if len(exact) == 1:
         return exact[0]
-    if exact:  # ImageNet has two "crane"s (the bird, the machine) and two "maillot"s
+    if exact:  # torchvision's ImageNet names: "Cardigan" (a corgi) and "cardigan" (a sweater)
         raise ValueError(f"{text!r} names {len(exact)} classes ({', '.join(map(str, exact))}); "
                          f"give the index instead.")
     hits = [i for i, c in enumerate(categories) if low and low in c.lower()]
