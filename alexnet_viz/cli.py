@@ -207,7 +207,64 @@ def cmd_convert_caffe(args: argparse.Namespace) -> int:
 
 
 def cmd_saliency(args: argparse.Namespace) -> int:
-    raise NotImplementedError("saliency")
+    """An attribution map of IMAGE, overlaid on the crop the network sees, written as a PNG."""
+    from . import heatmaps
+    from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
+    from .images import load_image
+    from .network import class_names, load_network
+
+    if args.list:
+        for m in ATTRIBUTION_METHODS.values():
+            params = ", ".join(f"{p.name}={p.default}" for p in m.params) or "no parameters"
+            hooks = "; uses hooks" if m.uses_hooks else ""
+            print(f"{m.name:22} {m.title} ({params}; cost: {m.cost}{hooks})")
+        return 0
+    if not args.image:
+        raise ValueError("give an image: alexnet-viz saliency IMAGE --method M --out FILE.png "
+                         "(or --list to see the methods).")
+    if not args.out:
+        raise ValueError("say where to write the picture with --out FILE.png.")
+    method = get_method(args.method)
+    params = {}
+    for item in args.param:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"--param takes NAME=VALUE (e.g. steps=64); got {item!r}.")
+        params[name.strip()] = value.strip()  # text; the method's Param.check converts it
+    method.resolve(params)  # a bad parameter is reported before any loading
+    names = class_names(args.model)  # mistakes in class names are reported before any loading
+    target = None
+    if args.target is not None:
+        target = find_class(names, args.target)
+    if args.versus is not None:
+        if target is None:
+            raise ValueError("--versus B needs --target A: the map then shows why A rather than B.")
+        target = Contrast(target, find_class(names, args.versus))
+    img = load_image(args.image)
+    net = load_network(args.model, args.weights, args.device)
+
+    shown: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() and total > 1 and done not in shown:
+            shown.append(done)
+            print(f"\r{method.name}: {done}/{total} passes", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    e = explain(net, net.preprocess(img), method.name, target, progress=progress, **params)
+    sign = args.sign or method.sign
+    picture = heatmaps.render(e.raw, net.view(img), sign=sign, percentile=args.percentile,
+                              opacity=args.opacity)
+    with open(args.out, "wb") as f:
+        f.write(heatmaps.to_png(picture))
+    if args.npy:
+        import numpy as np
+
+        np.save(args.npy, e.raw)
+    extra = f"; IG delta {e.delta:+.3g} of {e.score - e.baseline_score:+.3g}" if e.delta is not None else ""
+    print(f"{args.out}: {method.title} for {e.target_label!r} (score {e.score:.4g}; {sign} values, "
+          f"{args.percentile:g}th percentile clip; weights: {net.weights}{extra})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,12 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("saliency", help="an attribution map for an image")
     s.add_argument("image", nargs="?")
     s.add_argument("--method", default="saliency")
-    s.add_argument("--target", default=None)
+    s.add_argument("--target", default=None,
+                   help="class index or name (a unique part of it will do); default: the top prediction")
+    s.add_argument("--versus", default=None, metavar="CLASS",
+                   help="contrast: explain why --target rather than this class")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method parameter, e.g. steps=64 or layer=conv3 (repeatable; see --list)")
     s.add_argument("--model", choices=models, default="alexnet2012")
-    s.add_argument("--weights", default="pretrained")
+    s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
     s.add_argument("--device", default="auto")
-    s.add_argument("--out", default=None)
-    s.add_argument("--list", action="store_true")
+    s.add_argument("--sign", choices=("positive", "negative", "absolute", "signed"), default=None,
+                   help="which values to show; default: the method's usual choice")
+    s.add_argument("--percentile", type=float, default=99.0, help="clip colours at this percentile")
+    s.add_argument("--opacity", type=float, default=0.6, help="0 shows the photo, 1 the map")
+    s.add_argument("--out", default=None, help="the PNG to write")
+    s.add_argument("--npy", default=None, help="also save the raw (C, H, W) attribution here")
+    s.add_argument("--list", action="store_true", help="list the methods and their parameters")
     s.set_defaults(func=cmd_saliency)
     return p
 

@@ -1,0 +1,581 @@
+"""One registry of Captum attribution methods behind one signature.
+
+``attribute(net, x, method, target)`` gives an (H, W) map; ``explain(...)`` gives the same map
+with the raw (C, H, W) attribution and the extras a page shows (integrated gradients'
+convergence delta, Grad-CAM's map at layer resolution, the scores). ``sanity_check`` runs
+Adebayo et al.'s (2018) cascading randomisation on a private copy of the network.
+
+Isolation. Captum's hook-based methods (guided backprop, deconvolution, Grad-CAM, guided
+Grad-CAM) attach hooks to every ReLU or to a layer while they run; on a network shared by many
+sessions that would change other sessions' gradients. So every method here runs on a private
+*structural copy* of the network: new module objects (with their own, empty hook dicts) whose
+parameter and buffer tensors are the very same tensors as the shared network's. Making one
+costs a fraction of a millisecond and no memory for weights; the shared network is only ever
+read. Parameters never require grad; gradients are taken with respect to the input only.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .network import Network
+
+Progress = Callable[[int, int], None]  # progress(done, total)
+
+# Captum warns on every guided-backprop call that it is setting (and will remove) ReLU hooks:
+# true, and harmless here because the hooks live on a private copy.
+warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
+
+_BATCH = 8  # inputs per forward pass for the methods that evaluate many (IG, SmoothGrad, occlusion)
+
+
+# -- the registry ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method: what a page needs to draw its widget and check a value."""
+
+    name: str
+    kind: str  # "int", "float" or "choice"
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def check(self, value: Any, method: str) -> Any:
+        """The value converted to this parameter's type, or ValueError with a sentence."""
+        where = f"{method}'s {self.name}"
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}.")
+            return value
+        try:  # text from a command line is welcome too
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must be a number; got {value!r}.") from None
+        if self.kind == "int":
+            if not number.is_integer():
+                raise ValueError(f"{where} must be a whole number; got {value!r}.")
+            number = int(number)
+        if not math.isfinite(number) or (self.low is not None and number < self.low) or (
+                self.high is not None and number > self.high):
+            raise ValueError(f"{where} must be between {self.low:g} and {self.high:g}; got {value!r}.")
+        return number
+
+
+@dataclass(frozen=True)
+class Method:
+    """One attribution method: its name in the registry and everything a page lists about it."""
+
+    name: str
+    title: str
+    description: str
+    params: tuple[Param, ...] = ()
+    cost: str = "1 forward + 1 backward pass"
+    uses_hooks: bool = False  # Captum attaches module hooks while it runs (contained by a copy)
+    sign: str = "absolute"  # the display sign mode that suits it best (see heatmaps.SIGN_MODES)
+    reference: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``params``, each checked; an unknown name is a ValueError."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            takes = f"it takes {', '.join(known)}" if known else "it takes no parameters"
+            raise ValueError(f"{self.name} has no parameter {', '.join(unknown)}; {takes}.")
+        return {name: p.check(params.get(name, p.default), self.name) for name, p in known.items()}
+
+
+_CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # every variant has these five
+_LAYER = Param("layer", "choice", "conv5", choices=_CONV_LAYERS,
+               help="The conv layer whose activations and gradients make the map.")
+
+ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("saliency", "Saliency (vanilla gradient)",
+           "The gradient of the target score with respect to each input pixel: how much a tiny "
+           "change of that pixel would move the score.",
+           reference="Simonyan, Vedaldi & Zisserman 2014"),
+    Method("integrated_gradients", "Integrated gradients",
+           "Gradients averaged along a straight path from a baseline image to the input, times "
+           "(input − baseline). The attributions add up to score(input) − score(baseline); the "
+           "convergence delta says how far the sum is from that.",
+           (Param("steps", "int", 32, 2, 512, help="Points on the path from baseline to input."),
+            Param("baseline", "choice", "black", choices=("black", "blurred", "mean"),
+                  help="black: an all-black image; blurred: the input Gaussian-blurred; "
+                       "mean: the dataset's mean colour (zeros after normalisation)."),
+            Param("blur_sigma", "float", 10.0, 0.5, 50.0,
+                  help="Blur of the 'blurred' baseline, in pixels.")),
+           cost="steps forward + backward passes (in batches of 8)", sign="signed",
+           reference="Sundararajan, Taly & Yan 2017"),
+    Method("smoothgrad", "SmoothGrad",
+           "Saliency averaged over noisy copies of the input, which removes much of the "
+           "gradient's speckle. Each run draws fresh noise.",
+           (Param("noise", "float", 0.15, 0.0, 1.0,
+                  help="Noise standard deviation as a fraction of the input's value range."),
+            Param("samples", "int", 16, 1, 256, help="Noisy copies averaged.")),
+           cost="samples forward + backward passes (in batches of 8)",
+           reference="Smilkov et al. 2017"),
+    Method("input_x_gradient", "Input × gradient",
+           "The gradient times the input: a first-order estimate of each pixel's contribution "
+           "relative to an input of zeros (after normalisation, the dataset mean).",
+           sign="signed", reference="Shrikumar et al. 2016"),
+    Method("guided_backprop", "Guided backpropagation",
+           "The gradient with negative gradients stopped at every ReLU on the way back: sharp, "
+           "image-like maps that are known to depend little on the network's higher layers.",
+           uses_hooks=True, sign="positive", reference="Springenberg et al. 2015"),
+    Method("deconvolution", "Deconvolution",
+           "Zeiler & Fergus's deconvnet: the backward pass with ReLU applied to the gradient "
+           "itself at every ReLU, ignoring which units were active.",
+           uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014"),
+    Method("grad_cam", "Grad-CAM",
+           "A conv layer's activations weighted by the spatial mean of their gradients, summed "
+           "over channels, upsampled (bilinear) to the input. Coarse; the positive part is the "
+           "classic Grad-CAM.",
+           (_LAYER,), uses_hooks=True, sign="positive", reference="Selvaraju et al. 2017"),
+    Method("guided_grad_cam", "Guided Grad-CAM",
+           "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "
+           "restricted to where Grad-CAM points.",
+           (_LAYER,), cost="2 forward + 2 backward passes", uses_hooks=True, sign="positive",
+           reference="Selvaraju et al. 2017"),
+    Method("occlusion", "Occlusion",
+           "Slide a grey (dataset-mean) square over the image and record how much the target "
+           "score drops: slow, but needs no gradients.",
+           (Param("window", "int", 31, 3, 227, help="Side of the occluding square, in pixels."),
+            Param("stride", "int", 8, 1, 227,
+                  help="Pixels between window positions; at most the window.")),
+           cost="(⌈(side − window) / stride⌉ + 1)² forward passes (in batches of 8)",
+           sign="signed", reference="Zeiler & Fergus 2014"),
+)}
+
+
+def get_method(name: str) -> Method:
+    try:
+        return ATTRIBUTION_METHODS[name]
+    except KeyError:
+        raise ValueError(f"Unknown attribution method {name!r}: choose one of "
+                         f"{', '.join(ATTRIBUTION_METHODS)}.") from None
+
+
+# -- targets -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Contrast:
+    """A contrast target, "why ``a`` rather than ``b``": attributes logit_a − logit_b."""
+
+    a: int
+    b: int
+
+
+Target = int | Contrast | tuple[int, int] | None
+
+
+def resolve_target(net: Network, x: torch.Tensor, target: Target) -> int | Contrast:
+    """``None`` -> the top prediction; a pair -> a Contrast; every index checked."""
+    n = net.arch.num_classes
+    if target is None:
+        with torch.no_grad():
+            return int(net(_batch(x, net)).argmax(1)[0])
+    if isinstance(target, tuple):
+        if len(target) != 2:
+            raise ValueError("A contrast target is a pair of classes (A, B): why A rather than B.")
+        target = Contrast(*target)
+    for t in (target.a, target.b) if isinstance(target, Contrast) else (target,):
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < n:
+            raise ValueError(f"Target class {t!r} is not a class of {net.arch.name}: use 0 to {n - 1}.")
+    if isinstance(target, Contrast):
+        if target.a == target.b:
+            raise ValueError("A contrast needs two different classes; A and B are the same.")
+        return Contrast(int(target.a), int(target.b))
+    return int(target)
+
+
+def describe_target(net: Network, target: int | Contrast) -> str:
+    names = net.categories
+    if isinstance(target, Contrast):
+        return f"{names[target.a]} rather than {names[target.b]}"
+    return names[target]
+
+
+def find_class(categories: Sequence[str], query: str | int) -> int:
+    """A class index from an index or a name: exact (case-insensitive), else a unique substring."""
+    text = str(query).strip()
+    if text.isdigit():
+        i = int(text)
+        if i < len(categories):
+            return i
+        raise ValueError(f"Class {i} does not exist: classes are numbered 0 to {len(categories) - 1}.")
+    low = text.lower()
+    exact = [i for i, c in enumerate(categories) if c.lower() == low]
+    if len(exact) == 1:
+        return exact[0]
+    if exact:  # torchvision's ImageNet names: "Cardigan" (a corgi) and "cardigan" (a sweater)
+        raise ValueError(f"{text!r} names {len(exact)} classes ({', '.join(map(str, exact))}); "
+                         f"give the index instead.")
+    hits = [i for i, c in enumerate(categories) if low and low in c.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise ValueError(f"No class is called {text!r}; give a class index (0 to "
+                         f"{len(categories) - 1}) or part of a class name, such as {categories[0]!r}.")
+    shown = ", ".join(repr(categories[i]) for i in hits[:5]) + (", …" if len(hits) > 5 else "")
+    raise ValueError(f"{text!r} matches {len(hits)} classes ({shown}); be more specific.")
+
+
+# -- results -----------------------------------------------------------------------------------
+@dataclass
+class Explanation:
+    """One attribution map and what goes with it. Arrays are CPU float32 numpy.
+
+    ``map`` is the signed sum over colour channels of ``raw``, so for integrated gradients
+    ``map.sum()`` is the attribution total that completeness speaks about.
+    """
+
+    method: str
+    params: dict[str, Any]
+    target: int | Contrast
+    target_label: str
+    map: np.ndarray  # (H, W)
+    raw: np.ndarray  # (3, H, W); (1, H, W) for grad_cam
+    score: float  # the attributed score at the input: logit A, or logit A − logit B
+    seconds: float
+    delta: float | None = None  # integrated gradients: sum(attr) − (score − baseline_score)
+    baseline_score: float | None = None
+    layer_map: np.ndarray | None = None  # grad_cam: (h, w) at the layer's resolution
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+# -- isolation ---------------------------------------------------------------------------------
+def private_copy(net: Network) -> Network:
+    """New module objects sharing ``net``'s parameter and buffer tensors (no weight copies).
+
+    Hooks registered on the copy stay on the copy; weights are the same storage, so results
+    equal the shared network's. Never write to the copy's weights.
+    """
+    memo: dict[int, Any] = {id(t): t for t in itertools.chain(net.parameters(), net.buffers())}
+    memo[id(net.arch)] = net.arch
+    memo[id(net.prep)] = net.prep
+    for layer in net.arch.layers:
+        memo[id(layer)] = layer
+    clone = copy.deepcopy(net, memo)
+    clone.eval()
+    return clone
+
+
+@contextmanager
+def _requires_grad_kept(net: nn.Module) -> Iterator[None]:
+    """Every parameter's requires_grad flag is restored on the way out, whatever happens."""
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
+
+
+class _Objective(nn.Module):
+    """The scalar a method explains, as a module Captum can hook: (N, 3, H, W) -> (N, 1)."""
+
+    def __init__(self, net: Network, target: int | Contrast, tick: Callable[[], None]):
+        super().__init__()
+        self.net = net
+        self.target = target
+        self.tick = tick
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.tick()
+        logits = self.net(x)  # (N, classes)
+        t = self.target
+        out = logits[:, t.a] - logits[:, t.b] if isinstance(t, Contrast) else logits[:, t]
+        return out.unsqueeze(1)  # (N, 1): Captum's target is then always 0
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor) -> float:
+        """The objective at one input, outside the progress count."""
+        tick, self.tick = self.tick, lambda: None
+        try:
+            return float(self(x).flatten()[0])
+        finally:
+            self.tick = tick
+
+
+def _batch(x: torch.Tensor, net: Network) -> torch.Tensor:
+    """(3, H, W) or (1, 3, H, W) -> a private (1, 3, H, W) copy on the network's device."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError("The input must be a tensor from net.preprocess(image).")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != net.arch.in_channels:
+        raise ValueError(f"Attribution takes one image shaped (1, {net.arch.in_channels}, H, W); "
+                         f"got {tuple(x.shape)}.")
+    # a private leaf that requires grad: gradients are taken with respect to the input only
+    return x.detach().to(device=net.device, dtype=torch.float32).clone().requires_grad_(True)
+
+
+def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> int:
+    """How many forward evaluations a method makes (batched by 8 where it makes many)."""
+    m = get_method(method)
+    p = m.resolve(params)
+    if method == "integrated_gradients":
+        return math.ceil(p["steps"] / _BATCH) + 2  # and the delta's passes at both ends
+    if method == "smoothgrad":
+        return math.ceil(p["samples"] / _BATCH)
+    if method == "occlusion":
+        h, w = size
+        n = (math.ceil(max(h - p["window"], 0) / p["stride"]) + 1) * (
+            math.ceil(max(w - p["window"], 0) / p["stride"]) + 1)
+        return 1 + math.ceil(n / _BATCH)
+    return 2 if method == "guided_grad_cam" else 1
+
+
+# -- the one entry point -----------------------------------------------------------------------
+def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
+            progress: Progress | None = None, **params: Any) -> Explanation:
+    """Attribute ``target``'s score (default: the top class) to the pixels of ``x``.
+
+    x: (1, 3, H, W) or (3, H, W), as ``net.preprocess`` gives. target: a class index, a
+    ``Contrast(a, b)`` or ``(a, b)`` for "why a rather than b", or None for the top prediction.
+    progress(done, total) is called as forward passes complete. ``params`` override the
+    method's defaults (see ``ATTRIBUTION_METHODS[method].params``). The shared ``net`` is only
+    read: the work happens on ``private_copy(net)``.
+    """
+    m = get_method(method)
+    p = m.resolve(params)
+    x = _batch(x, net)  # (1, 3, H, W)
+    size = (x.shape[2], x.shape[3])
+    if method == "occlusion":
+        for name in ("window", "stride"):
+            if p[name] > min(size):
+                raise ValueError(f"occlusion's {name} ({p[name]}) is larger than the image ({size[0]}×{size[1]}).")
+        if p["stride"] > p["window"]:
+            raise ValueError(f"occlusion's stride ({p['stride']}) must not exceed its window "
+                             f"({p['window']}), or some pixels are never occluded.")
+    layer_module = None
+    if "layer" in p:
+        layer_module = net.arch.layer(p["layer"]).module  # the five conv names exist in every variant
+
+    target = resolve_target(net, x, target)
+    total = passes(method, size, **p)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(min(done, total), total)
+
+    started = time.perf_counter()
+    if progress is not None:
+        progress(0, total)
+    with _requires_grad_kept(net), torch.inference_mode(False), torch.enable_grad():
+        copy_ = private_copy(net)
+        objective = _Objective(copy_, target, tick)
+        layer = copy_.body.get_submodule(layer_module) if layer_module else None
+        result = _METHODS[method](objective, x, p, layer)
+        score = objective.score(x)
+    if progress is not None:
+        progress(total, total)
+    raw = result.pop("raw").detach()[0].float().cpu()  # (C, H, W)
+    return Explanation(
+        method=method, params=p, target=target, target_label=describe_target(net, target),
+        map=raw.sum(0).numpy(), raw=raw.numpy(), score=score,
+        seconds=time.perf_counter() - started, **result)
+
+
+def attribute(net: Network, x: torch.Tensor, method: str, target: Target = None,
+              progress: Progress | None = None, **params: Any) -> torch.Tensor:
+    """The (H, W) attribution map (CPU, float32): ``explain(...).map`` as a tensor.
+
+    The map is the signed sum of the attribution over colour channels (for Grad-CAM, the
+    upsampled layer map). Use ``explain`` for the raw (C, H, W) array, IG's delta and scores.
+    """
+    return torch.from_numpy(explain(net, x, method, target, progress, **params).map)
+
+
+# -- the methods: each returns {"raw": (1, C, H, W) tensor, **Explanation extras} --------------
+def _saliency(f: _Objective, x, p, layer):
+    from captum.attr import Saliency
+
+    return {"raw": Saliency(f).attribute(x, target=0, abs=False)}
+
+
+def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.Tensor:
+    if kind == "mean":
+        return torch.zeros_like(x)  # (1, 3, H, W)
+    if kind == "black":
+        prep = f.net.prep  # pixel value 0 after normalisation: (0 − mean) / std, per channel
+        mean = torch.tensor(prep.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(prep.std, device=x.device).view(1, 3, 1, 1)
+        return ((0.0 - mean) / std).expand_as(x).clone()
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = 2 * math.ceil(3 * sigma) + 1
+    k = min(k, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)  # the kernel must fit inside the image
+    return gaussian_blur(x.detach(), [k, k], [sigma, sigma])
+
+
+def _integrated_gradients(f: _Objective, x, p, layer):
+    from captum.attr import IntegratedGradients
+
+    base = _baseline(f, x, p["baseline"], p["blur_sigma"])
+    attr, delta = IntegratedGradients(f).attribute(
+        x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
+        return_convergence_delta=True)
+    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
+            "extras": {"baseline": base.detach()[0].cpu().numpy()}}
+
+
+def _smoothgrad(f: _Objective, x, p, layer):
+    from captum.attr import NoiseTunnel, Saliency
+
+    spread = float(x.detach().max() - x.detach().min()) or 1.0
+    attr = NoiseTunnel(Saliency(f)).attribute(
+        x, nt_type="smoothgrad", nt_samples=p["samples"], nt_samples_batch_size=_BATCH,
+        stdevs=p["noise"] * spread, target=0, abs=False)
+    return {"raw": attr, "extras": {"noise_std": p["noise"] * spread}}
+
+
+def _input_x_gradient(f: _Objective, x, p, layer):
+    from captum.attr import InputXGradient
+
+    return {"raw": InputXGradient(f).attribute(x, target=0)}
+
+
+def _guided_backprop(f: _Objective, x, p, layer):
+    from captum.attr import GuidedBackprop
+
+    return {"raw": GuidedBackprop(f).attribute(x, target=0)}
+
+
+def _deconvolution(f: _Objective, x, p, layer):
+    from captum.attr import Deconvolution
+
+    return {"raw": Deconvolution(f).attribute(x, target=0)}
+
+
+def _grad_cam(f: _Objective, x, p, layer):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    cam = LayerGradCam(f, layer).attribute(x, target=0, relu_attributions=False)  # (1, 1, h, w)
+    up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
+    return {"raw": up, "layer_map": cam.detach()[0, 0].cpu().numpy()}  # raw: (1, 1, H, W)
+
+
+def _guided_grad_cam(f: _Objective, x, p, layer):
+    from captum.attr import GuidedGradCam
+
+    return {"raw": GuidedGradCam(f, layer).attribute(x, target=0, interpolate_mode="bilinear")}
+
+
+def _occlusion(f: _Objective, x, p, layer):
+    from captum.attr import Occlusion
+
+    c, w, s = x.shape[1], p["window"], p["stride"]
+    attr = Occlusion(f).attribute(x, sliding_window_shapes=(c, w, w), strides=(c, s, s),
+                                  baselines=0.0, target=0, perturbations_per_eval=_BATCH)
+    return {"raw": attr}
+
+
+_METHODS: dict[str, Callable[..., dict]] = {
+    "saliency": _saliency, "integrated_gradients": _integrated_gradients,
+    "smoothgrad": _smoothgrad, "input_x_gradient": _input_x_gradient,
+    "guided_backprop": _guided_backprop, "deconvolution": _deconvolution,
+    "grad_cam": _grad_cam, "guided_grad_cam": _guided_grad_cam, "occlusion": _occlusion,
+}
+assert set(_METHODS) == set(ATTRIBUTION_METHODS)
+
+
+# -- sanity check (Adebayo et al. 2018) ---------------------------------------------------------
+@dataclass
+class SanityCheck:
+    """Cascading randomisation: step 0 is the network as given; step i has the ``steps[1..i]``
+    layers' weights replaced by random ones (from the output back to conv1).
+
+    ``maps[method]`` is (steps, H, W); ``correlation[method]`` is the Spearman rank correlation
+    of each step's |map| with the original |map| (``correlation_signed`` without the absolute
+    value), NaN where a map is constant. A method that explains the network should lose its
+    correlation quickly; one that stays near 1 is showing the image, not the network.
+    """
+
+    steps: list[str]
+    methods: list[str]
+    maps: dict[str, np.ndarray]
+    correlation: dict[str, np.ndarray]
+    correlation_signed: dict[str, np.ndarray]
+    target: int | Contrast
+    target_label: str
+
+    def final(self, method: str) -> float:
+        """The rank correlation once every layer is random."""
+        return float(self.correlation[method][-1])
+
+    def insensitive(self, threshold: float = 0.5) -> list[str]:
+        """Methods whose maps still correlate above ``threshold`` with a fully random network."""
+        return [m for m in self.methods if self.final(m) > threshold]
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a.ravel(), b.ravel()).statistic)
+
+
+def sanity_check(net: Network, x: torch.Tensor, methods: Sequence[str] | Mapping[str, Mapping[str, Any]],
+                 target: Target = None, progress: Progress | None = None,
+                 seed: int = 0) -> SanityCheck:
+    """Adebayo et al.'s cascading model-parameter randomisation test, on a private deep copy.
+
+    methods: names, or a mapping name -> parameters. Each conv and linear layer, from the
+    output back to conv1, in turn gets Gaussian weights and biases with the mean and standard
+    deviation of the weights it had (a fixed ``seed``); after each step every method's map is
+    recomputed and rank-correlated with the original. The target stays what it was for the
+    original network (the top class then, if None). progress(done, total) counts maps.
+    """
+    chosen = dict(methods) if isinstance(methods, Mapping) else {m: {} for m in methods}
+    if not chosen:
+        raise ValueError("Choose at least one attribution method for the sanity check.")
+    for name, params in chosen.items():
+        get_method(name).resolve(params)  # fail early, before any work
+    x = _batch(x, net)
+    target = resolve_target(net, x, target)
+    layers = [layer for layer in reversed(net.arch.layers) if layer.kind in ("conv", "linear")]
+    steps = ["original"] + [layer.name for layer in layers]
+    total = len(steps) * len(chosen)
+
+    work = copy.deepcopy(net)  # its own weights: randomising them never touches ``net``
+    gen = torch.Generator().manual_seed(seed)
+    maps: dict[str, list[np.ndarray]] = {m: [] for m in chosen}
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    for step, layer in zip(steps, [None] + layers):
+        if layer is not None:
+            module = work.body.get_submodule(layer.module)
+            mean, std = float(module.weight.mean()), float(module.weight.std())
+            with torch.no_grad():
+                for t in (module.weight, module.bias):
+                    if t is not None:
+                        t.copy_(torch.randn(t.shape, generator=gen).to(t.device) * std + mean)
+        for name, params in chosen.items():
+            maps[name].append(explain(work, x, name, target, **params).map)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    stacked = {m: np.stack(v) for m, v in maps.items()}  # (steps, H, W)
+    corr = {m: np.array([_spearman(np.abs(v[0]), np.abs(s)) for s in v]) for m, v in stacked.items()}
+    signed = {m: np.array([_spearman(v[0], s) for s in v]) for m, v in stacked.items()}
+    return SanityCheck(steps, list(chosen), stacked, corr, signed, target, describe_target(net, target))

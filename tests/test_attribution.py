@@ -1,0 +1,453 @@
+"""Attribution: every method's map, targets and contrasts, IG's completeness, the sanity check,
+and above all that the shared network is never changed, even by hook-based methods running in
+other threads or failing half-way.
+
+Untrained networks (the paper's init) give tiny but real gradients, so these tests check
+invariants — shapes, finiteness, non-zero maps, isolation, completeness — not meaning. Most
+run on torchvision's variant at 64×64 (its adaptive pooling accepts small inputs; the methods
+are the same code), a few on the 2012 network at 227×227.
+"""
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from alexnet_viz import attribution as A
+from alexnet_viz.attribution import ATTRIBUTION_METHODS, Contrast, attribute, explain, sanity_check
+from alexnet_viz.network import build_network
+
+FAST = {  # small settings: enough to exercise each method
+    "integrated_gradients": {"steps": 8},
+    "smoothgrad": {"samples": 4},
+    "occlusion": {"window": 32, "stride": 32},
+    # an untrained conv5's Grad-CAM is all negative for some classes, so its ReLU'd product
+    # with guided backprop is legitimately zero there; conv3 has a positive part
+    "guided_grad_cam": {"layer": "conv3"},
+}
+# Captum announces, on every call, the ReLU hooks it sets (on our private copy)
+pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
+HOOKED = [name for name, m in ATTRIBUTION_METHODS.items() if m.uses_hooks]
+
+
+@pytest.fixture(scope="module")
+def tv():
+    return build_network("torchvision")
+
+
+@pytest.fixture(scope="module")
+def net2012():
+    return build_network("alexnet2012")
+
+
+@pytest.fixture(scope="module")
+def x64():
+    return torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def x227():
+    return torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(1)) * 50
+
+
+# -- what "the shared network is untouched" means ---------------------------------------------
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
+
+
+def hooks_on(net: nn.Module) -> list[str]:
+    """Every hook anywhere on the module tree, its parameters, or torch's global module hooks."""
+    found = []
+    for name, module in net.named_modules():
+        for attr, value in vars(module).items():
+            if "hook" in attr and isinstance(value, dict) and value:
+                found.append(f"{name or '<net>'}.{attr}")
+    for name, p in net.named_parameters():
+        if p._backward_hooks:
+            found.append(f"{name}._backward_hooks")
+    import torch.nn.modules.module as M
+
+    found += [g for g in _GLOBAL_HOOKS if getattr(M, g, None)]
+    return found
+
+
+def snapshot(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def assert_untouched(net, before):
+    assert hooks_on(net) == []
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "weights changed"
+    assert not any(p.requires_grad for p in net.parameters()), "requires_grad changed"
+    assert all(p.grad is None for p in net.parameters()), "gradients accumulated on weights"
+    assert not net.training
+
+
+# -- every method --------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", list(ATTRIBUTION_METHODS))
+def test_every_method_gives_a_finite_nonzero_map_and_leaves_the_network_alone(tv, x64, method):
+    before = snapshot(tv)
+    x_before = x64.clone()
+    e = explain(tv, x64, method, target=3, **FAST.get(method, {}))
+    assert e.map.shape == (64, 64)
+    assert e.raw.shape == ((1, 64, 64) if method == "grad_cam" else (3, 64, 64))
+    assert np.isfinite(e.raw).all() and np.abs(e.map).max() > 0
+    assert np.allclose(e.map, e.raw.sum(0))
+    assert e.target == 3 and e.target_label == tv.categories[3]
+    assert torch.equal(x64, x_before) and not x64.requires_grad  # the caller's input is not touched
+    assert_untouched(tv, before)
+
+
+@pytest.mark.parametrize("method", ["saliency", "guided_backprop", "grad_cam"])
+def test_the_2012_network_with_grouped_convs_at_227(net2012, x227, method):
+    before = snapshot(net2012)
+    m = attribute(net2012, x227, method, target=0)
+    assert isinstance(m, torch.Tensor) and m.shape == (227, 227)
+    assert torch.isfinite(m).all() and m.abs().max() > 0
+    assert_untouched(net2012, before)
+
+
+def test_attribute_is_the_map_of_explain(tv, x64):
+    assert torch.equal(attribute(tv, x64, "saliency", 5), torch.from_numpy(explain(tv, x64, "saliency", 5).map))
+
+
+def test_smoothgrad_without_noise_is_saliency(tv, x64):
+    plain = explain(tv, x64, "saliency", 3).map
+    assert np.allclose(explain(tv, x64, "smoothgrad", 3, noise=0.0, samples=2).map, plain, rtol=1e-4,
+                       atol=1e-6 * np.abs(plain).max())
+    assert not np.allclose(explain(tv, x64, "smoothgrad", 3, noise=0.5, samples=2).map, plain)
+
+
+def test_an_explanation_can_be_cached_by_pickling(tv, x64):
+    import pickle
+
+    e = explain(tv, x64, "integrated_gradients", Contrast(1, 2), steps=4)
+    back = pickle.loads(pickle.dumps(e))  # what st.cache_data does
+    assert back.target == Contrast(1, 2) and np.array_equal(back.raw, e.raw) and back.delta == e.delta
+
+
+def test_methods_really_differ(tv, x64):
+    sal = explain(tv, x64, "saliency", 3).map
+    gb = explain(tv, x64, "guided_backprop", 3).map
+    de = explain(tv, x64, "deconvolution", 3).map
+    assert not np.allclose(sal, gb) and not np.allclose(gb, de)
+
+
+def test_grad_cam_layer_is_selectable_and_upsampled(tv, x64):
+    c5 = explain(tv, x64, "grad_cam", 3)
+    c1 = explain(tv, x64, "grad_cam", 3, layer="conv1")
+    assert c5.params["layer"] == "conv5" and c5.layer_map.shape == (3, 3)
+    assert c1.layer_map.shape == (15, 15)  # conv1's output at 64×64
+    assert c5.map.shape == c1.map.shape == (64, 64)
+    assert not np.allclose(c5.map, c1.map)
+
+
+def test_target_defaults_to_the_top_prediction(tv, x64):
+    with torch.no_grad():
+        top = int(tv(x64).argmax())
+    e = explain(tv, x64, "saliency")
+    assert e.target == top
+    with torch.no_grad():
+        assert e.score == pytest.approx(float(tv(x64)[0, top]), rel=1e-5)
+
+
+def test_contrast_attributes_the_difference_of_two_logits(tv, x64):
+    a, b = 3, 7
+    both = explain(tv, x64, "saliency", Contrast(a, b))
+    assert both.target_label == f"{tv.categories[a]} rather than {tv.categories[b]}"
+    with torch.no_grad():
+        logits = tv(x64)[0]
+    assert both.score == pytest.approx(float(logits[a] - logits[b]), rel=1e-4, abs=1e-6)
+    # the gradient is linear in the objective: grad(a − b) = grad(a) − grad(b)
+    diff = explain(tv, x64, "saliency", a).map - explain(tv, x64, "saliency", b).map
+    assert np.allclose(both.map, diff, atol=1e-6 * np.abs(diff).max() + 1e-12, rtol=1e-3)
+    assert explain(tv, x64, "saliency", (a, b)).target == Contrast(a, b)  # a pair works too
+
+
+@pytest.mark.parametrize("target,match", [(1000, "not a class"), (-1, "not a class"),
+                                          ((4, 4), "two different classes"), ((1, 2, 3), "pair")])
+def test_bad_targets_are_sentences(tv, x64, target, match):
+    with pytest.raises(ValueError, match=match):
+        explain(tv, x64, "saliency", target)
+
+
+@pytest.mark.parametrize("method,params,match", [
+    ("magic", {}, "Unknown attribution method"),
+    ("saliency", {"steps": 3}, "takes no parameters"),
+    ("integrated_gradients", {"steps": 0}, "between 2 and 512"),
+    ("integrated_gradients", {"baseline": "white"}, "black, blurred, mean"),
+    ("smoothgrad", {"samples": 2.5}, "whole number"),
+    ("grad_cam", {"layer": "fc6"}, "conv1, conv2"),
+    ("occlusion", {"window": 8, "stride": 16}, "must not exceed its window"),
+    ("occlusion", {"window": 100}, "larger than the image"),
+])
+def test_bad_methods_and_parameters_are_sentences(tv, x64, method, params, match):
+    before = snapshot(tv)
+    with pytest.raises(ValueError, match=match):
+        explain(tv, x64, method, 0, **params)
+    assert_untouched(tv, before)
+
+
+def test_bad_input_shape_is_a_sentence(tv):
+    with pytest.raises(ValueError, match="one image shaped"):
+        explain(tv, torch.zeros(2, 3, 64, 64), "saliency", 0)
+
+
+def test_occlusion_counts_its_passes(tv, x64):
+    total = A.passes("occlusion", (64, 64), window=16, stride=8)
+    assert total == 1 + 7  # one unoccluded pass, then (⌈48/8⌉+1)² = 49 windows in batches of 8
+
+
+@pytest.mark.parametrize("method,params", [
+    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20}),
+    ("smoothgrad", {"samples": 10}), ("guided_grad_cam", {}), ("saliency", {})])
+def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, params):
+    seen = []
+    explain(tv, x64, method, 0, progress=lambda d, t: seen.append((d, t)), **params)
+    total = A.passes(method, (64, 64), **params)
+    # (0, total), one call per forward pass, then a final (total, total): the bar ends full,
+    # and never sits at 100% while work remains
+    assert seen == [(d, total) for d in range(total + 1)] + [(total, total)]
+
+
+# -- integrated gradients -------------------------------------------------------------------------
+@pytest.mark.parametrize("target", [3, Contrast(3, 7)])
+def test_integrated_gradients_completeness_within_the_reported_delta(tv, x64, target):
+    e = explain(tv, x64, "integrated_gradients", target, steps=32, baseline="mean")
+    with torch.no_grad():  # f(x) − f(baseline), computed here independently
+        logits = tv(torch.cat([x64, torch.zeros_like(x64)]))
+    f = logits[:, 3] - (logits[:, 7] if isinstance(target, Contrast) else 0)
+    gap = float(f[0] - f[1])
+    assert e.score == pytest.approx(float(f[0]), rel=1e-4)
+    assert e.baseline_score == pytest.approx(float(f[1]), rel=1e-4)
+    total = float(e.raw.astype(np.float64).sum())
+    assert abs(total - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6  # the delta is what it says
+    assert abs(e.delta) < 0.05 * abs(gap)  # and with 32 steps the axiom nearly holds
+    assert e.map.sum() == pytest.approx(total, rel=1e-3)
+
+
+def test_integrated_gradients_baselines(net2012, tv, x64):
+    x = torch.randn(1, 3, 227, 227) * 50
+    black = explain(net2012, x, "integrated_gradients", 0, steps=2, baseline="black").extras["baseline"]
+    mean = torch.tensor(net2012.prep.mean).view(3, 1, 1)
+    assert np.allclose(black, (-mean).expand(3, 227, 227).numpy())  # pixel value 0, normalised
+    tv_black = explain(tv, x64, "integrated_gradients", 0, steps=2, baseline="black").extras["baseline"]
+    expect = (-torch.tensor(tv.prep.mean) / torch.tensor(tv.prep.std)).view(3, 1, 1).expand(3, 64, 64)
+    assert np.allclose(tv_black, expect.numpy(), atol=1e-6)
+    assert not explain(tv, x64, "integrated_gradients", 0, steps=2, baseline="mean").extras["baseline"].any()
+    blurred = explain(tv, x64, "integrated_gradients", 0, steps=2, baseline="blurred").extras["baseline"]
+    assert blurred.std() < 0.5 * float(x64.std())  # noise blurred away
+    assert abs(blurred.mean() - float(x64.mean())) < 0.05
+
+
+# -- isolation: hooks never reach the shared network ----------------------------------------------
+@pytest.mark.parametrize("method", HOOKED)
+def test_no_hooks_on_the_shared_network_while_a_hook_based_method_runs(tv, x64, method):
+    seen = []  # progress is called inside the forward pass, while Captum's hooks are attached
+    explain(tv, x64, method, 0, progress=lambda d, t: seen.append(hooks_on(tv)))
+    assert len(seen) >= 3 and all(h == [] for h in seen)
+
+
+def test_the_hook_check_has_teeth(tv, x64, monkeypatch):
+    """Without the private copy, the same check sees Captum's ReLU hooks on the shared net."""
+    monkeypatch.setattr(A, "private_copy", lambda net: net)
+    seen = []
+    explain(tv, x64, "guided_backprop", 0, progress=lambda d, t: seen.append(hooks_on(tv)))
+    assert any(h for h in seen)
+    assert hooks_on(tv) == []  # Captum removed them afterwards
+
+
+@pytest.mark.parametrize("method", HOOKED + ["saliency", "integrated_gradients"])
+def test_a_forward_that_raises_midway_leaves_the_network_clean(net2012, method):
+    before = snapshot(net2012)
+    small = torch.zeros(1, 3, 100, 100)  # fails at fc6, after every conv ReLU has run (and been hooked)
+    with pytest.raises(ValueError, match="cannot run on this input"):
+        explain(net2012, small, method, 0, **FAST.get(method, {}))
+    assert_untouched(net2012, before)
+
+
+@pytest.mark.parametrize("method", HOOKED)
+def test_an_exception_from_the_progress_callback_leaves_the_network_clean(tv, x64, method):
+    before = snapshot(tv)
+
+    def stop(done, total):
+        if done == 1:  # inside the first forward pass, hooks attached
+            raise KeyboardInterrupt("the user navigated away")
+
+    with pytest.raises(KeyboardInterrupt):
+        explain(tv, x64, method, 0, progress=stop)
+    assert_untouched(tv, before)
+
+
+def test_private_copy_shares_weights_but_not_modules(tv):
+    c = A.private_copy(tv)
+    assert all(a is b for a, b in zip(c.parameters(), tv.parameters()))
+    assert not any(a is b for a, b in zip(c.modules(), tv.modules()))
+    assert all(m is c.body.get_submodule(layer.module) for layer, m in c._steps if m is not None)
+    c.body.get_submodule("features.1").register_forward_hook(lambda *a: None)
+    assert hooks_on(tv) == []
+
+
+def test_threads_running_different_methods_get_what_each_gets_alone(tv, x64):
+    methods = ["saliency", "guided_backprop", "grad_cam", "deconvolution"]
+    alone = {m: explain(tv, x64, m, 3).map for m in methods}
+    assert not np.allclose(alone["saliency"], alone["guided_backprop"])  # a leak would show
+    before = snapshot(tv)
+    failures, hooks_seen, stop = [], [], threading.Event()
+
+    def run(method):
+        try:
+            for _ in range(4):
+                if not np.array_equal(explain(tv, x64, method, 3).map, alone[method]):
+                    failures.append(method)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(f"{method}: {exc!r}")
+
+    def watch():
+        while not stop.is_set():
+            if hooks_on(tv):
+                hooks_seen.append(hooks_on(tv))
+            stop.wait(0.001)
+
+    watcher = threading.Thread(target=watch)
+    workers = [threading.Thread(target=run, args=(m,)) for m in methods]
+    watcher.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    watcher.join()
+    assert failures == [] and hooks_seen == []
+    assert_untouched(tv, before)
+
+
+# -- sanity check ---------------------------------------------------------------------------------
+def test_sanity_check_randomises_a_private_copy_from_the_top_down(tv, x64):
+    before = snapshot(tv)
+    calls = []
+    s = sanity_check(tv, x64, {"saliency": {}, "grad_cam": {"layer": "conv5"}}, target=3,
+                     progress=lambda d, t: calls.append((d, t)))
+    assert s.steps == ["original", "fc8", "fc7", "fc6", "conv5", "conv4", "conv3", "conv2", "conv1"]
+    assert s.methods == ["saliency", "grad_cam"] and s.target == 3
+    for m in s.methods:
+        assert s.maps[m].shape == (9, 64, 64)
+        assert s.correlation[m][0] == pytest.approx(1.0)
+        assert np.array_equal(s.maps[m][0], explain(tv, x64, m, 3).map)  # step 0 is the real network
+    assert s.final("saliency") < 0.9  # randomising every layer changes the gradient
+    assert calls[-1] == (18, 18)
+    assert_untouched(tv, before)
+
+
+def test_sanity_check_rejects_bad_methods_before_any_work(tv, x64):
+    with pytest.raises(ValueError, match="Unknown attribution method"):
+        sanity_check(tv, x64, ["saliency", "nope"], target=0)
+    with pytest.raises(ValueError, match="at least one"):
+        sanity_check(tv, x64, [], target=0)
+
+
+# -- finding classes ------------------------------------------------------------------------------
+def test_find_class_by_index_name_or_unique_substring(tv):
+    cats = tv.categories
+    assert A.find_class(cats, "5") == 5
+    assert A.find_class(cats, "Tabby") == cats.index("tabby")  # exact, case-insensitive
+    assert A.find_class(cats, "golden retr") == cats.index("golden retriever")
+    with pytest.raises(ValueError, match="be more specific"):
+        A.find_class(cats, "cat")
+    with pytest.raises(ValueError, match="No class is called"):
+        A.find_class(cats, "zzzz")
+    with pytest.raises(ValueError, match="0 to 999"):
+        A.find_class(cats, "1000")
+    with pytest.raises(ValueError, match=r"names 2 classes \(264, 474\)"):
+        A.find_class(cats, "cardigan")  # the corgi and the sweater
+
+
+def test_registry_describes_every_method_for_a_page():
+    assert list(ATTRIBUTION_METHODS) == [
+        "saliency", "integrated_gradients", "smoothgrad", "input_x_gradient", "guided_backprop",
+        "deconvolution", "grad_cam", "guided_grad_cam", "occlusion"]
+    for m in ATTRIBUTION_METHODS.values():
+        assert m.title and m.description and m.cost and m.sign in ("positive", "negative", "absolute", "signed")
+        assert m.resolve({}) == m.defaults()
+    ig = ATTRIBUTION_METHODS["integrated_gradients"]
+    assert ig.defaults()["baseline"] == "black" and set(p.name for p in ig.params) >= {"steps", "baseline"}
+    assert set(HOOKED) == {"guided_backprop", "deconvolution", "grad_cam", "guided_grad_cam"}
+
+
+# -- the command line -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("img") / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_cli_lists_the_methods(capsys):
+    from alexnet_viz.cli import main
+
+    assert main(["saliency", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ATTRIBUTION_METHODS)
+    assert "steps=32" in out and "layer=conv5" in out
+
+
+def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):
+    from PIL import Image
+
+    from alexnet_viz.cli import main
+
+    out, npy = tmp_path / "map.png", tmp_path / "map.npy"
+    rc = main(["saliency", str(photo), "--method", "grad_cam", "--param", "layer=conv4",
+               "--target", "Golden Retr", "--model", "torchvision", "--weights", "untrained",
+               "--out", str(out), "--npy", str(npy)])
+    assert rc == 0
+    assert Image.open(out).size == (224, 224)  # the crop the network saw
+    assert np.load(npy).shape == (1, 224, 224)
+    assert "golden retriever" in capsys.readouterr().out
+
+
+def test_cli_contrast_on_the_2012_network(photo, tmp_path, capsys):
+    from PIL import Image
+
+    from alexnet_viz.cli import main
+
+    out = tmp_path / "why.png"
+    rc = main(["saliency", str(photo), "--method", "saliency", "--target", "3", "--versus", "tabby",
+               "--weights", "untrained", "--out", str(out)])
+    assert rc == 0 and Image.open(out).size == (227, 227)
+    assert "rather than tabby" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--target", "zzzz"], "No class is called 'zzzz'"),
+    (["--target", "cat"], "be more specific"),
+    (["--method", "magic"], "Unknown attribution method"),
+    (["--param", "steps"], "NAME=VALUE"),
+    (["--method", "integrated_gradients", "--param", "steps=many"], "must be a number"),
+    (["--versus", "3"], "needs --target"),
+    (["--weights", "pretrained"], ""),  # offline: a weights error, one line
+])
+def test_cli_mistakes_exit_2_with_one_line(photo, tmp_path, capsys, argv, match):
+    from alexnet_viz.cli import main
+
+    args = ["saliency", str(photo), "--model", "torchvision", "--out", str(tmp_path / "x.png")]
+    if "--weights" not in argv:
+        args += ["--weights", "untrained"]
+    assert main(args + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alexnet-viz saliency: ") and err.count("\n") == 1 and match in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_needs_an_image_and_an_output(photo, capsys):
+    from alexnet_viz.cli import main
+
+    assert main(["saliency"]) == 2
+    assert "give an image" in capsys.readouterr().err
+    assert main(["saliency", str(photo), "--weights", "untrained"]) == 2
+    assert "--out" in capsys.readouterr().err
