@@ -1,5 +1,9 @@
 """alexnet_viz: AlexNet as the 2012 paper built it, and the tools to look inside it."""
+from . import heatmaps
 from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
+from .attribution import (
+    ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
+)
 from .caffe import read_caffemodel
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
@@ -11,5 +15,7 @@ __all__ = [
     "Network", "class_names", "load_network", "pick_device",
     "WalkRow", "total_params", "walkthrough",
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
+    "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
+    "sanity_check", "heatmaps",
 ]
 __version__ = "0.1.0"
