@@ -1,0 +1,7 @@
+"""architecture (to come)."""
+import streamlit as st
+
+import state
+
+sel = state.selection()
+state.page_header("architecture", sel)

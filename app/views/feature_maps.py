@@ -1,0 +1,7 @@
+"""feature_maps (to come)."""
+import streamlit as st
+
+import state
+
+sel = state.selection()
+state.page_header("feature_maps", sel)

@@ -1,0 +1,129 @@
+"""The app through Streamlit's AppTest: every page draws, uploads work, bad ones are explained,
+and the forward pass runs once per image however the user moves around."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from alexnet_viz.network import Network
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
+TIMEOUT = 60
+
+
+def photo_bytes(fmt: str = "PNG", size=(320, 240), seed: int = 1) -> bytes:
+    """A generated 'photo': smooth colour gradients plus noise, encoded as ``fmt``."""
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx / w * 255, yy / h * 255, (xx + yy) / (w + h) * 255], -1)
+    img = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def forward_calls(monkeypatch):
+    """Fresh caches, and a count of real forward passes through any network."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    calls = []
+    original = Network.activations
+
+    def counting(self, x, upto=None):
+        calls.append(tuple(x.shape))
+        return original(self, x, upto)
+
+    monkeypatch.setattr(Network, "activations", counting)
+    return calls
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_calls):
+    at = start()
+    assert at.sidebar.selectbox(key="sample").value == "Chelsea the cat"
+    # Offline: the pretrained download fails; the sentence and how to get weights are shown once.
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "python -m alexnet_viz download" in sidebar_text
+    assert "not available" in sidebar_text  # the loader's own sentence
+    assert any("untrained" in m.value for m in at.main.markdown), "the page is labelled untrained"
+    assert at.main.get("plotly_chart"), "the top-5 chart is drawn"
+    assert len(at.main.get("image")) == 2, "the original and the crop the network sees"
+    assert len(forward_calls) == 1
+
+
+def test_class_search_shows_probability_and_rank(forward_calls):
+    at = start()
+    at.selectbox(key="predict_class").set_value(281).run()  # tabby cat
+    labels = [m.label for m in at.metric]
+    values = [m.value for m in at.metric]
+    assert any("tabby" in label for label in labels)
+    rank = values[1]
+    assert rank.endswith("of 1000") and 1 <= int(rank.split()[0]) <= 1000
+
+
+@pytest.mark.parametrize("fmt,mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def test_upload_replaces_the_image_and_survives_page_changes(forward_calls, fmt, mime):
+    at = start()
+    first_digest = at.session_state["image"][3]
+    at.sidebar.file_uploader(key="upload").set_value((f"photo.{fmt.lower()}", photo_bytes(fmt), mime)).run()
+    assert not at.exception and not errors(at)
+    name, digest = at.session_state["image"][1], at.session_state["image"][3]
+    assert name == f"photo.{fmt.lower()}" and digest != first_digest
+    at.switch_page("views/architecture.py").run()
+    assert at.session_state["image"][3] == digest
+    assert len(forward_calls) == 2  # the cat, then the upload
+
+
+def test_bad_upload_is_explained_and_the_previous_image_survives(forward_calls):
+    at = start()
+    before = at.session_state["image"][3]
+    at.sidebar.file_uploader(key="upload").set_value(("notes.png", b"this is not a picture", "image/png")).run()
+    assert not at.exception
+    msgs = errors(at)
+    assert msgs and "notes.png" in msgs[0]
+    assert "Traceback" not in msgs[0]
+    assert at.session_state["image"][3] == before
+    assert at.get("plotly_chart"), "the page still draws with the previous image"
+
+
+def test_bad_weight_file_is_explained_and_the_previous_network_stays(forward_calls, tmp_path):
+    at = start()
+    at.sidebar.radio(key="weights").set_value("untrained").run()
+    assert at.session_state["net_key"] == ("alexnet2012", "untrained")
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(tmp_path / "missing.caffemodel")).run()
+    assert not at.exception
+    assert errors(at), "a bad weight file gets an error box"
+    assert at.session_state["net_key"] == ("alexnet2012", "untrained")
+
+
+def test_switching_pages_and_models(forward_calls):
+    at = start()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    assert len(forward_calls) == 1, "switching page never reruns the forward pass"
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page("views/predict.py").run()
+    assert not at.exception
+    assert forward_calls[-1] == (1, 3, 224, 224), "torchvision's network sees a 224 crop"
+    assert "224×224" in " ".join(c.value for c in at.main.caption)
