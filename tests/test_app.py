@@ -127,3 +127,16 @@ def test_switching_pages_and_models(forward_calls):
     assert not at.exception
     assert forward_calls[-1] == (1, 3, 224, 224), "torchvision's network sees a 224 crop"
     assert "224×224" in " ".join(c.value for c in at.main.caption)
+
+
+def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
+    at = start()
+    at.switch_page("views/architecture.py").run()
+    assert not at.exception
+    assert at.radio(key="arch_size_choice").value.startswith("227")
+    assert at.success and not at.warning
+    at.radio(key="arch_size_choice").set_value("224 (the paper's text)").run()
+    assert at.warning and "54.25" in at.warning[0].value
+    assert len(at.main.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 2, "the walkthrough and the variant comparison"
+    assert len(forward_calls) == 1, "only the first (Predict) page ran the network"
