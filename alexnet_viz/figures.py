@@ -90,22 +90,81 @@ def class_rank(probs: np.ndarray, index: int) -> int:
     return int((probs > probs[index]).sum()) + 1
 
 
-# -- units of a vector layer (fc) -----------------------------------------------------------------
-def unit_bars(vec: np.ndarray, k: int, layer: Layer | None = None, labels: list[str] | None = None) -> go.Figure:
-    """The k strongest units of a 1-d activation as bars, coloured by GPU tower where there are two."""
-    vec = np.asarray(vec)
-    idx = np.argsort(vec)[::-1][:k]
-    towers = [(layer.tower_of(int(i)) if layer is not None else None) or "all" for i in idx]
-    names = [f"unit {i}" + (f" ({labels[i]})" if labels else "") for i in idx]
+# -- feature maps ---------------------------------------------------------------------------------
+def unit_bars(vec: np.ndarray, k: int, towers: tuple[int, ...] | None = None,
+              labels: list[str] | None = None) -> go.Figure:
+    """The k strongest units of an fc layer's (N,) vector as bars, coloured by GPU tower.
+
+    ``towers`` is the layer's channels per tower, e.g. (2048, 2048) (from ``maps.layer_towers``);
+    ``labels`` names the units (fc8: the class names).
+    """
+    from .maps import top_units
+
+    units = top_units(vec, k)
+    bounds = np.cumsum(towers) if towers else None
+
+    def tower(i: int) -> str:
+        return "all" if bounds is None else ("GPU 1", "GPU 2")[int(np.searchsorted(bounds, i, side="right"))]
+
+    names = [f"{i}: {labels[i]}" if labels else f"unit {i}" for i, _ in units]
     fig = go.Figure()
-    for tower in dict.fromkeys(towers):
-        sel = [j for j, t in enumerate(towers) if t == tower]
-        fig.add_bar(x=[names[j] for j in sel], y=[float(vec[idx[j]]) for j in sel], name=tower,
-                    marker_color=TOWER_COLOURS[tower], hovertemplate="%{x}: %{y:.3f}<extra>" + tower + "</extra>")
-    fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-45)
+    groups = {tower(i) for i, _ in units}
+    for t in [g for g in ("GPU 1", "GPU 2", "all") if g in groups]:
+        sel = [j for j, (i, _) in enumerate(units) if tower(i) == t]
+        fig.add_bar(x=[names[j] for j in sel], y=[units[j][1] for j in sel], name=t, marker_color=TOWER_COLOURS[t],
+                    hovertemplate="%{x}: %{y:.3f}<extra>" + t + "</extra>")
+    fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-40)
     fig.update_yaxes(title="activation")
-    fig.update_layout(title=f"The {k} strongest units", legend_title="tower", barmode="overlay")
-    return styled(fig, height=480)
+    fig.update_layout(title=f"The {len(units)} strongest units", legend_title="tower", showlegend=towers is not None)
+    return styled(fig, height=520)
+
+
+def activation_histogram(counts: np.ndarray, edges: np.ndarray, title: str) -> go.Figure:
+    """A histogram (counts per bin between ``edges``) of a layer's activations, log-scaled counts."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color=OKABE_ITO["blue"],
+                           hovertemplate="%{x:.3g}: %{y:,} values<extra></extra>"))
+    fig.update_xaxes(title="activation")
+    fig.update_yaxes(title="how many values", type="log")
+    fig.update_layout(title=title, bargap=0)
+    return styled(fig, height=380)
+
+
+def draw_box(image: np.ndarray, box: tuple[int, int, int, int], colour: str = OKABE_ITO["orange"],
+             width: int = 2) -> np.ndarray:
+    """A copy of an (H, W, 3) uint8 image with the outline of ``box`` (top, left, bottom, right;
+    bottom/right exclusive) drawn in ``colour`` (hex)."""
+    out = np.array(image, dtype=np.uint8, copy=True)
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    top, left, bottom, right = box
+    h, w = out.shape[:2]
+    for t in range(width):
+        for r in (top + t, bottom - 1 - t):
+            if 0 <= r < h:
+                out[r, max(left, 0):min(right, w)] = rgb
+        for c in (left + t, right - 1 - t):
+            if 0 <= c < w:
+                out[max(top, 0):min(bottom, h), c] = rgb
+    return out
+
+
+# -- kernels ----------------------------------------------------------------------------------------
+def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str = "Colourfulness of conv1's kernels"
+                        ) -> go.Figure:
+    """Every kernel's colourfulness as a dot, one column per tower, with the tower's mean.
+
+    ``towers`` is ``maps.tower_colour_comparison(...)["towers"]`` ({name: {"channels", "mean"}}).
+    """
+    fig = go.Figure()
+    for name, t in towers.items():
+        chans = list(t["channels"])
+        fig.add_trace(go.Box(y=scores[chans], name=name, boxpoints="all", jitter=0.5, pointpos=0,
+                             marker=dict(color=TOWER_COLOURS[name], size=9), line=dict(color=TOWER_COLOURS[name]),
+                             fillcolor="rgba(0,0,0,0)", customdata=chans, boxmean=True,
+                             hovertemplate="kernel %{customdata}: %{y:.2f}<extra>" + name + "</extra>"))
+    fig.update_yaxes(title="colourfulness (0 grey … 1 pure colour)", range=[0, 1])
+    fig.update_layout(title=title, showlegend=False)
+    return styled(fig, height=420)
 
 
 # -- architecture ---------------------------------------------------------------------------------

@@ -116,6 +116,13 @@ def _forward(model: str, weights: str, digest: str, _net: av.Network, _x: torch.
     return Forward(out, probs)
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _weight(model: str, weights: str, layer: str, _net: av.Network) -> np.ndarray:
+    w = _net.body.get_submodule(_net.arch.layer(layer).module).weight.detach().cpu().numpy().copy()
+    w.flags.writeable = False
+    return w
+
+
 def image_digest(img: Image.Image) -> str:
     """A short hash of the pixels, the key of every per-image cache."""
     try:  # the library's own, once alexnet_viz.images has it
@@ -165,6 +172,15 @@ class Selection:
     @property
     def acts(self) -> dict[str, np.ndarray]:
         return self.forward.acts
+
+    def weight(self, layer: str, weights: str | None = None) -> np.ndarray:
+        """A conv / fc layer's weight as a read-only array, e.g. conv1: (96, 3, 11, 11).
+
+        ``weights="untrained"`` gives the same layer of the untrained network, for comparison.
+        """
+        if weights is None or weights == self.weights:
+            return _weight(self.model, self.weights, layer, self.net)
+        return _weight(self.model, weights, layer, network(self.model, weights))
 
 
 def selection() -> Selection:

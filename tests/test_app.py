@@ -53,6 +53,10 @@ def start() -> AppTest:
     return at
 
 
+def image_captions(at: AppTest) -> list[str]:
+    return [i.proto.imgs[0].caption for i in at.main.get("image")]
+
+
 def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
@@ -140,3 +144,39 @@ def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
     assert len(at.main.get("plotly_chart")) == 1
     assert len(at.dataframe) == 2, "the walkthrough and the variant comparison"
     assert len(forward_calls) == 1, "only the first (Predict) page ran the network"
+
+
+def test_feature_maps_change_layer_sort_and_channel_without_rerunning_the_network(forward_calls):
+    at = start()
+    at.switch_page("views/feature_maps.py").run()
+    assert not at.exception, at.exception
+    assert len(at.main.get("image")) == 4, "GPU 1 and GPU 2 grids, the channel, its overlay"
+    caps = image_captions(at)
+    assert caps[0].startswith("GPU 1: channels 0–47") and caps[1].startswith("GPU 2: channels 48–95")
+    at.radio(key="fm_sort").set_value("max").run()
+    at.selectbox(key="fm_layer").set_value("conv3").run()
+    assert not at.exception, at.exception
+    channels = at.selectbox(key="fm_channel_conv3").options
+    assert len(channels) == 384
+    at.selectbox(key="fm_channel_conv3").set_value(channels[200]).run()
+    at.selectbox(key="fm_layer").set_value("fc7").run()
+    assert not at.exception, at.exception
+    assert len(at.main.get("plotly_chart")) == 2, "the strongest units and the histogram"
+    assert len(forward_calls) == 1, "layer, sort and channel changes reuse the cached forward pass"
+
+
+def test_kernels_page_splits_conv1_by_gpu_and_measures_colour(forward_calls):
+    at = start()
+    at.switch_page("views/kernels.py").run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps[0] == "GPU 1: kernels 0–47" and caps[1] == "GPU 2: kernels 48–95"
+    assert any("colourfulness" in m.value for m in [*at.success, *at.info]), "the tower comparison is stated"
+    at.selectbox(key="k_layer").set_value("conv2").run()
+    at.number_input(key="k_out_conv2").set_value(200).run()
+    assert not at.exception, at.exception
+    assert any(m.value == "GPU 2" for m in at.metric), "conv2 channel 200 lives on GPU 2"
+    assert "channels 48–95" in " ".join(m.value for m in at.main.markdown)
+    # Offline the network in use is untrained: the comparison says so instead of failing.
+    at.toggle(key="k_compare").set_value(True).run()
+    assert not at.exception and any("already the untrained" in m.value for m in at.info)
