@@ -28,7 +28,7 @@ FONT_SIZE = 18
 def styled(fig: go.Figure, height: int | None = None) -> go.Figure:
     """The project's look: white background, large text, tight margins."""
     fig.update_layout(template="plotly_white", font=dict(size=FONT_SIZE), margin=dict(l=10, r=10, t=50, b=10),
-                      hoverlabel=dict(font_size=FONT_SIZE - 2))
+                      hoverlabel=dict(font_size=FONT_SIZE - 2, bgcolor="white", font_color="black"))
     if height is not None:
         fig.update_layout(height=height)
     return fig
@@ -125,7 +125,7 @@ def activation_histogram(counts: np.ndarray, edges: np.ndarray, title: str) -> g
     fig = go.Figure(go.Bar(x=centres, y=counts, width=np.diff(edges), marker_color=OKABE_ITO["blue"],
                            hovertemplate="%{x:.3g}: %{y:,} values<extra></extra>"))
     fig.update_xaxes(title="activation")
-    fig.update_yaxes(title="how many values", type="log")
+    fig.update_yaxes(title="how many values", type="log", dtick=1)
     fig.update_layout(title=title, bargap=0)
     return styled(fig, height=380)
 
@@ -149,8 +149,7 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int, int], colour: str = OK
 
 
 # -- kernels ----------------------------------------------------------------------------------------
-def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str = "Colourfulness of conv1's kernels"
-                        ) -> go.Figure:
+def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str | None = None) -> go.Figure:
     """Every kernel's colourfulness as a dot, one column per tower, with the tower's mean.
 
     ``towers`` is ``maps.tower_colour_comparison(...)["towers"]`` ({name: {"channels", "mean"}}).
@@ -162,7 +161,8 @@ def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str 
                              marker=dict(color=TOWER_COLOURS[name], size=9), line=dict(color=TOWER_COLOURS[name]),
                              fillcolor="rgba(0,0,0,0)", customdata=chans, boxmean=True,
                              hovertemplate="kernel %{customdata}: %{y:.2f}<extra>" + name + "</extra>"))
-    fig.update_yaxes(title="colourfulness (0 grey … 1 pure colour)", range=[0, 1])
+    fig.update_yaxes(title="colourfulness", range=[0, 1], tickvals=[0, 0.25, 0.5, 0.75, 1],
+                     ticktext=["0 grey", "0.25", "0.5", "0.75", "1 colour"])
     fig.update_layout(title=title, showlegend=False)
     return styled(fig, height=420)
 

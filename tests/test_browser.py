@@ -78,7 +78,7 @@ def page(server):
     SHOTS.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1600, "height": 1000})
+        pg = browser.new_page(viewport={"width": 1600, "height": 2600})
         pg.set_default_timeout(60_000)
         pg.goto(server)
         yield pg
@@ -97,10 +97,13 @@ def photo(path: Path) -> Path:
 
 
 def settle(pg) -> None:
-    """Wait for the script run to finish (Streamlit shows a 'running' widget while it works)."""
-    pg.wait_for_timeout(500)
-    pg.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
-    pg.wait_for_timeout(500)
+    """Wait for the script run to finish: Streamlit marks the app element with its script state."""
+    pg.wait_for_timeout(700)  # let a run that an action triggers begin
+    pg.wait_for_function("""() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
+    }""", timeout=120_000)
+    pg.wait_for_timeout(300)
 
 
 def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page, tmp_path):
@@ -115,6 +118,12 @@ def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page,
         settle(pg)
         for selector, n in expect.items():
             pg.locator(selector).nth(n - 1).wait_for(state="visible")
+        if title == "Architecture":  # hovering a block shows its walkthrough row
+            box = pg.locator(".stPlotlyChart .nsewdrag").first.bounding_box()
+            blocks = 15  # input + 14 layer blocks, x from -0.8 to 14.6 in data units
+            x = box["x"] + box["width"] * (1 + 0.8) / (blocks - 1 + 0.4 + 0.8)  # conv1's centre
+            pg.mouse.move(x, box["y"] + box["height"] * 0.24)
+            pg.locator(".hoverlayer").get_by_text("105,415,200").wait_for()
         pg.screenshot(path=SHOTS / f"{i:02d}_{title.lower().replace(' ', '_')}.png", full_page=True)
         assert pg.locator('[data-testid="stException"]').count() == 0, f"{title} shows an exception"
         assert pg.get_by_text("untrained network").first.is_visible(), f"{title} is not labelled untrained"

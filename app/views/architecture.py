@@ -34,7 +34,7 @@ st.caption("One lane per GPU. Solid lines stay within a tower; dashed black line
 
 st.subheader(f"Walkthrough at {size}×{size}")
 records = F.walk_records(rows)
-st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch",
+st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", height=36 * (len(records) + 1) + 4,
              column_config={"parameters": st.column_config.NumberColumn(format="localized"),
                             "multiply-adds": st.column_config.NumberColumn(format="localized")})
 st.download_button("Download the walkthrough (CSV)", F.csv_bytes(records),
@@ -52,7 +52,7 @@ ref = cmp.variants[0]
 
 def _highlight(row: pd.Series) -> list[str]:
     """Shade every cell that differs from the first variant's (the paper's network)."""
-    mark = "background-color: #F0E442; font-weight: bold"  # Okabe-Ito yellow
+    mark = "background-color: #F6EE9A; font-weight: bold"  # a light tint of Okabe-Ito yellow
     return [mark if (v in cmp.variants and row[v] != row[ref]) else "" for v in row.index]
 
 

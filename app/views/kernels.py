@@ -30,7 +30,7 @@ for weights, label in sources:
     comparison = maps.tower_colour_comparison(w, arch)
     if len(sources) > 1:
         st.markdown(f"#### {label}")
-    cols = st.columns([1] * len(grids) + [1])
+    cols = st.columns([2] * len(grids) + [1.6])
     for col, (tower, grid) in zip(cols, grids.items()):
         col.image(grid.image, caption=f"{tower}: kernels {min(grid.channels)}–{max(grid.channels)}"
                   if tower != "all" else f"all {len(grid.channels)} kernels", width="stretch")
@@ -47,9 +47,9 @@ c1, c2 = st.columns(2)
 layer = c1.selectbox("Layer", deeper, key="k_layer")
 n_out = arch.layer(layer).out_channels
 out_channel = c2.number_input(f"Output channel (0–{n_out - 1})", 0, n_out - 1, 0, key=f"k_out_{layer}")
-grid = maps.input_kernels(sel.weight(layer), int(out_channel), layer, arch, scale=8)
+grid = maps.input_kernels(sel.weight(layer), int(out_channel), layer, arch, scale=12, pad=2)
 g1, g2 = st.columns([3, 1])
-g1.image(grid.image, width="stretch",
+g1.image(grid.image, width="content",
          caption=f"{layer} channel {out_channel}: {len(grid.channels)} greyscale kernels, one per input "
                  f"channel; mid grey = 0, shared scale ±{grid.ranges[0][1]:.3g}")
 g2.metric("Tower of this channel", grid.tower or "one tower")
