@@ -78,6 +78,14 @@ def network(model: str, weights: str, progress=None, fallback: bool = True) -> a
         return store[key]
 
 
+def _forget(key: tuple[str, str]) -> None:
+    """Drop a network from the shared store (after a failed download), so the next run retries."""
+    store, lock = _network_store()
+    with lock:
+        store.pop(key, None)
+    st.session_state.pop("net_key", None)
+
+
 def _progress_bar():
     """A progress(done, total) callback drawing an ``st.progress`` bar in the sidebar."""
     holder = st.sidebar.empty()
@@ -273,6 +281,7 @@ def _network_controls() -> None:
         with sb.expander("⚠ Running the **untrained** network", expanded=not st.session_state.get("_told")):
             st.write(net.weights_error)
             st.write(GET_WEIGHTS_HELP)
+            st.button("Try the download again", key="retry_weights", on_click=_forget, args=((model, weights),))
         st.session_state["_told"] = True
     sb.caption(f"Network: **{model}**, weights: **{net.weights}**, device: **{net.device}**")
 

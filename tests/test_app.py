@@ -180,3 +180,87 @@ def test_kernels_page_splits_conv1_by_gpu_and_measures_colour(forward_calls):
     # Offline the network in use is untrained: the comparison says so instead of failing.
     at.toggle(key="k_compare").set_value(True).run()
     assert not at.exception and any("already the untrained" in m.value for m in at.info)
+
+
+def test_camera_is_off_until_asked_for_and_a_photo_from_it_is_used(forward_calls):
+    at = start()
+    assert len(at.camera_input) == 0, "no camera widget, so the browser does not ask for the camera"
+    at.sidebar.toggle(key="use_camera").set_value(True).run()
+    assert len(at.camera_input) == 1
+    at.camera_input(key="camera").set_value(("camera.jpg", photo_bytes("JPEG", seed=5), "image/jpeg")).run()
+    assert not at.exception and not errors(at)
+    assert at.session_state["image"][1] == "camera.jpg"
+
+
+def test_other_upload_formats_are_accepted(forward_calls):
+    at = start()
+    seen = set()
+    for fmt, mime in [("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")]:
+        at.sidebar.file_uploader(key="upload").set_value((f"p.{fmt.lower()}", photo_bytes(fmt, seed=len(seen)), mime)).run()
+        assert not at.exception and not errors(at), fmt
+        assert at.session_state["image"][1] == f"p.{fmt.lower()}"
+        seen.add(at.session_state["image"][3])
+    assert len(seen) == 3
+
+
+def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls):
+    """With pretrained weights in the cache (faked here: a perturbed untrained network), the
+    toggle shows the untrained kernels beside them."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(APP).parent))
+    import state
+    from alexnet_viz.network import build_network
+
+    trained = build_network("alexnet2012")
+    with torch.no_grad():
+        trained.body.conv1.weight.mul_(-1)
+    trained.weights = "test weights"
+    store, _ = state._network_store()
+    store[("alexnet2012", "pretrained")] = trained
+    at = start()
+    assert not any("untrained" in m.value for m in at.main.markdown), "not labelled untrained"
+    at.switch_page("views/kernels.py").run()
+    assert len(at.main.get("image")) == 3  # GPU 1, GPU 2, one deeper channel
+    at.toggle(key="k_compare").set_value(True).run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps.count("GPU 1: kernels 0–47") == 2 and caps.count("GPU 2: kernels 48–95") == 2
+    assert len(at.main.get("plotly_chart")) == 2, "a colourfulness chart for each network"
+
+
+def test_torchvision_feature_maps_are_one_tower(forward_calls):
+    at = start()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page("views/feature_maps.py").run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps[0] == "all 64 channels"
+    assert not any(c.startswith("GPU") for c in caps)
+
+
+def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monkeypatch):
+    import alexnet_viz as av
+
+    real = av.load_network
+    seen = []
+
+    def fake_load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights == "pretrained" and progress is not None:
+            for done in (0, 100_000_000, 233_000_000):
+                progress(done, 233_000_000)
+            progress(5_000_000, None)  # a server that does not say how big the file is
+            seen.append(model)
+        net = real(model, "untrained", "cpu", None, fallback_to_untrained)
+        net.weights_error = "The download stopped half way."  # as an interrupted download would
+        return net
+
+    monkeypatch.setattr(av, "load_network", fake_load)
+    at = start()
+    assert seen == ["alexnet2012"]
+    assert "The download stopped half way." in [m.value for m in at.sidebar.markdown]
+    at.button(key="retry_weights").click().run()
+    assert not at.exception, at.exception
+    assert seen == ["alexnet2012", "alexnet2012"], "the retry button loads the weights again"
