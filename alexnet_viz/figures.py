@@ -119,6 +119,16 @@ def unit_bars(vec: np.ndarray, k: int, towers: tuple[int, ...] | None = None,
     return styled(fig, height=520)
 
 
+def channel_table(act: np.ndarray, towers: tuple[int, ...] | None = None) -> list[dict]:
+    """Per channel of a (C, H, W) activation: its tower, mean, max and fraction of zeros, for a CSV."""
+    flat = np.asarray(act).reshape(act.shape[0], -1)  # (C, H·W)
+    bounds = np.cumsum(towers) if towers else None
+    return [{"channel": c,
+             "tower": "all" if bounds is None else ("GPU 1", "GPU 2")[int(np.searchsorted(bounds, c, side="right"))],
+             "mean": float(v.mean()), "max": float(v.max()), "zero fraction": float(np.mean(v == 0))}
+            for c, v in enumerate(flat)]
+
+
 def activation_histogram(counts: np.ndarray, edges: np.ndarray, title: str) -> go.Figure:
     """A histogram (counts per bin between ``edges``) of a layer's activations, log-scaled counts."""
     centres = (edges[:-1] + edges[1:]) / 2

@@ -144,3 +144,12 @@ def test_figures_does_not_import_streamlit():
     code = "import sys, alexnet_viz.figures; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_channel_table_gives_each_channel_its_tower_and_numbers():
+    act = np.zeros((4, 2, 2))
+    act[3] = [[0, 2], [4, 6]]
+    rows = F.channel_table(act, (2, 2))
+    assert [r["tower"] for r in rows] == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"]
+    assert rows[3] == {"channel": 3, "tower": "GPU 2", "mean": 3.0, "max": 6.0, "zero fraction": 0.25}
+    assert rows[0]["zero fraction"] == 1.0

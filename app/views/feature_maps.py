@@ -77,3 +77,6 @@ m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at ze
 m3.metric("Largest activation", f"{summary.max:.3g}")
 st.plotly_chart(F.activation_histogram(summary.hist_counts, summary.hist_edges, f"Activations of {layer}"),
                 theme=None, key="fm_hist")
+if layers[layer] == "map":
+    st.download_button(f"Download per-channel statistics of {layer} (CSV)", F.csv_bytes(F.channel_table(act, towers)),
+                       file_name=f"{layer}_channels.csv", mime="text/csv", on_click="ignore")

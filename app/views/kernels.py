@@ -40,6 +40,10 @@ for weights, label in sources:
     cols[-1].plotly_chart(F.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
                           key=f"k_colour_{weights}")
     (st.success if comparison["clear"] else st.info)(comparison["sentence"])
+    scores = [{"kernel": i, "tower": arch.layer(first).tower_of(i) or "all", "colourfulness": float(v)}
+              for i, v in enumerate(comparison["scores"])]
+    st.download_button("Download each kernel's colourfulness (CSV)", F.csv_bytes(scores), mime="text/csv",
+                       file_name=f"{first}_colourfulness_{weights}.csv", on_click="ignore", key=f"k_csv_{weights}")
 
 st.subheader("A deeper layer: one output channel's kernels")
 deeper = [c.name for c in arch.conv_layers()[1:]]

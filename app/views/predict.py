@@ -12,7 +12,7 @@ left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(F.top_k_bar(probs, names, k=5), theme=None, key="top5")
     cls = st.selectbox(f"Any of the {len(names)} classes (type to search)", range(len(names)),
-                       format_func=names.__getitem__, key="predict_class")
+                       index=int(probs.argmax()), format_func=names.__getitem__, key="predict_class")
     a, b = st.columns(2)
     a.metric(f"Probability of “{names[cls]}”", f"{probs[cls]:.3%}")
     b.metric("Rank", f"{F.class_rank(probs, cls)} of {len(names)}")
