@@ -109,6 +109,11 @@ class Forward:
     probs: np.ndarray  # (classes,)
 
 
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _preprocess(model: str, weights: str, digest: str, _net: av.Network, _img: Image.Image) -> torch.Tensor:
+    return _net.preprocess(_img)  # (1, 3, crop, crop)
+
+
 @st.cache_resource(show_spinner="Running the network…", max_entries=24)
 def _forward(model: str, weights: str, digest: str, _net: av.Network, _x: torch.Tensor) -> Forward:
     with torch.no_grad():
@@ -169,8 +174,8 @@ class Selection:
 
     @cached_property
     def x(self) -> torch.Tensor:
-        """The preprocessed input, (1, 3, crop, crop), on the network's device."""
-        return self.net.preprocess(self.image)
+        """The preprocessed input, (1, 3, crop, crop), on the network's device (do not modify)."""
+        return _preprocess(self.model, self.weights, self.digest, self.net, self.image)
 
     @cached_property
     def forward(self) -> Forward:
@@ -213,10 +218,14 @@ def page_header(title: str, sel: Selection) -> None:
 def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
     st.session_state["image"] = (img, name, credit, image_digest(img))
     st.session_state.pop("image_error", None)
+    if credit is None:  # an upload or a photo: clear the sample box so any sample can be picked again
+        st.session_state["sample"] = None
 
 
 def _on_sample() -> None:
     name = st.session_state["sample"]
+    if name is None:
+        return
     _set_image(sample_image(name), name, SAMPLES[name].credit)
 
 
@@ -239,7 +248,8 @@ def _image_controls() -> None:
     if "image" not in st.session_state:
         st.session_state.setdefault("sample", next(iter(SAMPLES)))
         _on_sample()
-    sb.selectbox("Sample photo", list(SAMPLES), key="sample", on_change=_on_sample)
+    sb.selectbox("Sample photo", list(SAMPLES), key="sample", on_change=_on_sample,
+                 index=None, placeholder="Choose a sample photo…")
     sb.file_uploader("…or upload a photo", type=UPLOAD_TYPES, key="upload",
                      on_change=_on_file, args=("upload",),
                      help="jpg, png, webp, gif, bmp or tiff, up to 20 MB.")

@@ -30,6 +30,29 @@ def photo_bytes(fmt: str = "PNG", size=(320, 240), seed: int = 1) -> bytes:
     return buf.getvalue()
 
 
+OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
+
+
+@pytest.fixture(autouse=True)
+def no_pretrained_weights(monkeypatch):
+    """Pretrained weights fail as they do offline with an empty cache, whatever this machine has
+    cached, so every test sees the same untrained network."""
+    import alexnet_viz as av
+
+    real = av.load_network
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights != "pretrained":
+            return real(model, weights, device, progress, fallback_to_untrained)
+        if not fallback_to_untrained:
+            raise av.WeightsError(OFFLINE)
+        net = real(model, "untrained", device)
+        net.weights_error = OFFLINE
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+
+
 @pytest.fixture
 def forward_calls(monkeypatch):
     """Fresh caches, and a count of real forward passes through any network."""
@@ -67,7 +90,7 @@ def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_c
     # Offline: the pretrained download fails; the sentence and how to get weights are shown once.
     sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
     assert "python -m alexnet_viz download" in sidebar_text
-    assert "not available" in sidebar_text  # the loader's own sentence
+    assert OFFLINE in sidebar_text  # the loader's own sentence
     assert any("untrained" in m.value for m in at.main.markdown), "the page is labelled untrained"
     assert at.main.get("plotly_chart"), "the top-5 chart is drawn"
     assert len(at.main.get("image")) == 2, "the original and the crop the network sees"
@@ -95,6 +118,8 @@ def test_upload_replaces_the_image_and_survives_page_changes(forward_calls, fmt,
     at.switch_page("views/architecture.py").run()
     assert at.session_state["image"][3] == digest
     assert len(forward_calls) == 2  # the cat, then the upload
+    at.sidebar.selectbox(key="sample").set_value("Chelsea the cat").run()  # back to the cat
+    assert at.session_state["image"][1] == "Chelsea the cat" and at.session_state["image"][3] == first_digest
 
 
 def test_bad_upload_is_explained_and_the_previous_image_survives(forward_calls):
