@@ -127,8 +127,9 @@ def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page,
             pg.locator(".hoverlayer").get_by_text("105,415,200").wait_for()
         pg.screenshot(path=SHOTS / f"{i:02d}_{title.lower().replace(' ', '_')}.png", full_page=True)
         assert pg.locator('[data-testid="stException"]').count() == 0, f"{title} shows an exception"
-        # Offline with no cached weights this says "untrained network"; with weights, "weights: …".
-        assert pg.get_by_text(re.compile(r"^(untrained network|weights: .+)$")).first.is_visible(), \
+        # Offline with no cached weights the badge says "untrained network"; with weights, "weights: …".
+        badge = pg.locator('[data-testid="stMain"]').get_by_text(re.compile(r"(untrained network|weights: .+)$"))
+        assert badge.first.is_visible(), \
             f"{title} does not say which weights it shows"
 
     broken = tmp_path / "broken.jpg"
