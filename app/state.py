@@ -24,8 +24,8 @@ from PIL import Image
 
 import alexnet_viz as av
 
-MODELS = {"alexnet2012": "alexnet2012: the paper's two towers",
-          "torchvision": "torchvision: one tower"}
+MODELS = {"alexnet2012": "alexnet2012 (two towers)",
+          "torchvision": "torchvision (one tower)"}
 WEIGHT_CHOICES = {"pretrained": "pretrained (ImageNet)", "untrained": "untrained (paper's init)",
                   "file": "a weight file on this machine"}
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]

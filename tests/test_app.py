@@ -156,6 +156,10 @@ def test_switching_pages_and_models(forward_calls):
     assert not at.exception
     assert forward_calls[-1] == (1, 3, 224, 224), "torchvision's network sees a 224 crop"
     assert "224×224" in " ".join(c.value for c in at.main.caption)
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    assert len(forward_calls) == 2
 
 
 def test_architecture_page_tells_the_224_vs_227_story(forward_calls):

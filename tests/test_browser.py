@@ -1,9 +1,10 @@
 """A real browser against a real server: Debian's Chromium driven by Playwright.
 
 Starts ``streamlit run app/streamlit_app.py`` offline on a free port, uploads a generated photo,
-visits every page, and checks that each one drew its charts and images with no exception box;
-then uploads a broken file and looks for the loader's sentence. Screenshots of the run are
-kept in ``tests/artifacts/browser/``.
+visits every page, and checks that each one drew its charts and images with no exception box
+(and that the diagram's hover shows a walkthrough row); then uploads a broken file and looks for
+the loader's sentence. Screenshots of the run are kept in ``tests/artifacts/browser/``, the
+server's output in ``tests/artifacts/browser-server.log``.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def free_port() -> int:
 def server():
     port = free_port()
     env = dict(os.environ, ALEXNET_VIZ_OFFLINE="1")
-    log = open(ROOT / "tests" / "artifacts" / "browser-server.log", "w") if SHOTS.parent.exists() else subprocess.DEVNULL
+    SHOTS.parent.mkdir(parents=True, exist_ok=True)
+    log = open(SHOTS.parent / "browser-server.log", "w")  # the server's output, for a failed run
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -69,6 +71,7 @@ def server():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
 
 
 @pytest.fixture(scope="module")
