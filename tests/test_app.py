@@ -172,6 +172,9 @@ def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
     assert at.warning and "54.25" in at.warning[0].value
     assert len(at.main.get("plotly_chart")) == 1
     assert len(at.dataframe) == 2, "the walkthrough and the variant comparison"
+    at.selectbox(key="arch_variant").set_value("keras-tutorial").run()
+    assert not at.exception, at.exception
+    assert "keras-tutorial" in at.main.get("plotly_chart")[0].proto.spec
     assert len(forward_calls) == 1, "only the first (Predict) page ran the network"
 
 

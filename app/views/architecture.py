@@ -4,11 +4,13 @@ import streamlit as st
 
 import state
 from alexnet_viz import figures as F
-from alexnet_viz import get_architecture, total_params, walkthrough
+from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrough
 
 sel = state.selection()
 state.page_header("Architecture", sel)
-arch = get_architecture(sel.model)
+names = list(ARCHITECTURES)
+arch = get_architecture(st.selectbox("Variant to draw", names, index=names.index(sel.model), key="arch_variant",
+                                     format_func=lambda n: ARCHITECTURES[n].title))
 
 st.subheader("Input size: the 224 vs 227 story")
 st.markdown("The paper says its inputs are **224×224**, but conv1 (11×11 kernels at stride 4, no "
