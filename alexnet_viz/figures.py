@@ -363,7 +363,8 @@ def _describe(stage: list[Layer], rows: dict[str, WalkRow]) -> dict[str, str]:
         d["groups / towers"] = "one tower"
     norms = [x for x in stage if x.kind in ("lrn", "batchnorm")]
     d["normalisation"] = ", ".join(
-        f"LRN (n={x.lrn.size}, α={x.lrn.alpha:g}, β={x.lrn.beta:g}, k={x.lrn.k:g})" if x.kind == "lrn" else "BatchNorm"
+        f"LRN (n={x.lrn.size}, α={x.lrn.alpha:g}, β={x.lrn.beta:g}, k={x.lrn.k:g})" if x.kind == "lrn"
+        else "BatchNorm"
         for x in norms) or "none"
     pools = [x for x in stage if x.kind in ("maxpool", "adaptiveavgpool")]
     d["pooling"] = ", ".join(
@@ -371,7 +372,8 @@ def _describe(stage: list[Layer], rows: dict[str, WalkRow]) -> dict[str, str]:
         if x.kind == "maxpool" else f"adaptive average to {x.kernel}×{x.kernel}" for x in pools) or "none"
     d["order"] = " → ".join(_KIND_WORD.get(x.kind, x.kind) + (f" {x.p:g}" if x.kind == "dropout" else "")
                             for x in stage if x.kind != "flatten")
-    last = next((rows[x.name] for x in reversed(stage) if x.name in rows and x.kind not in ("flatten", "dropout")), None)
+    last = next((rows[x.name] for x in reversed(stage)
+                 if x.name in rows and x.kind not in ("flatten", "dropout")), None)
     d["output (at its own input size)"] = _shape(last.output_shape) if last else "—"
     d["parameters"] = f"{sum(rows[x.name].params for x in stage if x.name in rows):,}"
     return d

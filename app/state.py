@@ -15,7 +15,6 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import streamlit as st

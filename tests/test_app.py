@@ -228,7 +228,8 @@ def test_other_upload_formats_are_accepted(forward_calls):
     at = start()
     seen = set()
     for fmt, mime in [("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")]:
-        at.sidebar.file_uploader(key="upload").set_value((f"p.{fmt.lower()}", photo_bytes(fmt, seed=len(seen)), mime)).run()
+        upload = (f"p.{fmt.lower()}", photo_bytes(fmt, seed=len(seen)), mime)
+        at.sidebar.file_uploader(key="upload").set_value(upload).run()
         assert not at.exception and not errors(at), fmt
         assert at.session_state["image"][1] == f"p.{fmt.lower()}"
         seen.add(at.session_state["image"][3])

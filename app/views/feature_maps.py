@@ -1,5 +1,4 @@
 """Feature maps: a layer's channels tiled per GPU tower, one channel on the input, layer statistics."""
-import numpy as np
 import streamlit as st
 
 import state
@@ -73,7 +72,8 @@ else:
 st.subheader(f"The whole of {layer}")
 m1, m2, m3 = st.columns(3)
 m1.metric("Zero (dead) activations", f"{summary.dead_fraction:.1%}")
-m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at zero", f"{summary.dead_channels} of {summary.channels}")
+m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at zero",
+          f"{summary.dead_channels} of {summary.channels}")
 m3.metric("Largest activation", f"{summary.max:.3g}")
 st.plotly_chart(F.activation_histogram(summary.hist_counts, summary.hist_edges, f"Activations of {layer}"),
                 theme=None, key="fm_hist")
