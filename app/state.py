@@ -70,6 +70,8 @@ def network(model: str, weights: str, progress=None, fallback: bool = True) -> a
     """
     store, lock = _network_store()
     key = (model, weights)
+    if key in store:  # the usual case: no waiting behind another session's download
+        return store[key]
     with lock:
         if key not in store:
             store[key] = av.load_network(model, weights, device="auto", progress=progress,
