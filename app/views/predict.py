@@ -32,5 +32,5 @@ with right:
     st.download_button("Download the crop (PNG)", F.png_bytes(view), file_name="crop.png",
                        mime="image/png", on_click="ignore")
 if sel.untrained:
-    st.info("These probabilities come from the **untrained** network: they are close to uniform "
-            "(1/1000 each) and mean nothing yet. Load the pretrained weights to see real predictions.")
+    st.info("These probabilities come from the **untrained** network: they are spread thinly over "
+            "all the classes and mean nothing yet. Load the pretrained weights to see real predictions.")
