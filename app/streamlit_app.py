@@ -1,16 +1,28 @@
-"""AlexNet Explorer: placeholder page until the app lands (loads the untrained network)."""
+"""AlexNet Explorer: the entry point. Page config, the shared sidebar, then the chosen page.
+
+Run with ``streamlit run app/streamlit_app.py`` (or ``make run``). Adding a page is one line in
+``PAGES``; a page gets the network, the image and the cached activations from
+``state.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
+entry script switches AppTest (and any run before st.navigation) to the old folder navigation.
+"""
+import sys
+from pathlib import Path
+
 import streamlit as st
 
-import alexnet_viz as av
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
+import state  # noqa: E402
 
-st.set_page_config(page_title="AlexNet Explorer", layout="wide")
+st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
 
+PAGES = [
+    st.Page("views/predict.py", title="Predict", icon=":material/label:", default=True),
+    st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
+    st.Page("views/kernels.py", title="Kernels", icon=":material/blur_on:"),
+]
 
-@st.cache_resource
-def network(model: str, weights: str):
-    return av.load_network(model, weights=weights, device="auto")
-
-
-net = network("alexnet2012", "untrained")
-st.title("AlexNet Explorer")
-st.write(f"Network: **{net.name}**, weights: **{net.weights}**, device: **{net.device}**")
+page = st.navigation(PAGES)
+st.sidebar.markdown("## AlexNet Explorer")
+state.sidebar()
+page.run()

@@ -1,0 +1,299 @@
+"""The app through Streamlit's AppTest: every page draws, uploads work, bad ones are explained,
+and the forward pass runs once per image however the user moves around."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from alexnet_viz.network import Network
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
+TIMEOUT = 60
+
+
+def photo_bytes(fmt: str = "PNG", size=(320, 240), seed: int = 1) -> bytes:
+    """A generated 'photo': smooth colour gradients plus noise, encoded as ``fmt``."""
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx / w * 255, yy / h * 255, (xx + yy) / (w + h) * 255], -1)
+    img = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
+
+
+@pytest.fixture(autouse=True)
+def no_pretrained_weights(monkeypatch):
+    """Pretrained weights fail as they do offline with an empty cache, whatever this machine has
+    cached, so every test sees the same untrained network."""
+    import alexnet_viz as av
+
+    real = av.load_network
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights != "pretrained":
+            return real(model, weights, device, progress, fallback_to_untrained)
+        if not fallback_to_untrained:
+            raise av.WeightsError(OFFLINE)
+        net = real(model, "untrained", device)
+        net.weights_error = OFFLINE
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+
+
+@pytest.fixture
+def forward_calls(monkeypatch):
+    """Fresh caches, and a count of real forward passes through any network."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    calls = []
+    original = Network.activations
+
+    def counting(self, x, upto=None):
+        calls.append(tuple(x.shape))
+        return original(self, x, upto)
+
+    monkeypatch.setattr(Network, "activations", counting)
+    return calls
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [i.proto.imgs[0].caption for i in at.main.get("image")]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_calls):
+    at = start()
+    assert at.sidebar.selectbox(key="sample").value == "Chelsea the cat"
+    # Offline: the pretrained download fails; the sentence and how to get weights are shown once.
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "python -m alexnet_viz download" in sidebar_text
+    assert OFFLINE in sidebar_text  # the loader's own sentence
+    assert any("untrained" in m.value for m in at.main.markdown), "the page is labelled untrained"
+    assert at.main.get("plotly_chart"), "the top-5 chart is drawn"
+    assert len(at.main.get("image")) == 2, "the original and the crop the network sees"
+    assert len(forward_calls) == 1
+
+
+def test_class_search_shows_probability_and_rank(forward_calls):
+    at = start()
+    at.selectbox(key="predict_class").set_value(281).run()  # tabby cat
+    labels = [m.label for m in at.metric]
+    values = [m.value for m in at.metric]
+    assert any("tabby" in label for label in labels)
+    rank = values[1]
+    assert rank.endswith("of 1000") and 1 <= int(rank.split()[0]) <= 1000
+
+
+@pytest.mark.parametrize("fmt,mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def test_upload_replaces_the_image_and_survives_page_changes(forward_calls, fmt, mime):
+    at = start()
+    first_digest = at.session_state["image"][3]
+    at.sidebar.file_uploader(key="upload").set_value((f"photo.{fmt.lower()}", photo_bytes(fmt), mime)).run()
+    assert not at.exception and not errors(at)
+    name, digest = at.session_state["image"][1], at.session_state["image"][3]
+    assert name == f"photo.{fmt.lower()}" and digest != first_digest
+    at.switch_page("views/architecture.py").run()
+    assert at.session_state["image"][3] == digest
+    assert len(forward_calls) == 2  # the cat, then the upload
+    at.sidebar.selectbox(key="sample").set_value("Chelsea the cat").run()  # back to the cat
+    assert at.session_state["image"][1] == "Chelsea the cat" and at.session_state["image"][3] == first_digest
+
+
+def test_bad_upload_is_explained_and_the_previous_image_survives(forward_calls):
+    at = start()
+    before = at.session_state["image"][3]
+    at.sidebar.file_uploader(key="upload").set_value(("notes.png", b"this is not a picture", "image/png")).run()
+    assert not at.exception
+    msgs = errors(at)
+    assert msgs and "notes.png" in msgs[0]
+    assert "Traceback" not in msgs[0]
+    assert at.session_state["image"][3] == before
+    assert at.get("plotly_chart"), "the page still draws with the previous image"
+
+
+def test_bad_weight_file_is_explained_and_the_previous_network_stays(forward_calls, tmp_path):
+    at = start()
+    at.sidebar.radio(key="weights").set_value("untrained").run()
+    assert at.session_state["net_key"] == ("alexnet2012", "untrained")
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(tmp_path / "missing.caffemodel")).run()
+    assert not at.exception
+    assert errors(at), "a bad weight file gets an error box"
+    assert at.session_state["net_key"] == ("alexnet2012", "untrained")
+
+
+def test_switching_pages_and_models(forward_calls):
+    at = start()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    assert len(forward_calls) == 1, "switching page never reruns the forward pass"
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page("views/predict.py").run()
+    assert not at.exception
+    assert forward_calls[-1] == (1, 3, 224, 224), "torchvision's network sees a 224 crop"
+    assert "224×224" in " ".join(c.value for c in at.main.caption)
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    assert len(forward_calls) == 2
+
+
+def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
+    at = start()
+    at.switch_page("views/architecture.py").run()
+    assert not at.exception
+    assert at.radio(key="arch_size_choice").value.startswith("227")
+    assert at.success and not at.warning
+    at.radio(key="arch_size_choice").set_value("224 (the paper's text)").run()
+    assert at.warning and "54.25" in at.warning[0].value
+    assert len(at.main.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 2, "the walkthrough and the variant comparison"
+    at.selectbox(key="arch_variant").set_value("keras-tutorial").run()
+    assert not at.exception, at.exception
+    assert "keras-tutorial" in at.main.get("plotly_chart")[0].proto.spec
+    assert len(forward_calls) == 1, "only the first (Predict) page ran the network"
+
+
+def test_feature_maps_change_layer_sort_and_channel_without_rerunning_the_network(forward_calls):
+    at = start()
+    at.switch_page("views/feature_maps.py").run()
+    assert not at.exception, at.exception
+    assert len(at.main.get("image")) == 4, "GPU 1 and GPU 2 grids, the channel, its overlay"
+    caps = image_captions(at)
+    assert caps[0].startswith("GPU 1: channels 0–47") and caps[1].startswith("GPU 2: channels 48–95")
+    at.radio(key="fm_sort").set_value("max").run()
+    at.selectbox(key="fm_layer").set_value("conv3").run()
+    assert not at.exception, at.exception
+    channels = at.selectbox(key="fm_channel_conv3").options
+    assert len(channels) == 384
+    at.selectbox(key="fm_channel_conv3").set_value(channels[200]).run()
+    at.selectbox(key="fm_layer").set_value("fc7").run()
+    assert not at.exception, at.exception
+    assert len(at.main.get("plotly_chart")) == 2, "the strongest units and the histogram"
+    assert len(forward_calls) == 1, "layer, sort and channel changes reuse the cached forward pass"
+
+
+def test_kernels_page_splits_conv1_by_gpu_and_measures_colour(forward_calls):
+    at = start()
+    at.switch_page("views/kernels.py").run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps[0] == "GPU 1: kernels 0–47" and caps[1] == "GPU 2: kernels 48–95"
+    assert any("colourfulness" in m.value for m in [*at.success, *at.info]), "the tower comparison is stated"
+    at.selectbox(key="k_layer").set_value("conv2").run()
+    at.number_input(key="k_out_conv2").set_value(200).run()
+    assert not at.exception, at.exception
+    assert any(m.value == "GPU 2" for m in at.metric), "conv2 channel 200 lives on GPU 2"
+    assert "channels 48–95" in " ".join(m.value for m in at.main.markdown)
+    # Offline the network in use is untrained: the comparison says so instead of failing.
+    at.toggle(key="k_compare").set_value(True).run()
+    assert not at.exception and any("already the untrained" in m.value for m in at.info)
+
+
+def test_camera_is_off_until_asked_for_and_a_photo_from_it_is_used(forward_calls):
+    at = start()
+    assert len(at.camera_input) == 0, "no camera widget, so the browser does not ask for the camera"
+    at.sidebar.toggle(key="use_camera").set_value(True).run()
+    assert len(at.camera_input) == 1
+    at.camera_input(key="camera").set_value(("camera.jpg", photo_bytes("JPEG", seed=5), "image/jpeg")).run()
+    assert not at.exception and not errors(at)
+    assert at.session_state["image"][1] == "camera.jpg"
+
+
+def test_other_upload_formats_are_accepted(forward_calls):
+    at = start()
+    seen = set()
+    for fmt, mime in [("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")]:
+        upload = (f"p.{fmt.lower()}", photo_bytes(fmt, seed=len(seen)), mime)
+        at.sidebar.file_uploader(key="upload").set_value(upload).run()
+        assert not at.exception and not errors(at), fmt
+        assert at.session_state["image"][1] == f"p.{fmt.lower()}"
+        seen.add(at.session_state["image"][3])
+    assert len(seen) == 3
+
+
+def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls):
+    """With pretrained weights in the cache (faked here: a perturbed untrained network), the
+    toggle shows the untrained kernels beside them."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(APP).parent))
+    import state
+    from alexnet_viz.network import build_network
+
+    trained = build_network("alexnet2012")
+    with torch.no_grad():
+        trained.body.conv1.weight.mul_(-1)
+    trained.weights = "test weights"
+    store, _ = state._network_store()
+    store[("alexnet2012", "pretrained")] = trained
+    at = start()
+    assert not any("untrained" in m.value for m in at.main.markdown), "not labelled untrained"
+    at.switch_page("views/kernels.py").run()
+    assert len(at.main.get("image")) == 3  # GPU 1, GPU 2, one deeper channel
+    at.toggle(key="k_compare").set_value(True).run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps.count("GPU 1: kernels 0–47") == 2 and caps.count("GPU 2: kernels 48–95") == 2
+    assert len(at.main.get("plotly_chart")) == 2, "a colourfulness chart for each network"
+
+
+def test_torchvision_feature_maps_are_one_tower(forward_calls):
+    at = start()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page("views/feature_maps.py").run()
+    assert not at.exception, at.exception
+    caps = image_captions(at)
+    assert caps[0] == "all 64 channels"
+    assert not any(c.startswith("GPU") for c in caps)
+
+
+def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monkeypatch):
+    import alexnet_viz as av
+
+    real = av.load_network
+    seen = []
+
+    def fake_load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights == "pretrained" and progress is not None:
+            for done in (0, 100_000_000, 233_000_000):
+                progress(done, 233_000_000)
+            progress(5_000_000, None)  # a server that does not say how big the file is
+            seen.append(model)
+        net = real(model, "untrained", "cpu", None, fallback_to_untrained)
+        net.weights_error = "The download stopped half way."  # as an interrupted download would
+        return net
+
+    monkeypatch.setattr(av, "load_network", fake_load)
+    at = start()
+    assert seen == ["alexnet2012"]
+    assert "The download stopped half way." in [m.value for m in at.sidebar.markdown]
+    at.button(key="retry_weights").click().run()
+    assert not at.exception, at.exception
+    assert seen == ["alexnet2012", "alexnet2012"], "the retry button loads the weights again"
