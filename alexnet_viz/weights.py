@@ -357,12 +357,21 @@ def save_state_dict(state: dict[str, torch.Tensor], dest: str | os.PathLike, sid
 def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"{path} holds Python objects besides tensors, and loading those could run code, so it "
-            f"was refused; save the model's state_dict() instead of the model.") from None
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses a class or function by name ("Unsupported global"); any other
+        # UnpicklingError is a damaged file, and telling that person about code would mislead.
+        if "global" in str(exc).lower():
+            raise WeightsError(
+                f"{path} holds Python objects besides tensors, and loading those could run code, so it "
+                f"was refused; save the model's state_dict() instead of the model.") from None
+        raise WeightsError(f"{path} is damaged: it starts like a PyTorch file but cannot be read as one; "
+                           f"save or download it again.") from None
+    except EOFError:
+        raise WeightsError(f"{path} ends early: it may be a partial download or an interrupted copy; "
+                           f"save or download it again.") from None
     except Exception as exc:  # torch raises several kinds for a damaged or foreign file
-        raise WeightsError(f"{path} could not be read as a PyTorch file ({str(exc).splitlines()[0]}).") from None
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # some carry no message
+        raise WeightsError(f"{path} could not be read as a PyTorch file ({detail}).") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # the common checkpoint wrapper
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

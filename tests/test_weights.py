@@ -6,7 +6,9 @@ shapes are kept tiny by saving expanded (stride-0) tensors: torch stores one val
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -271,12 +273,23 @@ def test_a_pickled_model_is_not_unpickled(tmp_path):
         load_network("alexnet2012", str(path), device="cpu")
 
 
+def legacy_torch_file() -> bytes:
+    """A state dict in torch's pre-1.6 (plain pickle) format, which starts with byte 0x80."""
+    buf = io.BytesIO()
+    torch.save({"conv1.bias": torch.zeros(96)}, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "There is no weight file at"),
     (lambda p: p.mkdir(), "is a folder"),
     (lambda p: p.write_bytes(b""), "is empty"),
     (lambda p: p.write_text("name,weight\nconv1,0.5\n"), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
-    (lambda p: p.write_bytes(os.urandom(4096)), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    # fixed bytes, not os.urandom: a random first byte of 0x80 (1 in 256) reads as a pickle
+    (lambda p: p.write_bytes(b"\x01" + random.Random(0).randbytes(4095)),
+     "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    (lambda p: p.write_bytes(b"\x80" + random.Random(1).randbytes(4095)), "is damaged.*download it again"),
+    (lambda p: p.write_bytes(legacy_torch_file()[:40]), "ends early.*partial download"),
     (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "could not be read as a PyTorch file"),
 ])
 def test_bad_paths_get_sentences(tmp_path, make, message):
