@@ -216,12 +216,15 @@ def _remove_stale_parts(dest: Path) -> None:
 
 
 def download(url: str, dest: Path, algo: str, digest: str, progress: Progress | None = None,
-             timeout: float = TIMEOUT_S) -> Path:
+             timeout: float | None = None) -> Path:
     """Fetch ``url`` into ``dest`` atomically: a temp file in the same folder, verified, renamed.
 
     On any failure (network, cut-off body, wrong checksum, Ctrl-C) the temp file is removed and
-    ``dest`` is left as it was; errors become WeightsError sentences.
+    ``dest`` is left as it was; errors become WeightsError sentences. ``timeout`` (default
+    ``TIMEOUT_S``, read at call time) bounds the connection and each read: a stalled server
+    becomes an error, never a hang.
     """
+    timeout = TIMEOUT_S if timeout is None else timeout
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(dest)
     host = urllib.parse.urlparse(url).netloc or url

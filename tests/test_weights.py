@@ -180,6 +180,32 @@ def test_network_errors_are_sentences(home, server):
     assert leftovers(home) == [] and not (home / "w.bin").exists()
 
 
+@pytest.mark.parametrize("sent", [0, 1000])
+def test_a_host_that_stops_answering_is_an_error_not_a_hang(home, server, monkeypatch, sent):
+    """Headers then silence (sent = 0), or part of the body then silence: each read times out."""
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
+    server.stall["alexnet-x.pth"] = sent
+    monkeypatch.setattr(W, "TIMEOUT_S", 0.5)  # the app's default is 30 s per read
+    with pytest.raises(WeightsError, match="broke off.*timed out.*run again"):
+        load_network("torchvision", "pretrained", device="cpu")
+    assert leftovers(home) == [] and not (home / "alexnet-x.pth").exists()
+
+
+def test_a_host_that_accepts_but_never_replies_is_an_error_not_a_hang(home, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # listens, so the connection is made, but nobody ever answers
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        src = W.SOURCES[("torchvision", "pretrained")]
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/alexnet-x.pth"
+        monkeypatch.setitem(W.SOURCES, ("torchvision", "pretrained"), replace(src, url=url, checksum="sha1:00"))
+        monkeypatch.setattr(W, "TIMEOUT_S", 0.5)
+        with pytest.raises(WeightsError, match="Could not reach 127.0.0.1.*timed out"):
+            W.fetch("torchvision")
+    assert leftovers(home) == []
+
+
 # -- offline ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
