@@ -280,7 +280,9 @@ def download(url: str, dest: Path, algo: str, digest: str, progress: Progress | 
     return dest
 
 
-_fetch_lock = threading.Lock()  # one download per process at a time; sessions share the result
+# One download per process at a time: a second session asking for the same weights waits and
+# then finds them cached. Across processes, unique temp files and atomic renames keep it safe.
+_fetch_lock = threading.Lock()
 
 
 def fetch(model: str, progress: Progress | None = None) -> Path:
@@ -315,7 +317,14 @@ def fetch(model: str, progress: Progress | None = None) -> Path:
                 download(src.url, raw, algo, digest, progress)
             if src.converter is None:
                 return raw
-            state = src.converter(raw, model)
+            try:
+                state = src.converter(raw, model)
+            except (WeightsError, FileNotFoundError):
+                # The lock covers this process only: another one (the CLI's download beside the
+                # app) may have converted the file and removed the download meanwhile.
+                if not raw.exists() and _verify_converted(final):
+                    return final
+                raise
             check_state_dict(state, model, raw.name)
             save_state_dict(state, final, sidecar=True)
         except OSError as exc:  # the cache folder itself: not writable, disk full

@@ -9,6 +9,9 @@ import hashlib
 import io
 import os
 import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import torch
 
 from alexnet_viz import WeightsError, load_network
 from alexnet_viz import weights as W
-from alexnet_viz.caffe import write_caffemodel
+from alexnet_viz.caffe import read_caffe_state_dict, write_caffemodel
 from alexnet_viz.cli import main
 from localserver import LocalServer
 
@@ -204,6 +207,46 @@ def test_a_host_that_accepts_but_never_replies_is_an_error_not_a_hang(home, monk
         with pytest.raises(WeightsError, match="Could not reach 127.0.0.1.*timed out"):
             W.fetch("torchvision")
     assert leftovers(home) == []
+
+
+def test_two_sessions_asking_at_once_share_one_verified_download(home, server, monkeypatch):
+    state = tiny_state("torchvision", offset=4.0)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", buf.getvalue(), "sha1:" + sha(buf.getvalue()))
+    start = threading.Barrier(2)
+
+    def session(_: int):
+        start.wait()
+        # a slow connection, so the second session asks while the first is still downloading
+        return load_network("torchvision", "pretrained", device="cpu", progress=lambda d, t: time.sleep(0.05))
+
+    with ThreadPoolExecutor(2) as pool:
+        nets = list(pool.map(session, range(2)))
+    assert server.requests["alexnet-x.pth"] == 1
+    assert all(float(n.body.features[0].bias[0]) == 5.0 for n in nets)  # offset 4 + index 1
+    assert leftovers(home) == []
+
+
+def test_a_download_converted_meanwhile_by_another_process_is_used(home, monkeypatch, tmp_path):
+    """The process lock cannot see another process (the CLI's download beside the app): if it
+    converts the file and removes the download between our check and our read, we use its result."""
+    raw = home / "bvlc_alexnet.caffemodel"
+    home.mkdir(parents=True)
+    write_caffemodel(raw, {"conv1": [torch.zeros(2, 3, 1, 1).numpy(), torch.zeros(2).numpy()]})
+    state = tiny_state("alexnet2012", offset=3.0)
+
+    def convert_while_another_process_finishes(path: Path, model: str):
+        W.save_state_dict(state, home / "bvlc_alexnet.pt", sidecar=True)  # the other process's work
+        path.unlink()
+        return read_caffe_state_dict(path, model)  # as the real converter does: the file is gone
+
+    src = W.SOURCES[("alexnet2012", "pretrained")]
+    monkeypatch.setitem(W.SOURCES, ("alexnet2012", "pretrained"), replace(
+        src, url="http://127.0.0.1:9/bvlc_alexnet.caffemodel", checksum="sha1:" + sha(raw.read_bytes()),
+        converter=convert_while_another_process_finishes))
+    net = load_network("alexnet2012", "pretrained", device="cpu")
+    assert float(net.body.conv1.bias[0]) == 4.0  # offset 3 + index 1: the other process's file
 
 
 # -- offline ---------------------------------------------------------------------------------------
