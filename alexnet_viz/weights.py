@@ -488,7 +488,11 @@ def convert_caffemodel(src: str | os.PathLike, dst: str | os.PathLike, model: st
         dst = dst / (Path(src).stem + ".pt")
     state = read_caffe_state_dict(src, model)
     check_state_dict(state, model, Path(src).name)
-    return save_state_dict(state, dst)
+    try:
+        return save_state_dict(state, dst)
+    except OSError as exc:  # name the file the person chose, not our temp file beside it
+        raise WeightsError(f"Could not write {dst} ({exc.strerror or exc}): choose a file in a folder "
+                           f"you can write to, with room for about 233 MB.") from None
 
 
 # -- the entry point -------------------------------------------------------------------------

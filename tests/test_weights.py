@@ -402,3 +402,16 @@ def test_cli_convert_caffe_rejects_a_file_that_is_not_a_caffemodel(tmp_path, cap
     assert main(["convert-caffe", str(src), str(tmp_path / "out.pt")]) == 2
     assert "not a caffemodel" in capsys.readouterr().err
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path, monkeypatch, capsys):
+    import alexnet_viz.caffe
+
+    monkeypatch.setattr(alexnet_viz.caffe, "read_caffe_state_dict", lambda src, model: tiny_state(model))
+    (tmp_path / "a-file").write_text("not a folder")
+    dst = tmp_path / "a-file" / "out.pt"
+    assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert f"Could not write {dst}" in err and ".part" not in err
+    assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(tmp_path)]) == 0  # a folder: in.pt inside
+    assert load_network("alexnet2012", str(tmp_path / "in.pt"), device="cpu").weights == "from file in.pt"
