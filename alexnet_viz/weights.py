@@ -205,7 +205,7 @@ def _unlink(*paths: Path) -> None:
 # -- downloading -----------------------------------------------------------------------------
 
 def _remove_stale_parts(dest: Path) -> None:
-    """Temp files of downloads that died without cleaning up (a killed process)."""
+    """Temp files of downloads and conversions that died without cleaning up (a killed process)."""
     now = time.time()
     for p in dest.parent.glob(f".{dest.name}.*.part"):
         try:
@@ -350,6 +350,7 @@ def save_state_dict(state: dict[str, torch.Tensor], dest: str | os.PathLike, sid
     """``torch.save`` atomically; with ``sidecar``, its SHA-256 goes beside it (``NAME.sha256``)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest)  # a conversion killed mid-write leaves 233 MB behind otherwise
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)

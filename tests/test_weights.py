@@ -151,6 +151,21 @@ def test_temp_files_of_a_killed_download_are_cleared_by_the_next_one(home, serve
     assert leftovers(home) == [live.name]
 
 
+def test_temp_files_of_a_killed_conversion_are_cleared_by_the_next_one(home, monkeypatch):
+    home.mkdir(parents=True)
+    raw = home / "bvlc_alexnet.caffemodel"  # a verified download whose conversion was killed
+    raw.write_bytes(PAYLOAD)
+    dead = home / ".bvlc_alexnet.pt.abc123.part"  # the half-written torch file it left
+    dead.write_bytes(PAYLOAD[:1000])
+    os.utime(dead, (0, 0))
+    src = W.SOURCES[("alexnet2012", "pretrained")]
+    monkeypatch.setitem(W.SOURCES, ("alexnet2012", "pretrained"), replace(
+        src, checksum="sha1:" + sha(PAYLOAD), converter=lambda path, model: tiny_state(model)))
+    monkeypatch.setenv("ALEXNET_VIZ_OFFLINE", "1")  # the download is there: converting needs no network
+    assert W.fetch("alexnet2012") == home / "bvlc_alexnet.pt"
+    assert sorted(p.name for p in home.iterdir()) == ["bvlc_alexnet.pt", "bvlc_alexnet.pt.sha256"]
+
+
 def test_an_unwritable_cache_folder_is_a_weights_error(home, server, monkeypatch, tmp_path):
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
     (tmp_path / "file").write_text("not a folder")
