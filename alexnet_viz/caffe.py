@@ -25,6 +25,7 @@ from .architecture import Architecture, get_architecture
 from .weights import WeightsError
 
 _F = descriptor_pb2.FieldDescriptorProto
+MAX_CAFFEMODEL_BYTES = 2**31 - 1  # protobuf cannot parse a larger message
 
 # V1LayerParameter.LayerType values for the layers a writer may need (caffe.proto).
 V1_TYPES = {"Convolution": 4, "InnerProduct": 14, "LRN": 15, "Pooling": 17, "ReLU": 18,
@@ -105,6 +106,11 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     if path.is_dir():
         raise WeightsError(f"{path} is a folder; give the path of a .caffemodel file.")
     try:
+        size = path.stat().st_size
+        if size > MAX_CAFFEMODEL_BYTES:  # checked before reading it all into memory
+            raise WeightsError(
+                f"{path} is {size / 2**30:.1f} GiB, and a caffemodel cannot be over 2 GiB (protobuf's "
+                f"limit; bvlc_alexnet is 233 MB): this is not a caffemodel.")
         data = path.read_bytes()
     except OSError as exc:
         raise WeightsError(f"{path} could not be read: {exc.strerror or exc}.") from None

@@ -77,6 +77,14 @@ def test_files_that_are_not_caffemodels_are_refused(tmp_path, content, message):
         read_caffemodel(path)
 
 
+def test_a_file_over_protobufs_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "movie.caffemodel"
+    with open(path, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: 3 GiB on paper, nothing on disk; reading it would take 3 GiB
+    with pytest.raises(WeightsError, match=r"3\.0 GiB.*over 2 GiB.*not a caffemodel"):
+        read_caffemodel(path)
+
+
 def test_a_blob_whose_data_does_not_fill_its_shape_is_refused(tmp_path):
     net = NetParameter()
     blob = net.layer.add(name="conv1", type="Convolution").blobs.add()
