@@ -455,7 +455,9 @@ def state_dict_from_path(path: str | os.PathLike, model: str) -> dict[str, torch
         raise WeightsError(f"{p} could not be read: {exc.strerror or exc}.") from None
     if not head:
         raise WeightsError(f"{p} is empty; it is not a weight file.")
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch's zip format, legacy pickle
+    # torch's zip format, or its legacy pickle (protocol 2 to 5: anything else is not torch's and
+    # would only make torch print a warning before failing)
+    if head.startswith(b"PK\x03\x04") or head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
         state = _load_torch_file(p)
     else:
         state = _caffe_state(p, model)

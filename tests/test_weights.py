@@ -372,7 +372,10 @@ def legacy_torch_file() -> bytes:
     # fixed bytes, not os.urandom: a random first byte of 0x80 (1 in 256) reads as a pickle
     (lambda p: p.write_bytes(b"\x01" + random.Random(0).randbytes(4095)),
      "neither a saved PyTorch state dict nor a Caffe caffemodel"),
-    (lambda p: p.write_bytes(b"\x80" + random.Random(1).randbytes(4095)), "is damaged.*download it again"),
+    (lambda p: p.write_bytes(b"\x80\x02" + random.Random(1).randbytes(4094)), "is damaged.*download it again"),
+    (lambda p: p.write_bytes(b"\x80"), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    (lambda p: p.write_bytes(b"\x80\xf5" + random.Random(1).randbytes(4094)),
+     "neither a saved PyTorch state dict nor a Caffe caffemodel"),
     (lambda p: p.write_bytes(legacy_torch_file()[:40]), "ends early.*partial download"),
     (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "could not be read as a PyTorch file"),
 ])
