@@ -50,7 +50,7 @@ class Layer:
     ceil_mode: bool = False  # pooling rounds output sizes up (Caffe) instead of down (PyTorch)
     lrn: LRNSpec | None = None
     p: float | None = None  # dropout probability
-    inplace: bool = False
+    inplace: bool = False  # as the source defines it; always built out of place (see network._make)
     note: str = ""
 
     def tower_of(self, channel: int) -> str | None:
