@@ -466,11 +466,11 @@ def state_dict_from_path(path: str | os.PathLike, model: str) -> dict[str, torch
 
 
 def _caffe_state(p: Path, model: str) -> dict[str, torch.Tensor]:
-    from .caffe import caffe_to_state_dict, read_caffemodel
+    from .caffe import caffe_to_state_dict, read_caffemodel_layers, refuse_caffenet
 
     is_caffe_name = p.suffix.lower() == ".caffemodel"
     try:
-        blobs = read_caffemodel(p)
+        blobs, names = read_caffemodel_layers(p)
     except WeightsError:
         if is_caffe_name:
             raise
@@ -479,6 +479,7 @@ def _caffe_state(p: Path, model: str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"{p.name} is a Caffe caffemodel; caffemodels load into the alexnet2012 model "
             f"(Caffe's bvlc_alexnet), not {model}: choose the alexnet2012 model.")
+    refuse_caffenet(names, p.name)
     return caffe_to_state_dict(blobs, model, source=p.name)
 
 

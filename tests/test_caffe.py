@@ -133,6 +133,28 @@ def test_converter_names_the_layer_that_does_not_fit():
         caffe_to_state_dict(blobs)
 
 
+@pytest.mark.parametrize("layout", ["v1", "v2"])
+def test_caffenet_is_refused_by_its_layer_order_and_bvlc_alexnets_order_passes(tmp_path, layout):
+    """CaffeNet's weights have bvlc_alexnet's names and shapes; only pool1-before-norm1 tells.
+    The order is checked first, so small arrays are enough here."""
+    small = [np.zeros((2, 3, 1, 1), np.float32), np.zeros(2, np.float32)]
+    types = {"relu1": "ReLU", "pool1": "Pooling", "norm1": "LRN"}
+
+    def net(order: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
+        return {name: small if name in LAYERS else [] for name in (*order, *LAYERS[1:])}
+
+    caffenet, alexnet = tmp_path / "caffenet.caffemodel", tmp_path / "alexnet.caffemodel"
+    write_caffemodel(caffenet, net(("conv1", "relu1", "pool1", "norm1")), layout, types=types)
+    write_caffemodel(alexnet, net(("conv1", "relu1", "norm1", "pool1")), layout, types=types)
+    with pytest.raises(WeightsError, match="caffenet.caffemodel looks like CaffeNet.*use bvlc_alexnet"):
+        load_network("alexnet2012", str(caffenet), device="cpu")
+    with pytest.raises(WeightsError, match="looks like CaffeNet"):
+        W.convert_caffemodel(caffenet, tmp_path / "out.pt")
+    assert list(read_caffemodel(caffenet)) == list(LAYERS)  # the reader itself takes any caffemodel
+    with pytest.raises(WeightsError, match=r"'conv1' has weights of shape \(2, 3, 1, 1\)"):  # past the order check
+        load_network("alexnet2012", str(alexnet), device="cpu")
+
+
 # -- the proof against OpenCV's Caffe importer (full size) ---------------------------------------
 
 def random_bvlc_blobs(seed: int = 0) -> dict[str, list[np.ndarray]]:
