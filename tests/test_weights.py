@@ -407,6 +407,19 @@ def test_cli_download_shows_progress_and_then_reports_the_cache(home, server, mo
     assert server.requests["alexnet-x.pth"] == 1
 
 
+def test_cli_predict_shows_the_progress_of_a_first_download(home, server, monkeypatch, capsys, tmp_path):
+    buf = io.BytesIO()
+    torch.save(tiny_state("torchvision", offset=0.25), buf)
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", buf.getvalue(), "sha1:" + sha(buf.getvalue()))
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(tmp_path / "green.png")
+    assert main(["predict", str(tmp_path / "green.png"), "--model", "torchvision", "--top", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "downloading alexnet-x.pth" in err and "100%" in err
+    assert "torchvision AlexNet_Weights" in out and "  1. " in out
+
+
 def test_cli_download_offline_fails_with_one_sentence(home, monkeypatch, capsys):
     monkeypatch.setenv("ALEXNET_VIZ_OFFLINE", "1")
     assert main(["download"]) == 2
