@@ -50,11 +50,12 @@ class Layer:
     ceil_mode: bool = False  # pooling rounds output sizes up (Caffe) instead of down (PyTorch)
     lrn: LRNSpec | None = None
     p: float | None = None  # dropout probability
-    inplace: bool = False
+    inplace: bool = False  # as the source defines it; always built out of place (see network._make)
     note: str = ""
 
     def tower_of(self, channel: int) -> str | None:
-        """Which GPU tower channel ``channel`` of this layer's output belongs to."""
+        """Which GPU tower channel ``channel`` of this conv or fc layer's output belongs to (other
+        rows do not know their width: ask ``Architecture.tower_of``, which covers every row)."""
         if self.towers == 1 or self.out_channels is None:
             return None
         if not 0 <= channel < self.out_channels:
@@ -83,6 +84,18 @@ class Architecture:
 
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
+
+    def tower_of(self, layer: str, channel: int) -> str | None:
+        """Which GPU tower channel ``channel`` of ``layer``'s output belongs to, for every row:
+        relu, norm and pool rows keep the split of the conv or fc row before them (norm1 and
+        pool1 carry conv1's 48 + 48). None for single-tower layers and for flatten."""
+        i = self.names().index(self.layer(layer).name)
+        if self.layers[i].kind == "flatten":
+            return None
+        for row in reversed(self.layers[:i + 1]):
+            if row.kind in ("conv", "linear"):
+                return row.tower_of(channel)
+        return None
 
     def conv_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.kind == "conv"]

@@ -25,6 +25,7 @@ from .architecture import Architecture, get_architecture
 from .weights import WeightsError
 
 _F = descriptor_pb2.FieldDescriptorProto
+MAX_CAFFEMODEL_BYTES = 2**31 - 1  # protobuf cannot parse a larger message
 
 # V1LayerParameter.LayerType values for the layers a writer may need (caffe.proto).
 V1_TYPES = {"Convolution": 4, "InnerProduct": 14, "LRN": 15, "Pooling": 17, "ReLU": 18,
@@ -99,12 +100,23 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     Arrays keep the file's shapes (legacy files give 4-d shapes even for fc layers, e.g.
     fc6 (1, 1, 4096, 9216)). Raises WeightsError for a missing, unreadable or non-caffemodel file.
     """
+    return read_caffemodel_layers(path)[0]
+
+
+def read_caffemodel_layers(path: str | os.PathLike) -> tuple[dict[str, list[np.ndarray]], list[str]]:
+    """``read_caffemodel``'s arrays, and the names of all the file's layers in order (those
+    without weights too: Caffe saves the whole net, relu, pooling and LRN layers included)."""
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"There is no file at {path}.")
     if path.is_dir():
         raise WeightsError(f"{path} is a folder; give the path of a .caffemodel file.")
     try:
+        size = path.stat().st_size
+        if size > MAX_CAFFEMODEL_BYTES:  # checked before reading it all into memory
+            raise WeightsError(
+                f"{path} is {size / 2**30:.1f} GiB, and a caffemodel cannot be over 2 GiB (protobuf's "
+                f"limit; bvlc_alexnet is 233 MB): this is not a caffemodel.")
         data = path.read_bytes()
     except OSError as exc:
         raise WeightsError(f"{path} could not be read: {exc.strerror or exc}.") from None
@@ -122,7 +134,18 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         out[name] = [_blob_array(b, f"{path.name}: layer {name!r}, blob {i}") for i, b in enumerate(layer.blobs)]
     if not out:
         raise WeightsError(f"{path} is not a caffemodel: it holds no layers with weights.")
-    return out
+    return out, [layer.name for layer in list(net.layer) + list(net.layers)]
+
+
+def refuse_caffenet(layer_names: list[str], source: str) -> None:
+    """CaffeNet (bvlc_reference_caffenet) has bvlc_alexnet's layer names and weight shapes but
+    pools before it normalises: its weights would load without a complaint into the wrong
+    network. The order of its weightless layers gives it away."""
+    if "pool1" in layer_names and "norm1" in layer_names and layer_names.index("pool1") < layer_names.index("norm1"):
+        raise WeightsError(
+            f"{source} looks like CaffeNet (bvlc_reference_caffenet: pooling before normalisation), not "
+            f"bvlc_alexnet: its weights fit the shapes of alexnet2012 but were trained in another layer "
+            f"order, so they are refused; use bvlc_alexnet.caffemodel.")
 
 
 def write_caffemodel(path: str | os.PathLike, blobs: dict[str, list[np.ndarray]], layout: str = "v1",
@@ -207,4 +230,6 @@ def caffe_to_state_dict(blobs: dict[str, list[np.ndarray]], model: str = "alexne
 
 def read_caffe_state_dict(path: str | os.PathLike, model: str = "alexnet2012") -> dict[str, torch.Tensor]:
     """A bvlc_alexnet-shaped caffemodel on disk -> the ``model`` state dict, checked."""
-    return caffe_to_state_dict(read_caffemodel(path), model, source=str(path))
+    blobs, names = read_caffemodel_layers(path)
+    refuse_caffenet(names, str(path))
+    return caffe_to_state_dict(blobs, model, source=str(path))

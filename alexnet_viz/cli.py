@@ -101,7 +101,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
     get_architecture(args.model)  # an unknown model is named before any work is done
     img = load_image(args.image)  # before the network: a bad image should fail fast
-    net = load_network(args.model, weights=args.weights, device=args.device)
+    progress = None
+    if args.weights == "pretrained":  # a first run downloads 233 MB: show it, or it looks hung
+        from .weights import source
+
+        progress = _ProgressBar(f"{args.model}: downloading {source(args.model).filename}")
+    net = load_network(args.model, weights=args.weights, device=args.device, progress=progress)
     top = net.predict(net.preprocess(img), top=args.top)
     if args.json:
         print(json.dumps({"model": net.name, "weights": net.weights, "device": str(net.device),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from pathlib import Path
 from typing import IO, Union
 
@@ -58,7 +59,8 @@ def load_image(source: Source) -> Image.Image:
 
     Also accepts an already-open PIL image, which gets the same checks and conversions.
     Raises ImageError, and nothing else, for anything that is not a usable image; the
-    byte cap MAX_BYTES applies to in-memory input, the pixel cap MAX_PIXELS to all input.
+    byte cap MAX_BYTES applies to in-memory input and to paths that are pipes or devices, the
+    pixel cap MAX_PIXELS to all input.
     """
     if isinstance(source, Image.Image):
         _check_size(source.size)
@@ -71,6 +73,10 @@ def load_image(source: Source) -> Image.Image:
             raise ImageError(_path_problem(path, exc)) from None
         with stream:
             try:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    # A pipe (`<(curl …)`) or a device: Pillow would read it to the end into
+                    # memory, so it gets the in-memory byte cap instead.
+                    return _load_stream(_read_source(stream))
                 return _load_stream(stream)
             except ImageError as exc:  # name the file: the user may have passed several
                 raise ImageError(f"{path.name}: {exc}") from None

@@ -205,7 +205,7 @@ def _unlink(*paths: Path) -> None:
 # -- downloading -----------------------------------------------------------------------------
 
 def _remove_stale_parts(dest: Path) -> None:
-    """Temp files of downloads that died without cleaning up (a killed process)."""
+    """Temp files of downloads and conversions that died without cleaning up (a killed process)."""
     now = time.time()
     for p in dest.parent.glob(f".{dest.name}.*.part"):
         try:
@@ -216,12 +216,15 @@ def _remove_stale_parts(dest: Path) -> None:
 
 
 def download(url: str, dest: Path, algo: str, digest: str, progress: Progress | None = None,
-             timeout: float = TIMEOUT_S) -> Path:
+             timeout: float | None = None) -> Path:
     """Fetch ``url`` into ``dest`` atomically: a temp file in the same folder, verified, renamed.
 
     On any failure (network, cut-off body, wrong checksum, Ctrl-C) the temp file is removed and
-    ``dest`` is left as it was; errors become WeightsError sentences.
+    ``dest`` is left as it was; errors become WeightsError sentences. ``timeout`` (default
+    ``TIMEOUT_S``, read at call time) bounds the connection and each read: a stalled server
+    becomes an error, never a hang.
     """
+    timeout = TIMEOUT_S if timeout is None else timeout
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(dest)
     host = urllib.parse.urlparse(url).netloc or url
@@ -277,7 +280,9 @@ def download(url: str, dest: Path, algo: str, digest: str, progress: Progress | 
     return dest
 
 
-_fetch_lock = threading.Lock()  # one download per process at a time; sessions share the result
+# One download per process at a time: a second session asking for the same weights waits and
+# then finds them cached. Across processes, unique temp files and atomic renames keep it safe.
+_fetch_lock = threading.Lock()
 
 
 def fetch(model: str, progress: Progress | None = None) -> Path:
@@ -312,7 +317,14 @@ def fetch(model: str, progress: Progress | None = None) -> Path:
                 download(src.url, raw, algo, digest, progress)
             if src.converter is None:
                 return raw
-            state = src.converter(raw, model)
+            try:
+                state = src.converter(raw, model)
+            except (WeightsError, FileNotFoundError):
+                # The lock covers this process only: another one (the CLI's download beside the
+                # app) may have converted the file and removed the download meanwhile.
+                if not raw.exists() and _verify_converted(final):
+                    return final
+                raise
             check_state_dict(state, model, raw.name)
             save_state_dict(state, final, sidecar=True)
         except OSError as exc:  # the cache folder itself: not writable, disk full
@@ -338,6 +350,7 @@ def save_state_dict(state: dict[str, torch.Tensor], dest: str | os.PathLike, sid
     """``torch.save`` atomically; with ``sidecar``, its SHA-256 goes beside it (``NAME.sha256``)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest)  # a conversion killed mid-write leaves 233 MB behind otherwise
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -357,12 +370,21 @@ def save_state_dict(state: dict[str, torch.Tensor], dest: str | os.PathLike, sid
 def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"{path} holds Python objects besides tensors, and loading those could run code, so it "
-            f"was refused; save the model's state_dict() instead of the model.") from None
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses a class or function by name ("Unsupported global"); any other
+        # UnpicklingError is a damaged file, and telling that person about code would mislead.
+        if "global" in str(exc).lower():
+            raise WeightsError(
+                f"{path} holds Python objects besides tensors, and loading those could run code, so it "
+                f"was refused; save the model's state_dict() instead of the model.") from None
+        raise WeightsError(f"{path} is damaged: it starts like a PyTorch file but cannot be read as one; "
+                           f"save or download it again.") from None
+    except EOFError:
+        raise WeightsError(f"{path} ends early: it may be a partial download or an interrupted copy; "
+                           f"save or download it again.") from None
     except Exception as exc:  # torch raises several kinds for a damaged or foreign file
-        raise WeightsError(f"{path} could not be read as a PyTorch file ({str(exc).splitlines()[0]}).") from None
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # some carry no message
+        raise WeightsError(f"{path} could not be read as a PyTorch file ({detail}).") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # the common checkpoint wrapper
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -433,7 +455,9 @@ def state_dict_from_path(path: str | os.PathLike, model: str) -> dict[str, torch
         raise WeightsError(f"{p} could not be read: {exc.strerror or exc}.") from None
     if not head:
         raise WeightsError(f"{p} is empty; it is not a weight file.")
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch's zip format, legacy pickle
+    # torch's zip format, or its legacy pickle (protocol 2 to 5: anything else is not torch's and
+    # would only make torch print a warning before failing)
+    if head.startswith(b"PK\x03\x04") or head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
         state = _load_torch_file(p)
     else:
         state = _caffe_state(p, model)
@@ -442,11 +466,11 @@ def state_dict_from_path(path: str | os.PathLike, model: str) -> dict[str, torch
 
 
 def _caffe_state(p: Path, model: str) -> dict[str, torch.Tensor]:
-    from .caffe import caffe_to_state_dict, read_caffemodel
+    from .caffe import caffe_to_state_dict, read_caffemodel_layers, refuse_caffenet
 
     is_caffe_name = p.suffix.lower() == ".caffemodel"
     try:
-        blobs = read_caffemodel(p)
+        blobs, names = read_caffemodel_layers(p)
     except WeightsError:
         if is_caffe_name:
             raise
@@ -455,6 +479,7 @@ def _caffe_state(p: Path, model: str) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"{p.name} is a Caffe caffemodel; caffemodels load into the alexnet2012 model "
             f"(Caffe's bvlc_alexnet), not {model}: choose the alexnet2012 model.")
+    refuse_caffenet(names, p.name)
     return caffe_to_state_dict(blobs, model, source=p.name)
 
 
@@ -467,7 +492,11 @@ def convert_caffemodel(src: str | os.PathLike, dst: str | os.PathLike, model: st
         dst = dst / (Path(src).stem + ".pt")
     state = read_caffe_state_dict(src, model)
     check_state_dict(state, model, Path(src).name)
-    return save_state_dict(state, dst)
+    try:
+        return save_state_dict(state, dst)
+    except OSError as exc:  # name the file the person chose, not our temp file beside it
+        raise WeightsError(f"Could not write {dst} ({exc.strerror or exc}): choose a file in a folder "
+                           f"you can write to, with room for about 233 MB.") from None
 
 
 # -- the entry point -------------------------------------------------------------------------

@@ -10,12 +10,16 @@ class LocalServer:
     """Serves ``files[name]`` (bytes or a Path) at ``/name``.
 
     ``cut[name] = n`` announces the full length but sends only n bytes, then closes the
-    connection (an interrupted download). ``requests`` counts GETs per name.
+    connection (an interrupted download). ``stall[name] = n`` announces the full length, sends
+    n bytes and then nothing more until the server stops (a host that hangs). ``requests``
+    counts GETs per name.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes | Path] = {}
         self.cut: dict[str, int] = {}
+        self.stall: dict[str, int] = {}
+        self.stopping = threading.Event()
         self.requests: dict[str, int] = {}
         server = self
 
@@ -33,9 +37,11 @@ class LocalServer:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                n = server.cut.get(name, len(body))
+                n = server.stall.get(name, server.cut.get(name, len(body)))
                 self.wfile.write(body[:n])
                 self.wfile.flush()
+                if name in server.stall:
+                    server.stopping.wait()
                 self.close_connection = True
 
             def log_message(self, *args) -> None:  # keep test output clean
@@ -53,5 +59,6 @@ class LocalServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -87,6 +87,29 @@ def test_tower_of_names_the_gpu_of_each_channel():
             conv1.tower_of(bad)
 
 
+def test_every_channel_of_every_layer_knows_its_tower():
+    arch = get_architecture("alexnet2012")
+    rows = {r.name: r for r in walkthrough(arch)}
+    for layer in arch.layers:
+        towers = rows[layer.name].towers  # channels per tower, from the walkthrough
+        if layer.kind == "flatten":
+            assert arch.tower_of(layer.name, 0) is None
+            continue
+        width = rows[layer.name].output_shape[0]
+        got = [arch.tower_of(layer.name, c) for c in (0, width // 2 - 1, width // 2, width - 1)]
+        if towers is None:
+            assert got == [None] * 4, layer.name
+        else:
+            assert got == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"], layer.name
+    assert arch.tower_of("norm1", 47) == "GPU 1" and arch.tower_of("pool5", 128) == "GPU 2"
+    assert arch.tower_of("relu7", 4095) == "GPU 2" and arch.tower_of("fc8", 999) is None
+    assert get_architecture("torchvision").tower_of("pool1", 10) is None
+    with pytest.raises(ValueError, match="no channel 96"):
+        arch.tower_of("pool1", 96)
+    with pytest.raises(KeyError, match="no layer named 'pool9'"):
+        arch.tower_of("pool9", 0)
+
+
 def test_lrn_is_caffes_by_default_and_the_papers_k_is_documented(bodies):
     norm1 = bodies["alexnet2012"].get_submodule("norm1")
     assert isinstance(norm1, nn.LocalResponseNorm)

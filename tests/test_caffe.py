@@ -77,6 +77,14 @@ def test_files_that_are_not_caffemodels_are_refused(tmp_path, content, message):
         read_caffemodel(path)
 
 
+def test_a_file_over_protobufs_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "movie.caffemodel"
+    with open(path, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: 3 GiB on paper, nothing on disk; reading it would take 3 GiB
+    with pytest.raises(WeightsError, match=r"3\.0 GiB.*over 2 GiB.*not a caffemodel"):
+        read_caffemodel(path)
+
+
 def test_a_blob_whose_data_does_not_fill_its_shape_is_refused(tmp_path):
     net = NetParameter()
     blob = net.layer.add(name="conv1", type="Convolution").blobs.add()
@@ -123,6 +131,28 @@ def test_converter_names_the_layer_that_does_not_fit():
     blobs["fc8_flowers"] = blobs.pop("fc8")  # a fine-tuned net with a renamed classifier
     with pytest.raises(WeightsError, match="no layer named 'fc8' with weights.*fc8_flowers"):
         caffe_to_state_dict(blobs)
+
+
+@pytest.mark.parametrize("layout", ["v1", "v2"])
+def test_caffenet_is_refused_by_its_layer_order_and_bvlc_alexnets_order_passes(tmp_path, layout):
+    """CaffeNet's weights have bvlc_alexnet's names and shapes; only pool1-before-norm1 tells.
+    The order is checked first, so small arrays are enough here."""
+    small = [np.zeros((2, 3, 1, 1), np.float32), np.zeros(2, np.float32)]
+    types = {"relu1": "ReLU", "pool1": "Pooling", "norm1": "LRN"}
+
+    def net(order: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
+        return {name: small if name in LAYERS else [] for name in (*order, *LAYERS[1:])}
+
+    caffenet, alexnet = tmp_path / "caffenet.caffemodel", tmp_path / "alexnet.caffemodel"
+    write_caffemodel(caffenet, net(("conv1", "relu1", "pool1", "norm1")), layout, types=types)
+    write_caffemodel(alexnet, net(("conv1", "relu1", "norm1", "pool1")), layout, types=types)
+    with pytest.raises(WeightsError, match="caffenet.caffemodel looks like CaffeNet.*use bvlc_alexnet"):
+        load_network("alexnet2012", str(caffenet), device="cpu")
+    with pytest.raises(WeightsError, match="looks like CaffeNet"):
+        W.convert_caffemodel(caffenet, tmp_path / "out.pt")
+    assert list(read_caffemodel(caffenet)) == list(LAYERS)  # the reader itself takes any caffemodel
+    with pytest.raises(WeightsError, match=r"'conv1' has weights of shape \(2, 3, 1, 1\)"):  # past the order check
+        load_network("alexnet2012", str(alexnet), device="cpu")
 
 
 # -- the proof against OpenCV's Caffe importer (full size) ---------------------------------------

@@ -97,6 +97,35 @@ def test_one_network_serves_several_threads_at_once(net, x, acts):
     assert all_hooks(net) == []
 
 
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_activations_register_no_hook_and_run_each_layer_once(model, monkeypatch):
+    """Not only "no hook left behind": none is ever registered, and one pass runs each module once."""
+    network = av.load_network(model, weights="untrained", device="cpu")
+    x = torch.randn(1, 3, network.prep.crop, network.prep.crop)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("activations() registered a hook")
+
+    for name in ("register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+                 "register_full_backward_pre_hook", "register_backward_hook"):
+        monkeypatch.setattr(torch.nn.Module, name, refuse)
+    for name in ("register_module_forward_hook", "register_module_forward_pre_hook"):
+        monkeypatch.setattr(torch.nn.modules.module, name, refuse)
+    calls: dict[str, int] = {}
+    leaves = {m: n for n, m in network.body.named_modules() if not list(m.children())}
+    original_call = torch.nn.Module.__call__
+
+    def counting_call(self, *args, **kwargs):
+        if self in leaves:
+            calls[leaves[self]] = calls.get(leaves[self], 0) + 1
+        return original_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", counting_call)
+    acts = network.activations(x)
+    assert calls == {name: 1 for name in leaves.values()}  # every layer, once: one forward pass
+    assert len(acts) >= 15
+
+
 def test_dropout_is_inactive_so_two_passes_agree(net, x):
     assert torch.equal(net(x), net(x))
 

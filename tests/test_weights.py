@@ -6,7 +6,12 @@ shapes are kept tiny by saving expanded (stride-0) tensors: torch stores one val
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +20,7 @@ import torch
 
 from alexnet_viz import WeightsError, load_network
 from alexnet_viz import weights as W
-from alexnet_viz.caffe import write_caffemodel
+from alexnet_viz.caffe import read_caffe_state_dict, write_caffemodel
 from alexnet_viz.cli import main
 from localserver import LocalServer
 
@@ -146,6 +151,21 @@ def test_temp_files_of_a_killed_download_are_cleared_by_the_next_one(home, serve
     assert leftovers(home) == [live.name]
 
 
+def test_temp_files_of_a_killed_conversion_are_cleared_by_the_next_one(home, monkeypatch):
+    home.mkdir(parents=True)
+    raw = home / "bvlc_alexnet.caffemodel"  # a verified download whose conversion was killed
+    raw.write_bytes(PAYLOAD)
+    dead = home / ".bvlc_alexnet.pt.abc123.part"  # the half-written torch file it left
+    dead.write_bytes(PAYLOAD[:1000])
+    os.utime(dead, (0, 0))
+    src = W.SOURCES[("alexnet2012", "pretrained")]
+    monkeypatch.setitem(W.SOURCES, ("alexnet2012", "pretrained"), replace(
+        src, checksum="sha1:" + sha(PAYLOAD), converter=lambda path, model: tiny_state(model)))
+    monkeypatch.setenv("ALEXNET_VIZ_OFFLINE", "1")  # the download is there: converting needs no network
+    assert W.fetch("alexnet2012") == home / "bvlc_alexnet.pt"
+    assert sorted(p.name for p in home.iterdir()) == ["bvlc_alexnet.pt", "bvlc_alexnet.pt.sha256"]
+
+
 def test_an_unwritable_cache_folder_is_a_weights_error(home, server, monkeypatch, tmp_path):
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
     (tmp_path / "file").write_text("not a folder")
@@ -176,6 +196,72 @@ def test_network_errors_are_sentences(home, server):
     with pytest.raises(WeightsError, match="Could not reach 127.0.0.1"):
         W.download(f"http://127.0.0.1:{port}/w.bin", home / "w.bin", "sha1", "00")
     assert leftovers(home) == [] and not (home / "w.bin").exists()
+
+
+@pytest.mark.parametrize("sent", [0, 1000])
+def test_a_host_that_stops_answering_is_an_error_not_a_hang(home, server, monkeypatch, sent):
+    """Headers then silence (sent = 0), or part of the body then silence: each read times out."""
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
+    server.stall["alexnet-x.pth"] = sent
+    monkeypatch.setattr(W, "TIMEOUT_S", 0.5)  # the app's default is 30 s per read
+    with pytest.raises(WeightsError, match="broke off.*timed out.*run again"):
+        load_network("torchvision", "pretrained", device="cpu")
+    assert leftovers(home) == [] and not (home / "alexnet-x.pth").exists()
+
+
+def test_a_host_that_accepts_but_never_replies_is_an_error_not_a_hang(home, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # listens, so the connection is made, but nobody ever answers
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        src = W.SOURCES[("torchvision", "pretrained")]
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/alexnet-x.pth"
+        monkeypatch.setitem(W.SOURCES, ("torchvision", "pretrained"), replace(src, url=url, checksum="sha1:00"))
+        monkeypatch.setattr(W, "TIMEOUT_S", 0.5)
+        with pytest.raises(WeightsError, match="Could not reach 127.0.0.1.*timed out"):
+            W.fetch("torchvision")
+    assert leftovers(home) == []
+
+
+def test_two_sessions_asking_at_once_share_one_verified_download(home, server, monkeypatch):
+    state = tiny_state("torchvision", offset=4.0)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", buf.getvalue(), "sha1:" + sha(buf.getvalue()))
+    start = threading.Barrier(2)
+
+    def session(_: int):
+        start.wait()
+        # a slow connection, so the second session asks while the first is still downloading
+        return load_network("torchvision", "pretrained", device="cpu", progress=lambda d, t: time.sleep(0.05))
+
+    with ThreadPoolExecutor(2) as pool:
+        nets = list(pool.map(session, range(2)))
+    assert server.requests["alexnet-x.pth"] == 1
+    assert all(float(n.body.features[0].bias[0]) == 5.0 for n in nets)  # offset 4 + index 1
+    assert leftovers(home) == []
+
+
+def test_a_download_converted_meanwhile_by_another_process_is_used(home, monkeypatch, tmp_path):
+    """The process lock cannot see another process (the CLI's download beside the app): if it
+    converts the file and removes the download between our check and our read, we use its result."""
+    raw = home / "bvlc_alexnet.caffemodel"
+    home.mkdir(parents=True)
+    write_caffemodel(raw, {"conv1": [torch.zeros(2, 3, 1, 1).numpy(), torch.zeros(2).numpy()]})
+    state = tiny_state("alexnet2012", offset=3.0)
+
+    def convert_while_another_process_finishes(path: Path, model: str):
+        W.save_state_dict(state, home / "bvlc_alexnet.pt", sidecar=True)  # the other process's work
+        path.unlink()
+        return read_caffe_state_dict(path, model)  # as the real converter does: the file is gone
+
+    src = W.SOURCES[("alexnet2012", "pretrained")]
+    monkeypatch.setitem(W.SOURCES, ("alexnet2012", "pretrained"), replace(
+        src, url="http://127.0.0.1:9/bvlc_alexnet.caffemodel", checksum="sha1:" + sha(raw.read_bytes()),
+        converter=convert_while_another_process_finishes))
+    net = load_network("alexnet2012", "pretrained", device="cpu")
+    assert float(net.body.conv1.bias[0]) == 4.0  # offset 3 + index 1: the other process's file
 
 
 # -- offline ---------------------------------------------------------------------------------------
@@ -271,12 +357,26 @@ def test_a_pickled_model_is_not_unpickled(tmp_path):
         load_network("alexnet2012", str(path), device="cpu")
 
 
+def legacy_torch_file() -> bytes:
+    """A state dict in torch's pre-1.6 (plain pickle) format, which starts with byte 0x80."""
+    buf = io.BytesIO()
+    torch.save({"conv1.bias": torch.zeros(96)}, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "There is no weight file at"),
     (lambda p: p.mkdir(), "is a folder"),
     (lambda p: p.write_bytes(b""), "is empty"),
     (lambda p: p.write_text("name,weight\nconv1,0.5\n"), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
-    (lambda p: p.write_bytes(os.urandom(4096)), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    # fixed bytes, not os.urandom: a random first byte of 0x80 (1 in 256) reads as a pickle
+    (lambda p: p.write_bytes(b"\x01" + random.Random(0).randbytes(4095)),
+     "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    (lambda p: p.write_bytes(b"\x80\x02" + random.Random(1).randbytes(4094)), "is damaged.*download it again"),
+    (lambda p: p.write_bytes(b"\x80"), "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    (lambda p: p.write_bytes(b"\x80\xf5" + random.Random(1).randbytes(4094)),
+     "neither a saved PyTorch state dict nor a Caffe caffemodel"),
+    (lambda p: p.write_bytes(legacy_torch_file()[:40]), "ends early.*partial download"),
     (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "could not be read as a PyTorch file"),
 ])
 def test_bad_paths_get_sentences(tmp_path, make, message):
@@ -307,6 +407,19 @@ def test_cli_download_shows_progress_and_then_reports_the_cache(home, server, mo
     assert server.requests["alexnet-x.pth"] == 1
 
 
+def test_cli_predict_shows_the_progress_of_a_first_download(home, server, monkeypatch, capsys, tmp_path):
+    buf = io.BytesIO()
+    torch.save(tiny_state("torchvision", offset=0.25), buf)
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", buf.getvalue(), "sha1:" + sha(buf.getvalue()))
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(tmp_path / "green.png")
+    assert main(["predict", str(tmp_path / "green.png"), "--model", "torchvision", "--top", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "downloading alexnet-x.pth" in err and "100%" in err
+    assert "torchvision AlexNet_Weights" in out and "  1. " in out
+
+
 def test_cli_download_offline_fails_with_one_sentence(home, monkeypatch, capsys):
     monkeypatch.setenv("ALEXNET_VIZ_OFFLINE", "1")
     assert main(["download"]) == 2
@@ -320,3 +433,16 @@ def test_cli_convert_caffe_rejects_a_file_that_is_not_a_caffemodel(tmp_path, cap
     assert main(["convert-caffe", str(src), str(tmp_path / "out.pt")]) == 2
     assert "not a caffemodel" in capsys.readouterr().err
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path, monkeypatch, capsys):
+    import alexnet_viz.caffe
+
+    monkeypatch.setattr(alexnet_viz.caffe, "read_caffe_state_dict", lambda src, model: tiny_state(model))
+    (tmp_path / "a-file").write_text("not a folder")
+    dst = tmp_path / "a-file" / "out.pt"
+    assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert f"Could not write {dst}" in err and ".part" not in err
+    assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(tmp_path)]) == 0  # a folder: in.pt inside
+    assert load_network("alexnet2012", str(tmp_path / "in.pt"), device="cpu").weights == "from file in.pt"
