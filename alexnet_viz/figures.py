@@ -431,7 +431,7 @@ def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: d
                       annotation_text=f"{threshold:g}: above this once all is random, the map ignores the weights",
                       annotation_position="top left", annotation_font_size=FONT_SIZE - 4)
     fig.update_xaxes(title="layers randomised, from the output back (cumulative)")
-    fig.update_yaxes(title="rank correlation with the original |map|", range=[-0.25, 1.05])
+    fig.update_yaxes(title="rank correlation with original", range=[-0.25, 1.05])
     fig.update_layout(title="Sanity check: does the map change when the weights do?",
                       legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
     return styled(fig, height=480)

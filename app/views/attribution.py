@@ -220,8 +220,8 @@ else:
         "every step. A map that explains the network must change as its weights are destroyed; one that "
         "stays the same is showing the image (edges, colours), not what the network computes.")
     if sel.untrained:
-        st.caption("With the untrained network the original is already random, so every method should "
-                   "change little or a lot for reasons that have nothing to do with training; use the "
+        st.caption("With the untrained network the *original* is itself random: this shows how much each "
+                   "map depends on the weights at all, not on what training taught them. Run it with the "
                    "pretrained weights for the real test.")
     chosen = st.multiselect("Methods to check", list(ATTRIBUTION_METHODS), format_func=title,
                             default=["saliency", "guided_backprop"], key="attr_sanity_methods")
@@ -262,11 +262,11 @@ else:
         else:
             st.success("Every checked method's map changed once the weights were random (final rank "
                        "correlation ≤ 0.5): they depend on the network.")
-        st.caption("Each row: the method's |map| at every step, left to right "
+        st.caption("Each row: the method's |map| at every step (viridis, without the photo), left to right "
                    f"({', '.join(result.steps)}), each on its own colour scale.")
         gap = np.full((crop, 6, 3), 255, np.uint8)
         for m in result.methods:
-            tiles = [heatmaps.render(s, view, "absolute", percentile, opacity) for s in result.maps[m]]
+            tiles = [heatmaps.render(s, None, "absolute", percentile) for s in result.maps[m]]  # bare maps
             row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
             corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
             st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
