@@ -3,6 +3,7 @@ from its generated widgets, targets (top, any class, a contrast), the comparison
 per-map scale, the sanity check, downloads, and no recomputation on a display-only change."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -190,10 +191,24 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     at.button(key="attr_sanity_run").click().run()
     assert not at.exception, at.exception
     assert len(explain_calls) - before == 2 * 9, "original + 8 randomised layers, per method"
-    assert len(at.main.get("plotly_chart")) == 1
+    chart = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in chart["data"]] == ["Saliency (vanilla gradient)", "Grad-CAM"]
+    assert chart["data"][0]["x"][0] == "original" and chart["data"][0]["x"][-1] == "conv1"
+    assert chart["data"][0]["y"][0] == pytest.approx(1.0), "the original map correlates fully with itself"
     rows = [c for c in captions(at) if "rank correlation" in c]
     assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
     assert at.main.warning or at.main.success, "says which methods barely change"
     at.slider(key="attr_opacity").set_value(0.3).run()
     assert len(explain_calls) - before == 18, "the result is kept and redrawn, not recomputed"
     assert len(at.main.get("plotly_chart")) == 1
+
+
+def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page(PAGE).run()
+    at.selectbox(key="attr_method").set_value("grad_cam").run()
+    assert not at.exception, at.exception
+    assert any(c.endswith("on the 224×224 crop") for c in captions(at))
+    assert "Grad-CAM at conv5 is 13×13 before it is upsampled to 224×224" in texts(at)

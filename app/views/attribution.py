@@ -131,10 +131,11 @@ opacity = d3.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity
 d1.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
            + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
               else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
-d1.image(heatmaps.colorbar(sign, width=320, height=14), caption="−  scale  +" if sign == "signed" else "0  →  strongest")
+d1.image(heatmaps.colorbar(sign, width=320, height=14),
+         caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")
 
-what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", key="attr_view")
-what = what or "one"
+what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", required=True,
+                            key="attr_view")
 
 # -- one method -------------------------------------------------------------------------------------
 if what == "one":
