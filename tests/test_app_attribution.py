@@ -4,6 +4,7 @@ per-map scale, the sanity check, downloads, and no recomputation on a display-on
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,10 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     rows = [c for c in captions(at) if "rank correlation" in c]
     assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
     assert at.main.warning or at.main.success, "says which methods barely change"
+    summary = texts(at)
+    for title in ("Saliency (vanilla gradient)", "Grad-CAM"):  # when each map stopped looking like the original
+        assert re.search(rf"\*\*{re.escape(title)}\*\*: (still above 0\.5 with all 8|below 0\.5 once \w+ was random)",
+                         summary), title
     at.slider(key="attr_opacity").set_value(0.3).run()
     assert len(explain_calls) - before == 18, "the result is kept and redrawn, not recomputed"
     assert len(at.main.get("plotly_chart")) == 1

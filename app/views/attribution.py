@@ -256,13 +256,27 @@ else:
         labels = {m: title(m) for m in result.methods}
         st.plotly_chart(F.sanity_chart(result.steps, result.correlation, labels), theme=None, key="attr_sanity_chart")
         bad = result.insensitive(0.5)
+        layers = len(result.steps) - 1
+        lines = []
+        for m in result.methods:
+            below = [i for i, c in enumerate(result.correlation[m]) if i and not c > 0.5]  # NaN: changed
+            lines.append(f"- **{labels[m]}**: " + (
+                f"still above 0.5 with all {layers} layers random" if not below else
+                f"below 0.5 once {result.steps[below[0]]} was random ({below[0]} of {layers} layers)"))
+        slow = [m for m in result.methods if m not in bad
+                and not any(c <= 0.5 for c in result.correlation[m][1:layers // 2 + 1])]
         if bad:
             st.warning("Barely changed by random weights (rank correlation still above 0.5 with every layer "
                        f"random): **{', '.join(labels[m] for m in bad)}**. These maps are not explaining the "
                        "network.")
+        elif slow:
+            st.warning(f"**{', '.join(labels[m] for m in slow)}** stayed close to the original map while "
+                       "the top half of the network was random: these maps say little about what the "
+                       "higher layers (and so the class) contribute.")
         else:
-            st.success("Every checked method's map changed once the weights were random (final rank "
-                       "correlation ≤ 0.5): they depend on the network.")
+            st.success("Every checked method's map changed as soon as the top layers were random: they "
+                       "depend on the network.")
+        st.markdown("\n".join(lines))
         st.caption("Each row: the method's |map| at every step (viridis, without the photo), left to right "
                    f"({', '.join(result.steps)}), each on its own colour scale.")
         gap = np.full((crop, 6, 3), 255, np.uint8)
