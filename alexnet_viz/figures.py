@@ -401,3 +401,37 @@ def variant_comparison(variants: tuple[str, ...] = tuple(ARCHITECTURES)) -> Comp
             out_rows.append({"stage": stage, "aspect": aspect, **dict(zip(variants, vals))})
             differs.append(len(set(vals)) > 1)
     return Comparison(tuple(variants), out_rows, differs)
+
+
+# -- attribution sanity check ---------------------------------------------------------------------
+_METHOD_COLOURS = ("blue", "vermillion", "bluish green", "reddish purple", "orange", "sky blue", "black", "yellow")
+_METHOD_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: dict[str, str] | None = None,
+                 threshold: float | None = 0.5) -> go.Figure:
+    """Rank correlation with the original map after each cascading-randomisation step, one line
+    per method (Adebayo et al. 2018). A line that stays high belongs to a method whose map does
+    not depend on the weights. Colours (Okabe–Ito) and dashes both tell the lines apart.
+
+    steps: ["original", "fc8", …, "conv1"]; correlation: method -> (steps,) values, NaN allowed.
+    """
+    labels = labels or {}
+    fig = go.Figure()
+    for i, (method, values) in enumerate(correlation.items()):
+        fig.add_trace(go.Scatter(
+            x=list(steps), y=[None if not np.isfinite(v) else float(v) for v in values],
+            mode="lines+markers", name=labels.get(method, method),
+            line=dict(color=OKABE_ITO[_METHOD_COLOURS[i % len(_METHOD_COLOURS)]], width=3,
+                      dash=_METHOD_DASHES[i % len(_METHOD_DASHES)]),
+            marker=dict(size=10),
+            hovertemplate="%{x}: %{y:.2f}<extra>" + labels.get(method, method) + "</extra>"))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line=dict(color="grey", dash="dot"),
+                      annotation_text=f"{threshold:g}: above this once all is random, the map ignores the weights",
+                      annotation_position="top left", annotation_font_size=FONT_SIZE - 4)
+    fig.update_xaxes(title="layers randomised, from the output back (cumulative)")
+    fig.update_yaxes(title="rank correlation with original", range=[-0.25, 1.05])
+    fig.update_layout(title="Sanity check: does the map change when the weights do?",
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
+    return styled(fig, height=480)

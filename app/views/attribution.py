@@ -1,0 +1,290 @@
+"""Why did it say that? Attribution maps for the chosen image: one method, several side by side,
+and Adebayo et al.'s sanity check. Results come from ``attribution_cache`` (one computation per
+image, network, weights, method, parameters and target); the display controls only redraw."""
+import numpy as np
+import streamlit as st
+
+import attribution_cache as cache
+import state
+from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
+from alexnet_viz import figures as F
+from alexnet_viz.attribution import passes
+
+# The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
+# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 windows.
+PAGE_DEFAULTS = {"occlusion": {"window": 57, "stride": 28}}
+SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it lowers the score",
+             "absolute": "how much, either way", "signed": "red raises, blue lowers (white: 0)"}
+VIEWS = {"one": "One method", "compare": "Compare methods", "sanity": "Sanity check"}
+
+sel = state.selection()
+state.page_header("Why did it say that?", sel)
+names, probs = sel.net.categories, sel.forward.probs
+crop = sel.net.prep.crop
+view = sel.net.view(sel.image)  # the crop the network sees; every map is drawn on it
+layer_names = set(sel.net.arch.names())
+
+if sel.untrained:
+    st.warning("The network is **untrained**: these maps explain a *random* network, not a classifier "
+               "that has learnt anything. Load the pretrained weights (sidebar) for real explanations.")
+
+
+def title(m: str) -> str:
+    return ATTRIBUTION_METHODS[m].title
+
+
+def stored_params(method: str) -> dict:
+    """This session's parameter values for a method (kept while other views are shown)."""
+    every = st.session_state.setdefault("attr_params", {})
+    if method not in every:
+        every[method] = {**ATTRIBUTION_METHODS[method].defaults(), **PAGE_DEFAULTS.get(method, {})}
+    return every[method]
+
+
+def param_widgets(method: str) -> dict:
+    """A widget per parameter of ``method``, generated from its registry entry; the values."""
+    values = stored_params(method)
+    for p in ATTRIBUTION_METHODS[method].params:
+        key, label = f"attr_{method}_{p.name}", f"{p.name.replace('_', ' ')}"
+        if p.kind == "choice":
+            choices = [c for c in p.choices if p.name != "layer" or c in layer_names]
+            values[p.name] = st.selectbox(label, choices, index=choices.index(values[p.name]), key=key, help=p.help)
+        elif p.kind == "int":
+            high = min(int(p.high), crop) if p.name in ("window", "stride") else int(p.high)
+            values[p.name] = st.slider(label, int(p.low), high, min(int(values[p.name]), high), 1, key=key, help=p.help)
+        else:
+            step = 0.01 if p.high <= 1 else 0.5
+            values[p.name] = st.slider(label, float(p.low), float(p.high), float(values[p.name]), step,
+                                       key=key, help=p.help)
+    return dict(values)
+
+
+def cost_line(method: str, params: dict) -> str:
+    m = ATTRIBUTION_METHODS[method]
+    try:
+        n = passes(method, (crop, crop), **params)
+    except ValueError:
+        return f"Cost: {m.cost}."
+    return f"Cost: {m.cost}; with these settings, {n} batched forward pass{'es' if n > 1 else ''}."
+
+
+def compute(method: str, params: dict, target):
+    """The cached explanation, with a progress bar while it is computed; None after an error box."""
+    holder = st.empty()
+
+    def progress(done: int, total: int) -> None:
+        holder.progress(done / total if total else 0.0, text=f"{title(method)}: {done} of {total} forward passes")
+
+    try:
+        return cache.explanation(sel, method, params, target, progress)
+    except ValueError as exc:
+        st.error(f"{title(method)}: {exc}")
+        return None
+    finally:
+        holder.empty()
+
+
+def downloads(e, picture: np.ndarray, where, key: str) -> None:
+    stem = f"{e.method}_{sel.model}_{sel.digest[:8]}"
+    a, b = where.columns(2)
+    a.download_button("Map (PNG)", heatmaps.to_png(picture), file_name=f"{stem}.png", mime="image/png",
+                      on_click="ignore", key=f"dl_png_{key}", help="The overlay as drawn.")
+    b.download_button("Numbers (.npy)", heatmaps.to_npy(e.raw), file_name=f"{stem}.npy",
+                      mime="application/octet-stream", on_click="ignore", key=f"dl_npy_{key}",
+                      help=f"The raw attribution, shape {e.raw.shape} (channels, rows, columns).")
+
+
+# -- what to explain ------------------------------------------------------------------------------
+top = int(probs.argmax())
+second = int(np.argsort(probs)[-2])
+st.subheader("What to explain")
+t1, t2, t3 = st.columns([2, 3, 3])
+mode = t1.radio("Explain", ["top", "class", "contrast"], key="attr_target_mode",
+                format_func={"top": "the top prediction", "class": "any class",
+                             "contrast": "why A rather than B"}.get)
+if mode == "top":
+    target = top
+    t2.markdown(f"**{names[top]}** (class {top}), probability {probs[top]:.2%}: the network's top choice.")
+elif mode == "class":
+    target = t2.selectbox(f"Class (type to search all {len(names)})", range(len(names)), index=top,
+                          format_func=lambda i: f"{names[i]} ({i})", key="attr_class")
+    t3.markdown(f"Probability {probs[target]:.2%}, rank {F.class_rank(probs, target)} of {len(names)}.")
+else:
+    a = t2.selectbox("A (type to search)", range(len(names)), index=top,
+                     format_func=lambda i: f"{names[i]} ({i})", key="attr_class_a")
+    b = t3.selectbox("rather than B", range(len(names)), index=second,
+                     format_func=lambda i: f"{names[i]} ({i})", key="attr_class_b")
+    if a == b:
+        st.error("A and B are the same class: choose two different classes to contrast.")
+        st.stop()
+    target = Contrast(int(a), int(b))
+    st.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): red (signed mode) "
+               f"pushes towards {names[a]}, blue towards {names[b]}.")
+
+st.subheader("How to show it")
+d1, d2, d3 = st.columns([3, 2, 2])
+sign = d1.radio("Sign", heatmaps.SIGN_MODES, index=heatmaps.SIGN_MODES.index("absolute"), horizontal=True,
+                key="attr_sign", help="; ".join(f"{k}: {v}" for k, v in SIGN_HELP.items()))
+percentile = d2.slider("Clip outliers above the percentile", 90.0, 100.0, 99.0, 0.1, key="attr_percentile",
+                       help="Values above this percentile of |map| all get the strongest colour.")
+opacity = d3.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity")
+d1.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
+           + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
+              else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
+d1.image(heatmaps.colorbar(sign, width=320, height=14),
+         caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")
+
+what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", required=True,
+                            key="attr_view")
+
+# -- one method -------------------------------------------------------------------------------------
+if what == "one":
+    left, right = st.columns([1, 3])
+    with left:
+        method = st.selectbox("Method", list(ATTRIBUTION_METHODS), format_func=title, key="attr_method")
+        m = ATTRIBUTION_METHODS[method]
+        st.caption(f"{m.description} ({m.reference})")
+        params = param_widgets(method)
+        st.caption(cost_line(method, params) + (f" Suggested sign mode: {m.sign}." if m.sign != sign else ""))
+        if method == "occlusion":
+            st.caption("The page starts occlusion coarse (window 57, stride 28: 64 windows, seconds on a "
+                       "laptop CPU). The library's default, window 31 and stride 8 (676 windows), takes "
+                       "about a minute on a 2-core CPU.")
+    e = compute(method, params, target)
+    if e is not None:
+        with right:
+            picture = heatmaps.render(e.raw, view, sign, percentile, opacity)
+            bare = heatmaps.render(e.raw, None, sign, percentile)
+            c1, c2 = st.columns(2)
+            c1.image(picture, caption=f"{m.title} for “{e.target_label}”, on the {crop}×{crop} crop",
+                     width="stretch")
+            c2.image(bare, caption=f"The map alone ({sign}, clipped at the {percentile:g}th percentile)",
+                     width="stretch")
+            downloads(e, picture, c1, "one")
+            s1, s2, s3 = st.columns(3)
+            s1.metric("Score explained", f"{e.score:.4g}",
+                      help="The target's logit (for a contrast, logit A − logit B) at this image.")
+            s2.metric("Computed in", f"{e.seconds:.2f} s", help="Measured once; shown again from the cache.")
+            s3.metric("Sum of the map", f"{float(e.map.sum()):.4g}")
+            if e.delta is not None:
+                gap = e.score - e.baseline_score
+                st.markdown(
+                    f"**Convergence delta: {e.delta:.3g}** ({abs(e.delta) / (abs(gap) or 1):.1%} of the score "
+                    f"change). Integrated gradients' attributions should add up to score(input) − "
+                    f"score(baseline) = {e.score:.4g} − {e.baseline_score:.4g} = {gap:.4g} (the *completeness* "
+                    f"axiom); they add up to {float(e.map.sum()):.4g}. The delta is that gap, from approximating "
+                    f"the path integral with {e.params['steps']} steps: more steps make it smaller.")
+            if e.layer_map is not None:
+                st.caption(f"Grad-CAM at {e.params['layer']} is {e.layer_map.shape[0]}×{e.layer_map.shape[1]} "
+                           f"before it is upsampled to {crop}×{crop}: that is why it is coarse.")
+
+# -- several methods, side by side ----------------------------------------------------------------------
+elif what == "compare":
+    chosen = st.multiselect("Methods to compare", list(ATTRIBUTION_METHODS), format_func=title,
+                            default=["saliency", "guided_backprop", "grad_cam"], key="attr_compare")
+    shared = st.radio("Colour scale", ["shared", "per map"], horizontal=True, key="attr_scale",
+                      help="shared: one scale for all maps, so colours compare across methods; "
+                           "per map: each map stretched to its own range, so each shows its shape.") == "shared"
+    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
+    if with_params:
+        with st.expander("Parameters of the compared methods"):
+            for m, col in zip(with_params, st.columns(len(with_params))):
+                with col:
+                    st.markdown(f"**{title(m)}**")
+                    param_widgets(m)
+                    st.caption(cost_line(m, stored_params(m)))
+    results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
+    if results:
+        pictures, scales = heatmaps.render_many([e.raw for e in results], view, sign, percentile, opacity, shared)
+        if shared:
+            st.info(f"**One shared colour scale**: full colour at {scales[0]:.3g} (the {percentile:g}th percentile "
+                    "of all maps together). Methods whose values are small look faint: their magnitudes really "
+                    "are smaller.")
+        else:
+            st.info("**Each map on its own colour scale** (its own {:g}th percentile): shapes compare, "
+                    "colours do not.".format(percentile))
+        per_row = min(len(results), 4)
+        for i in range(0, len(results), per_row):
+            for e, pic, s, col in zip(results[i:i + per_row], pictures[i:i + per_row], scales[i:i + per_row],
+                                      st.columns(per_row)):
+                col.image(pic, caption=f"{title(e.method)} — full colour at {s:.3g}", width="stretch")
+                downloads(e, pic, col, f"cmp_{e.method}")
+        st.caption(f"Target: “{results[0].target_label}”.")
+    elif not chosen:
+        st.info("Choose at least one method to compare.")
+
+# -- the sanity check ---------------------------------------------------------------------------------------
+else:
+    st.markdown(
+        "**Sanity check** (Adebayo et al. 2018, *Sanity Checks for Saliency Maps*): the weights are replaced "
+        "by random ones layer by layer, from fc8 back to conv1, and each method's map is recomputed after "
+        "every step. A map that explains the network must change as its weights are destroyed; one that "
+        "stays the same is showing the image (edges, colours), not what the network computes.")
+    if sel.untrained:
+        st.caption("With the untrained network the *original* is itself random: this shows how much each "
+                   "map depends on the weights at all, not on what training taught them. Run it with the "
+                   "pretrained weights for the real test.")
+    chosen = st.multiselect("Methods to check", list(ATTRIBUTION_METHODS), format_func=title,
+                            default=["saliency", "guided_backprop"], key="attr_sanity_methods")
+    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
+    if with_params:
+        with st.expander("Parameters of the checked methods"):
+            for m, col in zip(with_params, st.columns(len(with_params))):
+                with col:
+                    st.markdown(f"**{title(m)}**")
+                    param_widgets(m)
+    methods = {m: stored_params(m) for m in chosen}
+    steps = 1 + sum(layer.kind in ("conv", "linear") for layer in sel.net.arch.layers)
+    n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps
+    result = cache.cached_sanity(sel, methods, target) if methods else None
+    if st.button("Run the sanity check", type="primary", disabled=not methods, key="attr_sanity_run",
+                 help=f"{steps} maps per method, about {n} batched forward passes in all."):
+        holder = st.empty()
+
+        def progress(done: int, total: int) -> None:
+            holder.progress(done / total if total else 0.0, text=f"Sanity check: {done} of {total} maps")
+
+        try:
+            result = cache.sanity(sel, methods, target, progress)
+        except ValueError as exc:
+            st.error(str(exc))
+        finally:
+            holder.empty()
+    st.caption(f"{steps} maps per method ({steps - 1} layers randomised in turn); about {n} batched forward "
+               "passes for these choices. Results are kept, so pressing again is instant.")
+    if result is not None:
+        labels = {m: title(m) for m in result.methods}
+        st.plotly_chart(F.sanity_chart(result.steps, result.correlation, labels), theme=None, key="attr_sanity_chart")
+        bad = result.insensitive(0.5)
+        layers = len(result.steps) - 1
+        lines = []
+        for m in result.methods:
+            below = [i for i, c in enumerate(result.correlation[m]) if i and not c > 0.5]  # NaN: changed
+            lines.append(f"- **{labels[m]}**: " + (
+                f"still above 0.5 with all {layers} layers random" if not below else
+                f"below 0.5 once {result.steps[below[0]]} was random ({below[0]} of {layers} layers)"))
+        slow = [m for m in result.methods if m not in bad
+                and not any(c <= 0.5 for c in result.correlation[m][1:layers // 2 + 1])]
+        if bad:
+            st.warning("Barely changed by random weights (rank correlation still above 0.5 with every layer "
+                       f"random): **{', '.join(labels[m] for m in bad)}**. These maps are not explaining the "
+                       "network.")
+        elif slow:
+            st.warning(f"**{', '.join(labels[m] for m in slow)}** stayed close to the original map while "
+                       "the top half of the network was random: these maps say little about what the "
+                       "higher layers (and so the class) contribute.")
+        else:
+            st.success("Every checked method's map changed as soon as the top layers were random: they "
+                       "depend on the network.")
+        st.markdown("\n".join(lines))
+        st.caption("Each row: the method's |map| at every step (viridis, without the photo), left to right "
+                   f"({', '.join(result.steps)}), each on its own colour scale.")
+        gap = np.full((crop, 6, 3), 255, np.uint8)
+        for m in result.methods:
+            tiles = [heatmaps.render(s, None, "absolute", percentile) for s in result.maps[m]]  # bare maps
+            row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
+            corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
+            st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
+        st.caption(f"Target: “{result.target_label}”.")
+    elif methods:
+        st.info("Press **Run the sanity check** to start it: it recomputes every chosen map once per layer.")

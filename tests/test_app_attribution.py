@@ -1,0 +1,219 @@
+"""The attribution page through Streamlit's AppTest, on the untrained network: every method runs
+from its generated widgets, targets (top, any class, a contrast), the comparison on a shared or
+per-map scale, the sanity check, downloads, and no recomputation on a display-only change."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import alexnet_viz as av
+from alexnet_viz import attribution
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+PAGE = "views/attribution.py"
+TIMEOUT = 120
+OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
+CHEAP = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 2},
+         "occlusion": {"window": 75, "stride": 75}}  # set through the page's widgets
+
+
+@pytest.fixture(autouse=True)
+def no_pretrained_weights(monkeypatch):
+    """Pretrained weights fail as offline with an empty cache (as in test_app.py), so every test
+    sees the same untrained network whatever this machine has cached."""
+    real = av.load_network
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights != "pretrained":
+            return real(model, weights, device, progress, fallback_to_untrained)
+        if not fallback_to_untrained:
+            raise av.WeightsError(OFFLINE)
+        net = real(model, "untrained", device)
+        net.weights_error = OFFLINE
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+
+
+@pytest.fixture
+def explain_calls(monkeypatch):
+    """Fresh caches, and the (method, params) of every real attribution computed."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    calls = []
+    original = attribution.explain
+
+    def counting(net, x, method, target=None, progress=None, **params):
+        calls.append((method, params))
+        return original(net, x, method, target, progress, **params)
+
+    monkeypatch.setattr(attribution, "explain", counting)
+    return calls
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [i.proto.imgs[0].caption for i in at.main.get("image")]
+
+
+def pictures(at: AppTest) -> list[str]:
+    """The images' media URLs: a changed picture gets a new one."""
+    return [i.proto.imgs[0].url for i in at.main.get("image")]
+
+
+def downloads(at: AppTest) -> list[str]:
+    return [d.proto.label for d in at.main.get("download_button")]
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(x.value for kind in ("markdown", "caption", "warning", "info", "success", "error")
+                    for x in at.main.get(kind) if hasattr(x, "value"))
+
+
+def cheap(at: AppTest, method: str) -> None:
+    for name, value in CHEAP.get(method, {}).items():
+        at.slider(key=f"attr_{method}_{name}").set_value(value).run()
+
+
+def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
+    at = open_page()
+    assert "explain a *random* network" in " ".join(w.value for w in at.main.warning)
+    top = at.session_state["_selection"].net.categories[int(at.session_state["_selection"].forward.probs.argmax())]
+    assert any(c.startswith(f"Saliency (vanilla gradient) for “{top}”") for c in captions(at))
+    assert downloads(at) == ["Map (PNG)", "Numbers (.npy)"]
+    assert explain_calls == [("saliency", {})]
+
+
+@pytest.mark.slow
+def test_every_method_runs_from_its_widgets(explain_calls):
+    at = open_page()
+    assert at.selectbox(key="attr_method").options == [m.title for m in av.ATTRIBUTION_METHODS.values()]
+    for name, m in av.ATTRIBUTION_METHODS.items():
+        at.selectbox(key="attr_method").set_value(name).run()
+        cheap(at, name)
+        assert not at.exception, (name, at.exception)
+        assert not at.error, (name, [e.value for e in at.error])
+        assert any(c.startswith(f"{m.title} for") for c in captions(at)), name
+        assert downloads(at) == ["Map (PNG)", "Numbers (.npy)"], name
+        if name == "integrated_gradients":
+            assert "Convergence delta" in texts(at) and "completeness" in texts(at)
+        if name == "grad_cam":  # the layer widget lists the network's conv layers
+            assert at.selectbox(key="attr_grad_cam_layer").options == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+            at.selectbox(key="attr_grad_cam_layer").set_value("conv3").run()
+            assert "Grad-CAM at conv3 is 13×13" in texts(at)
+    ran = {(m, tuple(sorted(p.items()))) for m, p in explain_calls}
+    for name in av.ATTRIBUTION_METHODS:  # each ran with the cheap values set through the widgets
+        want = {**av.ATTRIBUTION_METHODS[name].defaults(), **CHEAP.get(name, {})}
+        if name == "grad_cam":
+            want["layer"] = "conv3"
+        assert any(m == name and all(dict(p).get(k) == v for k, v in want.items()) for m, p in ran), name
+
+
+def test_occlusion_starts_coarse_and_a_bad_stride_is_explained(explain_calls):
+    at = open_page()
+    at.selectbox(key="attr_method").set_value("occlusion").run()
+    assert at.slider(key="attr_occlusion_stride").value == 28, "the page's coarse default, not the registry's 8"
+    assert "64 windows" in texts(at)
+    at.slider(key="attr_occlusion_window").set_value(20)  # change both before one run
+    at.slider(key="attr_occlusion_stride").set_value(40).run()
+    assert not at.exception
+    assert "stride (40) must not exceed its window (20)" in " ".join(e.value for e in at.error)
+
+
+def test_display_changes_redraw_without_recomputing(explain_calls):
+    at = open_page()
+    at.selectbox(key="attr_method").set_value("integrated_gradients").run()
+    cheap(at, "integrated_gradients")
+    assert len(explain_calls) == 3  # saliency on arrival, IG at 32 steps, then at 4
+    before = pictures(at)
+    at.slider(key="attr_opacity").set_value(0.2).run()
+    at.radio(key="attr_sign").set_value("signed").run()
+    at.slider(key="attr_percentile").set_value(95.0).run()
+    assert pictures(at)[-2:] != before[-2:], "the overlay and the map were redrawn"
+    assert len(explain_calls) == 3, "opacity, sign and percentile never recompute"
+    at.slider(key="attr_integrated_gradients_steps").set_value(32).run()
+    assert len(explain_calls) == 3, "going back to 32 steps reads the cache"
+    at.slider(key="attr_integrated_gradients_steps").set_value(5).run()
+    assert len(explain_calls) == 4, "a parameter change does recompute"
+
+
+def test_any_class_and_a_contrast(explain_calls):
+    at = open_page()
+    names = at.session_state["_selection"].net.categories
+    at.radio(key="attr_target_mode").set_value("class").run()
+    at.selectbox(key="attr_class").set_value(7).run()
+    assert any(f"for “{names[7]}”" in c for c in captions(at))
+    at.radio(key="attr_target_mode").set_value("contrast").run()
+    at.selectbox(key="attr_class_a").set_value(3)
+    at.selectbox(key="attr_class_b").set_value(9).run()
+    assert any(f"for “{names[3]} rather than {names[9]}”" in c for c in captions(at))
+    at.selectbox(key="attr_class_b").set_value(3).run()
+    assert not at.exception
+    assert "A and B are the same class" in " ".join(e.value for e in at.error)
+
+
+def test_compare_on_a_shared_or_per_map_scale(explain_calls):
+    at = open_page()
+    at.segmented_control(key="attr_view").set_value("compare").run()
+    at.multiselect(key="attr_compare").set_value(["saliency", "grad_cam"]).run()
+    assert not at.exception, at.exception
+    info = " ".join(i.value for i in at.main.info)
+    assert "One shared colour scale" in info
+    caps = [c for c in captions(at) if " — full colour at " in c]
+    assert len(caps) == 2 and caps[0].split(" at ")[-1] == caps[1].split(" at ")[-1], "one scale for both"
+    assert len(downloads(at)) == 4
+    at.radio(key="attr_scale").set_value("per map").run()
+    assert "Each map on its own colour scale" in " ".join(i.value for i in at.main.info)
+    caps = [c for c in captions(at) if " — full colour at " in c]
+    assert caps[0].split(" at ")[-1] != caps[1].split(" at ")[-1], "saliency and Grad-CAM differ in size"
+    assert [m for m, _ in explain_calls] == ["saliency", "guided_backprop", "grad_cam"], \
+        "each method once (saliency on arrival, the default trio, then the chosen pair from the cache); " \
+        "switching the scale only redraws"
+
+
+def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
+    at = open_page()
+    at.segmented_control(key="attr_view").set_value("sanity").run()
+    at.multiselect(key="attr_sanity_methods").set_value(["saliency", "grad_cam"]).run()
+    assert "Press **Run the sanity check**" in " ".join(i.value for i in at.main.info)
+    before = len(explain_calls)
+    at.button(key="attr_sanity_run").click().run()
+    assert not at.exception, at.exception
+    assert len(explain_calls) - before == 2 * 9, "original + 8 randomised layers, per method"
+    chart = json.loads(at.main.get("plotly_chart")[0].proto.spec)
+    assert [t["name"] for t in chart["data"]] == ["Saliency (vanilla gradient)", "Grad-CAM"]
+    assert chart["data"][0]["x"][0] == "original" and chart["data"][0]["x"][-1] == "conv1"
+    assert chart["data"][0]["y"][0] == pytest.approx(1.0), "the original map correlates fully with itself"
+    rows = [c for c in captions(at) if "rank correlation" in c]
+    assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
+    assert at.main.warning or at.main.success, "says which methods barely change"
+    summary = texts(at)
+    for title in ("Saliency (vanilla gradient)", "Grad-CAM"):  # when each map stopped looking like the original
+        assert re.search(rf"\*\*{re.escape(title)}\*\*: (still above 0\.5 with all 8|below 0\.5 once \w+ was random)",
+                         summary), title
+    at.slider(key="attr_opacity").set_value(0.3).run()
+    assert len(explain_calls) - before == 18, "the result is kept and redrawn, not recomputed"
+    assert len(at.main.get("plotly_chart")) == 1
+
+
+def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    at.switch_page(PAGE).run()
+    at.selectbox(key="attr_method").set_value("grad_cam").run()
+    assert not at.exception, at.exception
+    assert any(c.endswith("on the 224×224 crop") for c in captions(at))
+    assert "Grad-CAM at conv5 is 13×13 before it is upsampled to 224×224" in texts(at)
