@@ -35,7 +35,9 @@ PAGES = [
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-if not Path(CHROMIUM).exists():  # CI installs it (.ci/run); say how, rather than fail obscurely
+if not Path(CHROMIUM).exists():  # CI installs it (.ci/run): there a missing browser is a failure
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing although .ci/run should have installed it")
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), "
                 "as .ci/run does", allow_module_level=True)
 
