@@ -20,6 +20,7 @@ test: $(STAMP)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench_forward.py
 	$(PY) benchmarks/bench_attribution.py
 
 clean:
