@@ -336,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. `alexnet-viz shapes | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     except (ImageError, WeightsError, ValueError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"alexnet-viz {args.command}: {message}", file=sys.stderr)

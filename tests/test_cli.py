@@ -235,3 +235,15 @@ def test_serve_really_starts_a_server():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`alexnet-viz shapes | head -1`: the closed pipe ends the command quietly, status 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "alexnet_viz", "shapes"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, ALEXNET_VIZ_OFFLINE="1"))
+    assert proc.stdout.readline().startswith(b"AlexNet")
+    proc.stdout.close()  # the reader leaves before the table is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Broken pipe" not in err and "Traceback" not in err
