@@ -242,8 +242,7 @@ def test_a_reader_that_stops_early_is_not_an_error():
     proc = subprocess.Popen([sys.executable, "-m", "alexnet_viz", "shapes"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=dict(os.environ, ALEXNET_VIZ_OFFLINE="1"))
-    assert proc.stdout.readline().startswith(b"AlexNet")
-    proc.stdout.close()  # the reader leaves before the table is written
+    proc.stdout.close()  # the reader leaves before anything is written (importing takes seconds)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "Broken pipe" not in err and "Traceback" not in err
