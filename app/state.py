@@ -164,6 +164,7 @@ class Selection:
     net: av.Network
     model: str
     weights: str  # the cache key of the weights: "pretrained", "untrained" or "file:<path>"
+    # (with ":untrained-fallback" added while a failed download left the untrained network)
     image: Image.Image
     image_name: str
     credit: str | None
@@ -305,6 +306,8 @@ def sidebar() -> Selection:
     net = network(model, weights)
     img, name, credit, digest = st.session_state["image"]
     key = weights if weights in ("pretrained", "untrained") else f"file:{weights}"
+    if net.weights_error:  # the untrained fallback: its results must not outlive a retry that works
+        key += ":untrained-fallback"
     sel = Selection(net, model, key, img, name, credit, digest)
     st.session_state["_selection"] = sel
     return sel

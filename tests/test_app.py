@@ -297,3 +297,40 @@ def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monke
     at.button(key="retry_weights").click().run()
     assert not at.exception, at.exception
     assert seen == ["alexnet2012", "alexnet2012"], "the retry button loads the weights again"
+
+
+def test_a_retry_that_succeeds_shows_the_new_weights_not_the_cached_untrained_results(forward_calls, monkeypatch):
+    """Offline at first, the untrained fallback is cached under "pretrained"; once the retry
+    downloads real weights, predictions and kernels must come from them, not from that cache."""
+    import alexnet_viz as av
+    import torch
+
+    real = av.load_network
+    online = []
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights != "pretrained":
+            return real(model, weights, device, progress, fallback_to_untrained)
+        net = real(model, "untrained", device)
+        if online:  # "downloaded" weights: visibly different from the untrained ones
+            with torch.no_grad():
+                net.body.get_submodule(net.arch.layer("conv1").module).weight.mul_(-1)
+                net.body.get_submodule(net.arch.layer("fc8").module).bias.add_(torch.linspace(0, 5, 1000))
+            net.weights = "test weights"
+        else:
+            net.weights_error = OFFLINE
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+    at = start()
+    untrained = at.session_state["_selection"].forward.probs.copy()
+    at.switch_page("views/kernels.py").run()
+    online.append(True)
+    at.button(key="retry_weights").click().run()
+    assert not at.exception, at.exception
+    sel = at.session_state["_selection"]
+    assert sel.net.weights == "test weights" and not sel.untrained
+    assert not np.allclose(sel.forward.probs, untrained), "predictions from the new weights"
+    conv1 = sel.net.body.get_submodule(sel.net.arch.layer("conv1").module).weight.detach().numpy()
+    assert np.array_equal(sel.weight("conv1"), conv1), "the kernels page shows the new kernels"
+    assert len(forward_calls) == 2
