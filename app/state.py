@@ -15,6 +15,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -264,6 +265,15 @@ def _image_controls() -> None:
     sb.image(img, caption=name if credit is None else f"{name} — {credit}", width="stretch")
 
 
+def _file_stamp(path: str) -> tuple[int, int] | None:
+    """(modification time, size) of a weight file, or None: a changed file is worth trying again."""
+    try:
+        st_ = Path(path).expanduser().stat()
+    except (OSError, ValueError):
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
 def _network_controls() -> None:
     sb = st.sidebar
     sb.header("Network")
@@ -276,12 +286,18 @@ def _network_controls() -> None:
     else:
         wanted = (model, choice)
     current = st.session_state.get("net_key")
-    if wanted is not None and wanted != current:
+    failed = st.session_state.get("net_failed")  # (attempt, sentence) of the last file that failed
+    attempt = (*wanted, _file_stamp(wanted[1])) if wanted and choice == "file" else wanted
+    if wanted is not None and wanted != current and failed and failed[0] == attempt:
+        sb.error(failed[1])  # not read again on every rerun: it would only fail again
+    elif wanted is not None and wanted != current:
         progress, holder = _progress_bar()
         try:
             network(*wanted, progress=progress, fallback=choice != "file")
         except (av.WeightsError, OSError, ValueError) as exc:
-            sb.error(str(exc) + (" The previous network stays in use." if current else ""))
+            sentence = str(exc) + (" The previous network stays in use." if current else "")
+            st.session_state["net_failed"] = (attempt, sentence)
+            sb.error(sentence)
         else:
             st.session_state["net_key"] = wanted
         holder.empty()

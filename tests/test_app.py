@@ -334,3 +334,34 @@ def test_a_retry_that_succeeds_shows_the_new_weights_not_the_cached_untrained_re
     conv1 = sel.net.body.get_submodule(sel.net.arch.layer("conv1").module).weight.detach().numpy()
     assert np.array_equal(sel.weight("conv1"), conv1), "the kernels page shows the new kernels"
     assert len(forward_calls) == 2
+
+
+def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monkeypatch, tmp_path):
+    """A weight file that failed is tried once: moving around the app does not re-read a
+    possibly 233 MB file just to fail again, and the sentence stays in view."""
+    import alexnet_viz as av
+
+    real = av.load_network
+    tried = []
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        tried.append(weights)
+        return real(model, weights, device, progress, fallback_to_untrained)
+
+    monkeypatch.setattr(av, "load_network", load)
+    bad = tmp_path / "junk.caffemodel"
+    bad.write_bytes(b"not a caffemodel" * 10)
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(bad)).run()
+    message = errors(at)
+    assert message and "junk.caffemodel" in message[0]
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert errors(at)[:1] == message[:1], "the sentence stays in view"
+    assert tried.count(str(bad)) == 1, "the bad file was read once"
+    bad.write_bytes(b"still not a caffemodel" * 10)  # the file changed (say, a copy finished): try again
+    at.run()
+    assert tried.count(str(bad)) == 2
+    assert not at.exception and errors(at)
