@@ -150,6 +150,7 @@ def test_switching_pages_and_models(forward_calls):
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+        assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), (page, "labelled untrained")
     assert len(forward_calls) == 1, "switching page never reruns the forward pass"
     at.sidebar.selectbox(key="model").set_value("torchvision").run()
     at.switch_page("views/predict.py").run()

@@ -90,6 +90,7 @@ def cheap(at: AppTest, method: str) -> None:
 def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
     at = open_page()
     assert "explain a *random* network" in " ".join(w.value for w in at.main.warning)
+    assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), "the page's untrained label"
     top = at.session_state["_selection"].net.categories[int(at.session_state["_selection"].forward.probs.argmax())]
     assert any(c.startswith(f"Saliency (vanilla gradient) for “{top}”") for c in captions(at))
     assert downloads(at) == ["Map (PNG)", "Numbers (.npy)"]
