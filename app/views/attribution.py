@@ -8,7 +8,7 @@ import attribution_cache as cache
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
 from alexnet_viz import figures as F
-from alexnet_viz.attribution import passes
+from alexnet_viz.attribution import passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
 # at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 windows.
@@ -234,7 +234,7 @@ else:
                     st.markdown(f"**{title(m)}**")
                     param_widgets(m)
     methods = {m: stored_params(m) for m in chosen}
-    steps = 1 + sum(layer.kind in ("conv", "linear") for layer in sel.net.arch.layers)
+    steps = len(sanity_steps(sel.net))
     n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps
     result = cache.cached_sanity(sel, methods, target) if methods else None
     if st.button("Run the sanity check", type="primary", disabled=not methods, key="attr_sanity_run",
@@ -255,16 +255,14 @@ else:
     if result is not None:
         labels = {m: title(m) for m in result.methods}
         st.plotly_chart(F.sanity_chart(result.steps, result.correlation, labels), theme=None, key="attr_sanity_chart")
-        bad = result.insensitive(0.5)
+        bad, slow = result.insensitive(0.5), result.slow_to_change(0.5)
         layers = len(result.steps) - 1
         lines = []
         for m in result.methods:
-            below = [i for i, c in enumerate(result.correlation[m]) if i and not c > 0.5]  # NaN: changed
+            i = result.changed_at(m, 0.5)
             lines.append(f"- **{labels[m]}**: " + (
-                f"still above 0.5 with all {layers} layers random" if not below else
-                f"below 0.5 once {result.steps[below[0]]} was random ({below[0]} of {layers} layers)"))
-        slow = [m for m in result.methods if m not in bad
-                and not any(c <= 0.5 for c in result.correlation[m][1:layers // 2 + 1])]
+                f"still above 0.5 with all {layers} layers random" if i is None else
+                f"below 0.5 once {result.steps[i]} was random ({i} of {layers} layers)"))
         if bad:
             st.warning("Barely changed by random weights (rank correlation still above 0.5 with every layer "
                        f"random): **{', '.join(labels[m] for m in bad)}**. These maps are not explaining the "
