@@ -68,6 +68,19 @@ def cost_line(method: str, params: dict) -> str:
     return f"Cost: {m.cost}; with these settings, {n} batched forward pass{'es' if n > 1 else ''}."
 
 
+def params_expander(methods: list[str], heading: str) -> None:
+    """An expander with a column of parameter widgets (and its cost) per method that has any."""
+    with_params = [m for m in methods if ATTRIBUTION_METHODS[m].params]
+    if not with_params:
+        return
+    with st.expander(heading):
+        for m, col in zip(with_params, st.columns(len(with_params))):
+            with col:
+                st.markdown(f"**{title(m)}**")
+                param_widgets(m)
+                st.caption(cost_line(m, stored_params(m)))
+
+
 def compute(method: str, params: dict, target):
     """The cached explanation, with a progress bar while it is computed; None after an error box."""
     holder = st.empty()
@@ -185,14 +198,7 @@ elif what == "compare":
     shared = st.radio("Colour scale", ["shared", "per map"], horizontal=True, key="attr_scale",
                       help="shared: one scale for all maps, so colours compare across methods; "
                            "per map: each map stretched to its own range, so each shows its shape.") == "shared"
-    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
-    if with_params:
-        with st.expander("Parameters of the compared methods"):
-            for m, col in zip(with_params, st.columns(len(with_params))):
-                with col:
-                    st.markdown(f"**{title(m)}**")
-                    param_widgets(m)
-                    st.caption(cost_line(m, stored_params(m)))
+    params_expander(chosen, "Parameters of the compared methods")
     results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
     if results:
         pictures, scales = heatmaps.render_many([e.raw for e in results], view, sign, percentile, opacity, shared)
@@ -226,13 +232,7 @@ else:
                    "pretrained weights for the real test.")
     chosen = st.multiselect("Methods to check", list(ATTRIBUTION_METHODS), format_func=title,
                             default=["saliency", "guided_backprop"], key="attr_sanity_methods")
-    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
-    if with_params:
-        with st.expander("Parameters of the checked methods"):
-            for m, col in zip(with_params, st.columns(len(with_params))):
-                with col:
-                    st.markdown(f"**{title(m)}**")
-                    param_widgets(m)
+    params_expander(chosen, "Parameters of the checked methods")
     methods = {m: stored_params(m) for m in chosen}
     steps = len(sanity_steps(sel.net))
     n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps
