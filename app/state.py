@@ -303,6 +303,10 @@ def _network_controls() -> None:
         holder.empty()
     if st.session_state.get("net_key") is None:  # a file choice with no usable file yet
         st.session_state["net_key"] = (model, "untrained")
+    if wanted is None:
+        in_use = st.session_state["net_key"]
+        sb.info(f"Give the path of a weight file for {model}; until then the {in_use[0]} network "
+                f"({in_use[1]} weights) stays in use.")
     model, weights = st.session_state["net_key"]
     net = network(model, weights)
     if net.weights_error:

@@ -366,3 +366,14 @@ def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monke
     at.run()
     assert tried.count(str(bad)) == 2
     assert not at.exception and errors(at)
+
+
+def test_a_file_choice_without_a_path_says_which_network_stays_in_use(forward_calls):
+    """Choosing "a weight file" and then another variant, before typing a path, must not leave
+    the sidebar saying torchvision while every page silently shows alexnet2012."""
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    assert not at.exception, at.exception
+    note = " ".join(i.value for i in at.sidebar.info)
+    assert "weight file" in note and "alexnet2012" in note, note
