@@ -11,7 +11,6 @@ digest, the preprocessed tensor and the cached activations. Adding a page needs 
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +22,7 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
+from alexnet_viz.images import image_digest
 
 MODELS = {"alexnet2012": "alexnet2012 (two towers)",
           "torchvision": "torchvision (one tower)"}
@@ -138,17 +138,6 @@ def _weight(model: str, weights: str, layer: str, _net: av.Network) -> np.ndarra
     return w
 
 
-def image_digest(img: Image.Image) -> str:
-    """A short hash of the pixels, the key of every per-image cache."""
-    try:  # the library's own, once alexnet_viz.images has it
-        from alexnet_viz.images import image_digest as lib_digest
-    except ImportError:
-        h = hashlib.sha256(f"{img.mode}{img.size}".encode())
-        h.update(img.tobytes())
-        return h.hexdigest()[:16]
-    return lib_digest(img)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def sample_image(name: str) -> Image.Image:
     """One of the scikit-image sample photos as an RGB PIL image."""
@@ -219,7 +208,7 @@ def page_header(title: str, sel: Selection) -> None:
 
 # -- the sidebar --------------------------------------------------------------------------------
 def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
-    st.session_state["image"] = (img, name, credit, image_digest(img))
+    st.session_state["image"] = (img, name, credit, image_digest(img))  # the key of every per-image cache
     st.session_state.pop("image_error", None)
     if credit is None:  # an upload or a photo: clear the sample box so any sample can be picked again
         st.session_state["sample"] = None
