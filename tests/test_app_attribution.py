@@ -199,6 +199,7 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     assert chart["data"][0]["y"][0] == pytest.approx(1.0), "the original map correlates fully with itself"
     rows = [c for c in captions(at) if "rank correlation" in c]
     assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
+    assert downloads(at) == ["Row (PNG)", "Maps (.npy)"] * 2, "each method's row and numbers download"
     assert at.main.warning or at.main.success, "says which methods barely change"
     summary = texts(at)
     for title in ("Saliency (vanilla gradient)", "Grad-CAM"):  # when each map stopped looking like the original

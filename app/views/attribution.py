@@ -283,6 +283,13 @@ else:
             row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
             corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
             st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
+            stem = f"sanity_{m}_{sel.model}_{sel.digest[:8]}"
+            a, b, _ = st.columns([1, 1, 4])
+            a.download_button("Row (PNG)", heatmaps.to_png(row), file_name=f"{stem}.png", mime="image/png",
+                              on_click="ignore", key=f"dl_png_sanity_{m}")
+            b.download_button("Maps (.npy)", heatmaps.to_npy(result.maps[m]), file_name=f"{stem}.npy",
+                              mime="application/octet-stream", on_click="ignore", key=f"dl_npy_sanity_{m}",
+                              help=f"Every step's map, shape {result.maps[m].shape} (steps, rows, columns).")
         st.caption(f"Target: “{result.target_label}”.")
     elif methods:
         st.info("Press **Run the sanity check** to start it: it recomputes every chosen map once per layer.")
