@@ -12,8 +12,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from alexnet_viz.network import Network
+from app_support import APP, OFFLINE, offline_pretrained_weights
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
 TIMEOUT = 60
 
@@ -30,27 +30,9 @@ def photo_bytes(fmt: str = "PNG", size=(320, 240), seed: int = 1) -> bytes:
     return buf.getvalue()
 
 
-OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
-
-
 @pytest.fixture(autouse=True)
 def no_pretrained_weights(monkeypatch):
-    """Pretrained weights fail as they do offline with an empty cache, whatever this machine has
-    cached, so every test sees the same untrained network."""
-    import alexnet_viz as av
-
-    real = av.load_network
-
-    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
-        if weights != "pretrained":
-            return real(model, weights, device, progress, fallback_to_untrained)
-        if not fallback_to_untrained:
-            raise av.WeightsError(OFFLINE)
-        net = real(model, "untrained", device)
-        net.weights_error = OFFLINE
-        return net
-
-    monkeypatch.setattr(av, "load_network", load)
+    offline_pretrained_weights(monkeypatch)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -13,31 +12,17 @@ from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
 from alexnet_viz import attribution
+from app_support import APP, offline_pretrained_weights
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGE = "views/attribution.py"
 TIMEOUT = 120
-OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
 CHEAP = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 2},
          "occlusion": {"window": 75, "stride": 75}}  # set through the page's widgets
 
 
 @pytest.fixture(autouse=True)
 def no_pretrained_weights(monkeypatch):
-    """Pretrained weights fail as offline with an empty cache (as in test_app.py), so every test
-    sees the same untrained network whatever this machine has cached."""
-    real = av.load_network
-
-    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
-        if weights != "pretrained":
-            return real(model, weights, device, progress, fallback_to_untrained)
-        if not fallback_to_untrained:
-            raise av.WeightsError(OFFLINE)
-        net = real(model, "untrained", device)
-        net.weights_error = OFFLINE
-        return net
-
-    monkeypatch.setattr(av, "load_network", load)
+    offline_pretrained_weights(monkeypatch)
 
 
 @pytest.fixture
