@@ -11,6 +11,7 @@ digest, the preprocessed tensor and the cached activations. Adding a page needs 
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -51,6 +52,21 @@ GET_WEIGHTS_HELP = (
     "access (it fills the weight cache), or choose **a weight file on this machine** below and "
     "give the path of a downloaded `bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth`."
 )
+
+
+FALLBACK = ":untrained-fallback"  # added to a weights key while a failed download left the untrained network
+
+
+def weights_tag(weights: str) -> str:
+    """A weights key as a short word fit for a download's file name.
+
+    "file:/home/me/bvlc_alexnet.caffemodel" -> "bvlc_alexnet"; the untrained fallback -> "untrained".
+    """
+    if weights.endswith(FALLBACK):
+        return "untrained"
+    if weights.startswith("file:"):
+        weights = Path(weights.removeprefix("file:")).stem
+    return re.sub(r"[^\w.-]+", "_", weights).strip("_.") or "weights"
 
 
 # -- networks: one shared instance per (model, weights) ---------------------------------------
@@ -154,7 +170,7 @@ class Selection:
     net: av.Network
     model: str
     weights: str  # the cache key of the weights: "pretrained", "untrained" or "file:<path>"
-    # (with ":untrained-fallback" added while a failed download left the untrained network)
+    # (with FALLBACK added while a failed download left the untrained network)
     image: Image.Image
     image_name: str
     credit: str | None
@@ -316,7 +332,7 @@ def sidebar() -> Selection:
     img, name, credit, digest = st.session_state["image"]
     key = weights if weights in ("pretrained", "untrained") else f"file:{weights}"
     if net.weights_error:  # the untrained fallback: its results must not outlive a retry that works
-        key += ":untrained-fallback"
+        key += FALLBACK
     sel = Selection(net, model, key, img, name, credit, digest)
     st.session_state["_selection"] = sel
     return sel

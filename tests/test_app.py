@@ -359,3 +359,33 @@ def test_a_file_choice_without_a_path_says_which_network_stays_in_use(forward_ca
     assert not at.exception, at.exception
     note = " ".join(i.value for i in at.sidebar.info)
     assert "weight file" in note and "alexnet2012" in note, note
+
+
+def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, monkeypatch, tmp_path):
+    """Kernels loaded from /some/dir/my_weights.pth download as conv1_GPU_1_my_weights.png,
+    not as a name with the file's whole path (and its slashes) in it."""
+    import torch
+    from streamlit.delta_generator import DeltaGenerator
+
+    from alexnet_viz.network import build_network
+
+    names = []
+    real = DeltaGenerator.download_button
+
+    def recording(self, label, data, file_name=None, *args, **kwargs):
+        names.append(file_name)
+        return real(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording)  # col.download_button(…)
+    monkeypatch.setattr(st, "download_button", lambda *a, **k: recording(st.container(), *a, **k))
+    path = tmp_path / "my_weights.pth"
+    torch.save(build_network("alexnet2012").body.state_dict(), path)
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(path)).run()
+    assert not errors(at), errors(at)
+    names.clear()
+    at.switch_page("views/kernels.py").run()
+    assert not at.exception, at.exception
+    assert "conv1_GPU_1_my_weights.png" in names and "conv1_colourfulness_my_weights.csv" in names, names
+    assert not any("/" in n or ":" in n for n in names), names
