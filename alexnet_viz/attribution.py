@@ -333,11 +333,14 @@ def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> in
     if method == "smoothgrad":
         return math.ceil(p["samples"] / _BATCH)
     if method == "occlusion":
-        h, w = size
-        n = (math.ceil(max(h - p["window"], 0) / p["stride"]) + 1) * (
-            math.ceil(max(w - p["window"], 0) / p["stride"]) + 1)
-        return 1 + math.ceil(n / _BATCH)
+        return 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)
     return 2 if method == "guided_grad_cam" else 1
+
+
+def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
+    h, w = size
+    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
 
 
 # -- the one entry point -----------------------------------------------------------------------

@@ -8,10 +8,10 @@ import attribution_cache as cache
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
 from alexnet_viz import figures as F
-from alexnet_viz.attribution import passes, sanity_steps
+from alexnet_viz.attribution import occlusion_windows, passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
-# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 windows.
+# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 at 227.
 PAGE_DEFAULTS = {"occlusion": {"window": 57, "stride": 28}}
 SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it lowers the score",
              "absolute": "how much, either way", "signed": "red raises, blue lowers (white: 0)"}
@@ -160,9 +160,11 @@ if what == "one":
         params = param_widgets(method)
         st.caption(cost_line(method, params) + (f" Suggested sign mode: {m.sign}." if m.sign != sign else ""))
         if method == "occlusion":
-            st.caption("The page starts occlusion coarse (window 57, stride 28: 64 windows, seconds on a "
-                       "laptop CPU). The library's default, window 31 and stride 8 (676 windows), takes "
-                       "about a minute on a 2-core CPU.")
+            start, lib = PAGE_DEFAULTS["occlusion"], m.defaults()
+            st.caption(f"The page starts occlusion coarse (window {start['window']}, stride {start['stride']}: "
+                       f"{occlusion_windows((crop, crop), **start)} windows, seconds on a laptop CPU). The "
+                       f"library's default, window {lib['window']} and stride {lib['stride']} "
+                       f"({occlusion_windows((crop, crop), **lib)} windows), takes about a minute on a 2-core CPU.")
     e = compute(method, params, target)
     if e is not None:
         with right:
