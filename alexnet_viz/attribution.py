@@ -333,11 +333,14 @@ def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> in
     if method == "smoothgrad":
         return math.ceil(p["samples"] / _BATCH)
     if method == "occlusion":
-        h, w = size
-        n = (math.ceil(max(h - p["window"], 0) / p["stride"]) + 1) * (
-            math.ceil(max(w - p["window"], 0) / p["stride"]) + 1)
-        return 1 + math.ceil(n / _BATCH)
+        return 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)
     return 2 if method == "guided_grad_cam" else 1
+
+
+def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
+    h, w = size
+    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
 
 
 # -- the one entry point -----------------------------------------------------------------------
@@ -525,6 +528,26 @@ class SanityCheck:
         """Methods whose maps still correlate above ``threshold`` with a fully random network."""
         return [m for m in self.methods if self.final(m) > threshold]
 
+    def changed_at(self, method: str, threshold: float = 0.5) -> int | None:
+        """The first step whose map correlates at most ``threshold`` with the original, or None.
+
+        A NaN correlation (the map went constant, e.g. all zero) counts as changed.
+        """
+        return next((i for i, c in enumerate(self.correlation[method]) if i and not c > threshold), None)
+
+    def slow_to_change(self, threshold: float = 0.5) -> list[str]:
+        """Methods, other than the insensitive ones, whose maps stayed above ``threshold`` while
+        the top half of the layers was randomised: they say little about the higher layers."""
+        half = (len(self.steps) - 1) // 2
+        bad = self.insensitive(threshold)
+        return [m for m in self.methods if m not in bad
+                and ((i := self.changed_at(m, threshold)) is None or i > half)]
+
+
+def sanity_steps(net: Network) -> list[str]:
+    """The sanity check's steps: "original", then each conv and linear layer from the output back."""
+    return ["original"] + [layer.name for layer in reversed(net.arch.layers) if layer.kind in ("conv", "linear")]
+
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
@@ -552,8 +575,8 @@ def sanity_check(net: Network, x: torch.Tensor, methods: Sequence[str] | Mapping
         get_method(name).resolve(params)  # fail early, before any work
     x = _batch(x, net)
     target = resolve_target(net, x, target)
-    layers = [layer for layer in reversed(net.arch.layers) if layer.kind in ("conv", "linear")]
-    steps = ["original"] + [layer.name for layer in layers]
+    steps = sanity_steps(net)
+    layers = [net.arch.layer(name) for name in steps[1:]]
     total = len(steps) * len(chosen)
 
     work = copy.deepcopy(net)  # its own weights: randomising them never touches ``net``

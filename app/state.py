@@ -11,10 +11,11 @@ digest, the preprocessed tensor and the cached activations. Adding a page needs 
 """
 from __future__ import annotations
 
-import hashlib
+import re
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -22,6 +23,7 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
+from alexnet_viz.images import image_digest
 
 MODELS = {"alexnet2012": "alexnet2012 (two towers)",
           "torchvision": "torchvision (one tower)"}
@@ -50,6 +52,21 @@ GET_WEIGHTS_HELP = (
     "access (it fills the weight cache), or choose **a weight file on this machine** below and "
     "give the path of a downloaded `bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth`."
 )
+
+
+FALLBACK = ":untrained-fallback"  # added to a weights key while a failed download left the untrained network
+
+
+def weights_tag(weights: str) -> str:
+    """A weights key as a short word fit for a download's file name.
+
+    "file:/home/me/bvlc_alexnet.caffemodel" -> "bvlc_alexnet"; the untrained fallback -> "untrained".
+    """
+    if weights.endswith(FALLBACK):
+        return "untrained"
+    if weights.startswith("file:"):
+        weights = Path(weights.removeprefix("file:")).stem
+    return re.sub(r"[^\w.-]+", "_", weights).strip("_.") or "weights"
 
 
 # -- networks: one shared instance per (model, weights) ---------------------------------------
@@ -137,17 +154,6 @@ def _weight(model: str, weights: str, layer: str, _net: av.Network) -> np.ndarra
     return w
 
 
-def image_digest(img: Image.Image) -> str:
-    """A short hash of the pixels, the key of every per-image cache."""
-    try:  # the library's own, once alexnet_viz.images has it
-        from alexnet_viz.images import image_digest as lib_digest
-    except ImportError:
-        h = hashlib.sha256(f"{img.mode}{img.size}".encode())
-        h.update(img.tobytes())
-        return h.hexdigest()[:16]
-    return lib_digest(img)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def sample_image(name: str) -> Image.Image:
     """One of the scikit-image sample photos as an RGB PIL image."""
@@ -164,6 +170,7 @@ class Selection:
     net: av.Network
     model: str
     weights: str  # the cache key of the weights: "pretrained", "untrained" or "file:<path>"
+    # (with FALLBACK added while a failed download left the untrained network)
     image: Image.Image
     image_name: str
     credit: str | None
@@ -217,7 +224,7 @@ def page_header(title: str, sel: Selection) -> None:
 
 # -- the sidebar --------------------------------------------------------------------------------
 def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
-    st.session_state["image"] = (img, name, credit, image_digest(img))
+    st.session_state["image"] = (img, name, credit, image_digest(img))  # the key of every per-image cache
     st.session_state.pop("image_error", None)
     if credit is None:  # an upload or a photo: clear the sample box so any sample can be picked again
         st.session_state["sample"] = None
@@ -263,6 +270,15 @@ def _image_controls() -> None:
     sb.image(img, caption=name if credit is None else f"{name} — {credit}", width="stretch")
 
 
+def _file_stamp(path: str) -> tuple[int, int] | None:
+    """(modification time, size) of a weight file, or None: a changed file is worth trying again."""
+    try:
+        st_ = Path(path).expanduser().stat()
+    except (OSError, ValueError):
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
 def _network_controls() -> None:
     sb = st.sidebar
     sb.header("Network")
@@ -275,17 +291,27 @@ def _network_controls() -> None:
     else:
         wanted = (model, choice)
     current = st.session_state.get("net_key")
-    if wanted is not None and wanted != current:
+    failed = st.session_state.get("net_failed")  # (attempt, sentence) of the last file that failed
+    attempt = (*wanted, _file_stamp(wanted[1])) if wanted and choice == "file" else wanted
+    if wanted is not None and wanted != current and failed and failed[0] == attempt:
+        sb.error(failed[1])  # not read again on every rerun: it would only fail again
+    elif wanted is not None and wanted != current:
         progress, holder = _progress_bar()
         try:
             network(*wanted, progress=progress, fallback=choice != "file")
         except (av.WeightsError, OSError, ValueError) as exc:
-            sb.error(str(exc) + (" The previous network stays in use." if current else ""))
+            sentence = str(exc) + (" The previous network stays in use." if current else "")
+            st.session_state["net_failed"] = (attempt, sentence)
+            sb.error(sentence)
         else:
             st.session_state["net_key"] = wanted
         holder.empty()
     if st.session_state.get("net_key") is None:  # a file choice with no usable file yet
         st.session_state["net_key"] = (model, "untrained")
+    if wanted is None:
+        in_use = st.session_state["net_key"]
+        sb.info(f"Give the path of a weight file for {model}; until then the {in_use[0]} network "
+                f"({in_use[1]} weights) stays in use.")
     model, weights = st.session_state["net_key"]
     net = network(model, weights)
     if net.weights_error:
@@ -305,6 +331,8 @@ def sidebar() -> Selection:
     net = network(model, weights)
     img, name, credit, digest = st.session_state["image"]
     key = weights if weights in ("pretrained", "untrained") else f"file:{weights}"
+    if net.weights_error:  # the untrained fallback: its results must not outlive a retry that works
+        key += FALLBACK
     sel = Selection(net, model, key, img, name, credit, digest)
     st.session_state["_selection"] = sel
     return sel

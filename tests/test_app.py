@@ -12,8 +12,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from alexnet_viz.network import Network
+from app_support import APP, OFFLINE, offline_pretrained_weights
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
 TIMEOUT = 60
 
@@ -30,27 +30,9 @@ def photo_bytes(fmt: str = "PNG", size=(320, 240), seed: int = 1) -> bytes:
     return buf.getvalue()
 
 
-OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
-
-
 @pytest.fixture(autouse=True)
 def no_pretrained_weights(monkeypatch):
-    """Pretrained weights fail as they do offline with an empty cache, whatever this machine has
-    cached, so every test sees the same untrained network."""
-    import alexnet_viz as av
-
-    real = av.load_network
-
-    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
-        if weights != "pretrained":
-            return real(model, weights, device, progress, fallback_to_untrained)
-        if not fallback_to_untrained:
-            raise av.WeightsError(OFFLINE)
-        net = real(model, "untrained", device)
-        net.weights_error = OFFLINE
-        return net
-
-    monkeypatch.setattr(av, "load_network", load)
+    offline_pretrained_weights(monkeypatch)
 
 
 @pytest.fixture
@@ -150,6 +132,7 @@ def test_switching_pages_and_models(forward_calls):
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+        assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), (page, "labelled untrained")
     assert len(forward_calls) == 1, "switching page never reruns the forward pass"
     at.sidebar.selectbox(key="model").set_value("torchvision").run()
     at.switch_page("views/predict.py").run()
@@ -297,3 +280,112 @@ def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monke
     at.button(key="retry_weights").click().run()
     assert not at.exception, at.exception
     assert seen == ["alexnet2012", "alexnet2012"], "the retry button loads the weights again"
+
+
+def test_a_retry_that_succeeds_shows_the_new_weights_not_the_cached_untrained_results(forward_calls, monkeypatch):
+    """Offline at first, the untrained fallback is cached under "pretrained"; once the retry
+    downloads real weights, predictions and kernels must come from them, not from that cache."""
+    import alexnet_viz as av
+    import torch
+
+    real = av.load_network
+    online = []
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        if weights != "pretrained":
+            return real(model, weights, device, progress, fallback_to_untrained)
+        net = real(model, "untrained", device)
+        if online:  # "downloaded" weights: visibly different from the untrained ones
+            with torch.no_grad():
+                net.body.get_submodule(net.arch.layer("conv1").module).weight.mul_(-1)
+                net.body.get_submodule(net.arch.layer("fc8").module).bias.add_(torch.linspace(0, 5, 1000))
+            net.weights = "test weights"
+        else:
+            net.weights_error = OFFLINE
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+    at = start()
+    untrained = at.session_state["_selection"].forward.probs.copy()
+    at.switch_page("views/kernels.py").run()
+    online.append(True)
+    at.button(key="retry_weights").click().run()
+    assert not at.exception, at.exception
+    sel = at.session_state["_selection"]
+    assert sel.net.weights == "test weights" and not sel.untrained
+    assert not np.allclose(sel.forward.probs, untrained), "predictions from the new weights"
+    conv1 = sel.net.body.get_submodule(sel.net.arch.layer("conv1").module).weight.detach().numpy()
+    assert np.array_equal(sel.weight("conv1"), conv1), "the kernels page shows the new kernels"
+    assert len(forward_calls) == 2
+
+
+def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monkeypatch, tmp_path):
+    """A weight file that failed is tried once: moving around the app does not re-read a
+    possibly 233 MB file just to fail again, and the sentence stays in view."""
+    import alexnet_viz as av
+
+    real = av.load_network
+    tried = []
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        tried.append(weights)
+        return real(model, weights, device, progress, fallback_to_untrained)
+
+    monkeypatch.setattr(av, "load_network", load)
+    bad = tmp_path / "junk.caffemodel"
+    bad.write_bytes(b"not a caffemodel" * 10)
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(bad)).run()
+    message = errors(at)
+    assert message and "junk.caffemodel" in message[0]
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert errors(at)[:1] == message[:1], "the sentence stays in view"
+    assert tried.count(str(bad)) == 1, "the bad file was read once"
+    bad.write_bytes(b"still not a caffemodel" * 10)  # the file changed (say, a copy finished): try again
+    at.run()
+    assert tried.count(str(bad)) == 2
+    assert not at.exception and errors(at)
+
+
+def test_a_file_choice_without_a_path_says_which_network_stays_in_use(forward_calls):
+    """Choosing "a weight file" and then another variant, before typing a path, must not leave
+    the sidebar saying torchvision while every page silently shows alexnet2012."""
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    assert not at.exception, at.exception
+    note = " ".join(i.value for i in at.sidebar.info)
+    assert "weight file" in note and "alexnet2012" in note, note
+
+
+def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, monkeypatch, tmp_path):
+    """Kernels loaded from /some/dir/my_weights.pth download as conv1_GPU_1_my_weights.png,
+    not as a name with the file's whole path (and its slashes) in it."""
+    import torch
+    from streamlit.delta_generator import DeltaGenerator
+
+    from alexnet_viz.network import build_network
+
+    names = []
+    real = DeltaGenerator.download_button
+
+    def recording(self, label, data, file_name=None, *args, **kwargs):
+        names.append(file_name)
+        return real(self, label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording)  # col.download_button(…)
+    monkeypatch.setattr(st, "download_button", lambda *a, **k: recording(st.container(), *a, **k))
+    path = tmp_path / "my_weights.pth"
+    torch.save(build_network("alexnet2012").body.state_dict(), path)
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    at.sidebar.text_input(key="weights_path").set_value(str(path)).run()
+    assert not errors(at), errors(at)
+    names.clear()
+    at.switch_page("views/kernels.py").run()
+    assert not at.exception, at.exception
+    assert "conv1_GPU_1_my_weights.png" in names and "conv1_colourfulness_my_weights.csv" in names, names
+    assert not any("/" in n or ":" in n for n in names), names

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -13,31 +12,17 @@ from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
 from alexnet_viz import attribution
+from app_support import APP, offline_pretrained_weights
 
-APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 PAGE = "views/attribution.py"
 TIMEOUT = 120
-OFFLINE = "No internet connection: the pretrained weights could not be downloaded."
 CHEAP = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 2},
          "occlusion": {"window": 75, "stride": 75}}  # set through the page's widgets
 
 
 @pytest.fixture(autouse=True)
 def no_pretrained_weights(monkeypatch):
-    """Pretrained weights fail as offline with an empty cache (as in test_app.py), so every test
-    sees the same untrained network whatever this machine has cached."""
-    real = av.load_network
-
-    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
-        if weights != "pretrained":
-            return real(model, weights, device, progress, fallback_to_untrained)
-        if not fallback_to_untrained:
-            raise av.WeightsError(OFFLINE)
-        net = real(model, "untrained", device)
-        net.weights_error = OFFLINE
-        return net
-
-    monkeypatch.setattr(av, "load_network", load)
+    offline_pretrained_weights(monkeypatch)
 
 
 @pytest.fixture
@@ -90,6 +75,7 @@ def cheap(at: AppTest, method: str) -> None:
 def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
     at = open_page()
     assert "explain a *random* network" in " ".join(w.value for w in at.main.warning)
+    assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), "the page's untrained label"
     top = at.session_state["_selection"].net.categories[int(at.session_state["_selection"].forward.probs.argmax())]
     assert any(c.startswith(f"Saliency (vanilla gradient) for “{top}”") for c in captions(at))
     assert downloads(at) == ["Map (PNG)", "Numbers (.npy)"]
@@ -198,6 +184,7 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     assert chart["data"][0]["y"][0] == pytest.approx(1.0), "the original map correlates fully with itself"
     rows = [c for c in captions(at) if "rank correlation" in c]
     assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
+    assert downloads(at) == ["Row (PNG)", "Maps (.npy)"] * 2, "each method's row and numbers download"
     assert at.main.warning or at.main.success, "says which methods barely change"
     summary = texts(at)
     for title in ("Saliency (vanilla gradient)", "Grad-CAM"):  # when each map stopped looking like the original
@@ -216,4 +203,7 @@ def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):
     at.selectbox(key="attr_method").set_value("grad_cam").run()
     assert not at.exception, at.exception
     assert any(c.endswith("on the 224×224 crop") for c in captions(at))
+    at.selectbox(key="attr_method").set_value("occlusion").run()
+    assert "stride 28: 49 windows" in texts(at), "occlusion's cost counted on the 224 crop"
+    at.selectbox(key="attr_method").set_value("grad_cam").run()
     assert "Grad-CAM at conv5 is 13×13 before it is upsampled to 224×224" in texts(at)

@@ -341,6 +341,21 @@ def test_sanity_check_randomises_a_private_copy_from_the_top_down(tv, x64):
     assert_untouched(tv, before)
 
 
+def test_sanity_verdicts_count_a_map_gone_constant_as_changed():
+    """A map that goes flat (NaN correlation) in the top half has changed: it is neither
+    "slow to change" nor "insensitive"."""
+    steps = ["original", "fc8", "fc7", "fc6", "conv5", "conv4", "conv3", "conv2", "conv1"]
+    corr = {"flat": np.array([1, 0.9, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan]),
+            "late": np.array([1, 0.9, 0.9, 0.8, 0.8, 0.7, 0.4, 0.3, 0.2]),
+            "never": np.array([1, 0.9, 0.9, 0.8, 0.8, 0.7, 0.6, 0.6, 0.6]),
+            "early": np.array([1, 0.2, 0.1, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0])}
+    s = A.SanityCheck(steps, list(corr), {}, corr, corr, 0, "x")
+    assert [s.changed_at(m) for m in corr] == [2, 6, None, 1]
+    assert s.insensitive() == ["never"]
+    assert s.slow_to_change() == ["late"]
+    assert A.sanity_steps(build_network("torchvision")) == steps
+
+
 def test_sanity_check_rejects_bad_methods_before_any_work(tv, x64):
     with pytest.raises(ValueError, match="Unknown attribution method"):
         sanity_check(tv, x64, ["saliency", "nope"], target=0)

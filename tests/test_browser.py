@@ -8,23 +8,14 @@ server's output in ``tests/artifacts/browser-server.log``.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from streamlit_browser import ROOT, chromium_page, require_chromium, running_app, settle
 
-ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 # (page title in the navigation, what the page must have drawn: css selector -> at least how many)
 PAGES = [
     ("Predict", {".stPlotlyChart": 1, '[data-testid="stImage"] img': 2}),
@@ -34,61 +25,22 @@ PAGES = [
 ]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-if not Path(CHROMIUM).exists():  # CI installs it (.ci/run): there a missing browser is a failure
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing although .ci/run should have installed it")
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), "
-                "as .ci/run does", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+require_chromium()
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    env = dict(os.environ, ALEXNET_VIZ_OFFLINE="1")
     SHOTS.parent.mkdir(parents=True, exist_ok=True)
-    log = open(SHOTS.parent / "browser-server.log", "w")  # the server's output, for a failed run
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
+    with running_app(SHOTS.parent / "browser-server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1600, "height": 2600})
-        pg.set_default_timeout(60_000)
-        pg.goto(server)
+    with chromium_page(server) as pg:
         yield pg
-        browser.close()
 
 
 def photo(path: Path) -> Path:
@@ -100,16 +52,6 @@ def photo(path: Path) -> Path:
     img = np.stack([xx / 400 * 255, yy / 300 * 255, np.full_like(xx, 128.0)], -1) + rng.normal(0, 15, (300, 400, 3))
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
     return path
-
-
-def settle(pg) -> None:
-    """Wait for the script run to finish: Streamlit marks the app element with its script state."""
-    pg.wait_for_timeout(700)  # let a run that an action triggers begin
-    pg.wait_for_function("""() => {
-        const app = document.querySelector('[data-testid="stApp"]');
-        return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
-    }""", timeout=120_000)
-    pg.wait_for_timeout(300)
 
 
 def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page, tmp_path):

@@ -8,10 +8,10 @@ import attribution_cache as cache
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
 from alexnet_viz import figures as F
-from alexnet_viz.attribution import passes
+from alexnet_viz.attribution import occlusion_windows, passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
-# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 windows.
+# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 at 227.
 PAGE_DEFAULTS = {"occlusion": {"window": 57, "stride": 28}}
 SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it lowers the score",
              "absolute": "how much, either way", "signed": "red raises, blue lowers (white: 0)"}
@@ -66,6 +66,19 @@ def cost_line(method: str, params: dict) -> str:
     except ValueError:
         return f"Cost: {m.cost}."
     return f"Cost: {m.cost}; with these settings, {n} batched forward pass{'es' if n > 1 else ''}."
+
+
+def params_expander(methods: list[str], heading: str) -> None:
+    """An expander with a column of parameter widgets (and its cost) per method that has any."""
+    with_params = [m for m in methods if ATTRIBUTION_METHODS[m].params]
+    if not with_params:
+        return
+    with st.expander(heading):
+        for m, col in zip(with_params, st.columns(len(with_params))):
+            with col:
+                st.markdown(f"**{title(m)}**")
+                param_widgets(m)
+                st.caption(cost_line(m, stored_params(m)))
 
 
 def compute(method: str, params: dict, target):
@@ -147,9 +160,11 @@ if what == "one":
         params = param_widgets(method)
         st.caption(cost_line(method, params) + (f" Suggested sign mode: {m.sign}." if m.sign != sign else ""))
         if method == "occlusion":
-            st.caption("The page starts occlusion coarse (window 57, stride 28: 64 windows, seconds on a "
-                       "laptop CPU). The library's default, window 31 and stride 8 (676 windows), takes "
-                       "about a minute on a 2-core CPU.")
+            start, lib = PAGE_DEFAULTS["occlusion"], m.defaults()
+            st.caption(f"The page starts occlusion coarse (window {start['window']}, stride {start['stride']}: "
+                       f"{occlusion_windows((crop, crop), **start)} windows, seconds on a laptop CPU). The "
+                       f"library's default, window {lib['window']} and stride {lib['stride']} "
+                       f"({occlusion_windows((crop, crop), **lib)} windows), takes about a minute on a 2-core CPU.")
     e = compute(method, params, target)
     if e is not None:
         with right:
@@ -185,14 +200,7 @@ elif what == "compare":
     shared = st.radio("Colour scale", ["shared", "per map"], horizontal=True, key="attr_scale",
                       help="shared: one scale for all maps, so colours compare across methods; "
                            "per map: each map stretched to its own range, so each shows its shape.") == "shared"
-    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
-    if with_params:
-        with st.expander("Parameters of the compared methods"):
-            for m, col in zip(with_params, st.columns(len(with_params))):
-                with col:
-                    st.markdown(f"**{title(m)}**")
-                    param_widgets(m)
-                    st.caption(cost_line(m, stored_params(m)))
+    params_expander(chosen, "Parameters of the compared methods")
     results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
     if results:
         pictures, scales = heatmaps.render_many([e.raw for e in results], view, sign, percentile, opacity, shared)
@@ -226,15 +234,9 @@ else:
                    "pretrained weights for the real test.")
     chosen = st.multiselect("Methods to check", list(ATTRIBUTION_METHODS), format_func=title,
                             default=["saliency", "guided_backprop"], key="attr_sanity_methods")
-    with_params = [m for m in chosen if ATTRIBUTION_METHODS[m].params]
-    if with_params:
-        with st.expander("Parameters of the checked methods"):
-            for m, col in zip(with_params, st.columns(len(with_params))):
-                with col:
-                    st.markdown(f"**{title(m)}**")
-                    param_widgets(m)
+    params_expander(chosen, "Parameters of the checked methods")
     methods = {m: stored_params(m) for m in chosen}
-    steps = 1 + sum(layer.kind in ("conv", "linear") for layer in sel.net.arch.layers)
+    steps = len(sanity_steps(sel.net))
     n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps
     result = cache.cached_sanity(sel, methods, target) if methods else None
     if st.button("Run the sanity check", type="primary", disabled=not methods, key="attr_sanity_run",
@@ -255,16 +257,14 @@ else:
     if result is not None:
         labels = {m: title(m) for m in result.methods}
         st.plotly_chart(F.sanity_chart(result.steps, result.correlation, labels), theme=None, key="attr_sanity_chart")
-        bad = result.insensitive(0.5)
+        bad, slow = result.insensitive(0.5), result.slow_to_change(0.5)
         layers = len(result.steps) - 1
         lines = []
         for m in result.methods:
-            below = [i for i, c in enumerate(result.correlation[m]) if i and not c > 0.5]  # NaN: changed
+            i = result.changed_at(m, 0.5)
             lines.append(f"- **{labels[m]}**: " + (
-                f"still above 0.5 with all {layers} layers random" if not below else
-                f"below 0.5 once {result.steps[below[0]]} was random ({below[0]} of {layers} layers)"))
-        slow = [m for m in result.methods if m not in bad
-                and not any(c <= 0.5 for c in result.correlation[m][1:layers // 2 + 1])]
+                f"still above 0.5 with all {layers} layers random" if i is None else
+                f"below 0.5 once {result.steps[i]} was random ({i} of {layers} layers)"))
         if bad:
             st.warning("Barely changed by random weights (rank correlation still above 0.5 with every layer "
                        f"random): **{', '.join(labels[m] for m in bad)}**. These maps are not explaining the "
@@ -285,6 +285,13 @@ else:
             row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
             corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
             st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
+            stem = f"sanity_{m}_{sel.model}_{sel.digest[:8]}"
+            a, b, _ = st.columns([1, 1, 4])
+            a.download_button("Row (PNG)", heatmaps.to_png(row), file_name=f"{stem}.png", mime="image/png",
+                              on_click="ignore", key=f"dl_png_sanity_{m}")
+            b.download_button("Maps (.npy)", heatmaps.to_npy(result.maps[m]), file_name=f"{stem}.npy",
+                              mime="application/octet-stream", on_click="ignore", key=f"dl_npy_sanity_{m}",
+                              help=f"Every step's map, shape {result.maps[m].shape} (steps, rows, columns).")
         st.caption(f"Target: “{result.target_label}”.")
     elif methods:
         st.info("Press **Run the sanity check** to start it: it recomputes every chosen map once per layer.")

@@ -35,7 +35,8 @@ for weights, label in sources:
         col.image(grid.image, caption=f"{tower}: kernels {min(grid.channels)}–{max(grid.channels)}"
                   if tower != "all" else f"all {len(grid.channels)} kernels", width="stretch")
         col.download_button(f"Download {tower} (PNG)", F.png_bytes(grid.image), mime="image/png",
-                            file_name=f"{first}_{tower}_{weights}.png".replace(" ", "_"), on_click="ignore",
+                            file_name=f"{first}_{tower}_{state.weights_tag(weights)}.png".replace(" ", "_"),
+                            on_click="ignore",
                             key=f"k_dl_{tower}_{weights}")
     cols[-1].plotly_chart(F.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
                           key=f"k_colour_{weights}")
@@ -43,7 +44,8 @@ for weights, label in sources:
     scores = [{"kernel": i, "tower": arch.layer(first).tower_of(i) or "all", "colourfulness": float(v)}
               for i, v in enumerate(comparison["scores"])]
     st.download_button("Download each kernel's colourfulness (CSV)", F.csv_bytes(scores), mime="text/csv",
-                       file_name=f"{first}_colourfulness_{weights}.csv", on_click="ignore", key=f"k_csv_{weights}")
+                       file_name=f"{first}_colourfulness_{state.weights_tag(weights)}.csv", on_click="ignore",
+                       key=f"k_csv_{weights}")
 
 st.subheader("A deeper layer: one output channel's kernels")
 deeper = [c.name for c in arch.conv_layers()[1:]]

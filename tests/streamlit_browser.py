@@ -1,0 +1,91 @@
+"""What the browser tests share: a ``streamlit run`` of the app on a free port, Debian's
+Chromium driven by Playwright, and a wait for a script run to finish."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Skip the calling test module without Chromium, except in CI, where it is a failure."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI"):  # CI installs it (.ci/run): there a missing browser is a failure
+        raise RuntimeError(f"{CHROMIUM} is missing although .ci/run should have installed it")
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), "
+                "as .ci/run does", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(log_path: Path) -> Iterator[str]:
+    """``streamlit run app/streamlit_app.py`` offline on a free port; yields its URL.
+
+    The server's output goes to ``log_path``, for a failed run.
+    """
+    port = free_port()
+    env = dict(os.environ, ALEXNET_VIZ_OFFLINE="1")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
+         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+@contextmanager
+def chromium_page(url: str):
+    """A Playwright page in headless Chromium, opened at ``url``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1600, "height": 2600})
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        yield pg
+        browser.close()
+
+
+def settle(pg) -> None:
+    """Wait for the script run to finish: Streamlit marks the app element with its script state."""
+    pg.wait_for_timeout(700)  # let a run that an action triggers begin
+    pg.wait_for_function("""() => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
+    }""", timeout=120_000)
+    pg.wait_for_timeout(300)
