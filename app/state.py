@@ -70,14 +70,19 @@ def weights_tag(weights: str) -> str:
 
 
 # -- networks: one shared instance per (model, weights) ---------------------------------------
+MAX_FILE_NETWORKS = 2  # networks loaded from user-given weight files kept at once (~240 MB each)
+
+
 @st.cache_resource(show_spinner=False)
-def _network_store() -> tuple[dict, threading.Lock]:
+def _network_store() -> tuple[dict, dict, threading.Lock]:
     """Networks shared by every session, keyed by (model, weights). Filled by ``network``.
 
     A dict behind ``st.cache_resource`` rather than a cached loader, so the download's progress
-    bar is drawn by the session that loads, and is not replayed to others from the cache.
+    bar is drawn by the session that loads, and is not replayed to others from the cache. One
+    lock per key: a session asking for the untrained network never waits behind another
+    session's download of the pretrained one. The third item guards the two dicts.
     """
-    return {}, threading.Lock()
+    return {}, {}, threading.Lock()
 
 
 def network(model: str, weights: str, progress=None, fallback: bool = True) -> av.Network:
@@ -85,21 +90,28 @@ def network(model: str, weights: str, progress=None, fallback: bool = True) -> a
 
     Raises ``av.WeightsError`` for a weight file that cannot be used (``fallback=False``).
     """
-    store, lock = _network_store()
+    store, locks, guard = _network_store()
     key = (model, weights)
-    if key in store:  # the usual case: no waiting behind another session's download
+    if key in store:  # the usual case: no waiting at all
         return store[key]
-    with lock:
+    with guard:
+        lock = locks.setdefault(key, threading.Lock())
+    with lock:  # only sessions wanting this same network wait here, for one load
         if key not in store:
-            store[key] = av.load_network(model, weights, device="auto", progress=progress,
-                                         fallback_to_untrained=fallback)
+            net = av.load_network(model, weights, device="auto", progress=progress,
+                                  fallback_to_untrained=fallback)
+            with guard:
+                store[key] = net
+                files = [k for k in store if k[1] not in ("pretrained", "untrained")]
+                for old in files[:-MAX_FILE_NETWORKS]:  # oldest first: bound the memory user files take
+                    store.pop(old, None)
         return store[key]
 
 
 def _forget(key: tuple[str, str]) -> None:
     """Drop a network from the shared store (after a failed download), so the next run retries."""
-    store, lock = _network_store()
-    with lock:
+    store, _locks, guard = _network_store()
+    with guard:
         store.pop(key, None)
     st.session_state.pop("net_key", None)
 

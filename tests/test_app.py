@@ -234,7 +234,7 @@ def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls)
     with torch.no_grad():
         trained.body.conv1.weight.mul_(-1)
     trained.weights = "test weights"
-    store, _ = state._network_store()
+    store, _, _ = state._network_store()
     store[("alexnet2012", "pretrained")] = trained
     at = start()
     assert not any("untrained" in m.value for m in at.main.markdown), "not labelled untrained"
@@ -389,3 +389,67 @@ def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, m
     assert not at.exception, at.exception
     assert "conv1_GPU_1_my_weights.png" in names and "conv1_colourfulness_my_weights.csv" in names, names
     assert not any("/" in n or ":" in n for n in names), names
+
+
+def _state_module():
+    import sys
+
+    sys.path.insert(0, str(Path(APP).parent))
+    import state
+
+    return state
+
+
+def test_a_download_in_one_session_does_not_block_another_network(monkeypatch):
+    """One lock per (model, weights): the untrained network loads while pretrained is still loading."""
+    import threading
+
+    import alexnet_viz as av
+
+    state = _state_module()
+    store, _locks, _guard = state._network_store()
+    store.clear()
+    release, started = threading.Event(), threading.Event()
+    real = av.load_network
+
+    def slow_or_real(model, weights, **kw):
+        if weights == "pretrained":
+            started.set()
+            assert release.wait(120), "the test never released the download"
+        return real(model, "untrained", device="cpu")
+
+    monkeypatch.setattr(av, "load_network", slow_or_real)
+    downloading = threading.Thread(target=state.network, args=("alexnet2012", "pretrained"))
+    downloading.start()
+    try:
+        assert started.wait(30)
+        done = threading.Event()
+        other = threading.Thread(target=lambda: (state.network("alexnet2012", "untrained"), done.set()))
+        other.start()
+        # the untrained network must arrive while the pretrained one is still being "downloaded"
+        assert done.wait(20), "the untrained network waited behind the pretrained download"
+        assert ("alexnet2012", "pretrained") not in store
+    finally:
+        release.set()
+        downloading.join(60)
+        store.clear()
+
+
+def test_networks_from_weight_files_are_bounded(monkeypatch):
+    """Networks loaded from user-given files are evicted oldest first; the shared ones stay."""
+    import alexnet_viz as av
+    from alexnet_viz.network import build_network
+
+    state = _state_module()
+    store, _locks, _guard = state._network_store()
+    store.clear()
+    net = build_network("alexnet2012")
+    monkeypatch.setattr(av, "load_network", lambda model, weights, **kw: net)
+    state.network("alexnet2012", "untrained")
+    paths = [f"/weights/{i}.pt" for i in range(state.MAX_FILE_NETWORKS + 2)]
+    for p in paths:
+        state.network("alexnet2012", p, fallback=False)
+    kept = [k[1] for k in store]
+    assert "untrained" in kept
+    assert [k for k in kept if k != "untrained"] == paths[-state.MAX_FILE_NETWORKS:]
+    store.clear()
