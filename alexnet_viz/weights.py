@@ -39,6 +39,11 @@ Progress = Callable[[int, "int | None"], None]  # progress(done_bytes, total_byt
 HOME_ENV = "ALEXNET_VIZ_HOME"
 OFFLINE_ENV = "ALEXNET_VIZ_OFFLINE"
 TIMEOUT_S = 30.0  # per network operation (connect, each read), not for the whole download
+# A host that trickles a byte now and then never trips TIMEOUT_S: the download must also average
+# at least MIN_BYTES_PER_S over every STALL_WINDOW_S seconds, or it is given up as stalled.
+STALL_WINDOW_S = 60.0
+MIN_BYTES_PER_S = 1024
+PROGRESS_EVERY_S = 0.1  # progress callbacks at most this often (a page redraws on each), and at the end
 CHUNK = 1 << 20
 STALE_PART_S = 600  # a temp file untouched this long belongs to a download that died
 
@@ -249,20 +254,33 @@ def download(url: str, dest: Path, algo: str, digest: str, progress: Progress | 
                 total = int(length) if length and length.isdigit() else None
                 if progress:
                     progress(0, total)
+                window_start, window_bytes = time.monotonic(), 0
+                last_report = time.monotonic()  # progress(0, total) was just reported
                 while True:
                     try:
-                        chunk = response.read(CHUNK)
+                        chunk = response.read1(CHUNK)  # returns what has arrived: lets us see a trickle
                     except (OSError, http.client.HTTPException) as exc:
                         raise WeightsError(
                             f"The download of {dest.name} from {host} broke off after {done:,} bytes "
                             f"({type(exc).__name__}: {exc}); nothing was kept, run again to retry.") from None
                     if not chunk:
+                        if progress and done != total:
+                            progress(done, total)  # the last word, when the length was unknown
                         break
                     out.write(chunk)  # an OSError here is the disk's, reported by fetch
                     h.update(chunk)
                     done += len(chunk)
-                    if progress:
+                    window_bytes += len(chunk)
+                    if progress and (done == total or time.monotonic() - last_report >= PROGRESS_EVERY_S):
                         progress(done, total)
+                        last_report = time.monotonic()
+                    elapsed = time.monotonic() - window_start
+                    if elapsed >= STALL_WINDOW_S:
+                        if window_bytes < MIN_BYTES_PER_S * elapsed:
+                            raise WeightsError(
+                                f"The download of {dest.name} from {host} has stalled ({window_bytes:,} bytes "
+                                f"in the last {elapsed:.0f} s); nothing was kept, run again later to retry.")
+                        window_start, window_bytes = time.monotonic(), 0
         if total is not None and done != total:
             raise WeightsError(
                 f"The download of {dest.name} from {host} stopped after {done:,} of {total:,} bytes; "

@@ -11,14 +11,16 @@ class LocalServer:
 
     ``cut[name] = n`` announces the full length but sends only n bytes, then closes the
     connection (an interrupted download). ``stall[name] = n`` announces the full length, sends
-    n bytes and then nothing more until the server stops (a host that hangs). ``requests``
-    counts GETs per name.
+    n bytes and then nothing more until the server stops (a host that hangs).
+    ``trickle[name] = seconds`` sends the body one byte at a time with that pause between bytes
+    (a host that never quite stops). ``requests`` counts GETs per name.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes | Path] = {}
         self.cut: dict[str, int] = {}
         self.stall: dict[str, int] = {}
+        self.trickle: dict[str, float] = {}
         self.stopping = threading.Event()
         self.requests: dict[str, int] = {}
         server = self
@@ -37,6 +39,17 @@ class LocalServer:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if name in server.trickle:
+                    for i in range(len(body)):
+                        if server.stopping.wait(server.trickle[name]):
+                            break
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up: that is the point
+                            break
+                    self.close_connection = True
+                    return
                 n = server.stall.get(name, server.cut.get(name, len(body)))
                 self.wfile.write(body[:n])
                 self.wfile.flush()

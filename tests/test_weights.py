@@ -95,8 +95,9 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 
 # -- downloading ----------------------------------------------------------------------------------
 
-def test_download_reports_progress_and_keeps_only_the_verified_file(home, server):
+def test_download_reports_progress_and_keeps_only_the_verified_file(home, server, monkeypatch):
     server.files["w.bin"] = PAYLOAD
+    monkeypatch.setattr(W, "PROGRESS_EVERY_S", 0.0)  # report every chunk
     calls: list[tuple[int, int | None]] = []
     dest = W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD),
                       progress=lambda done, total: calls.append((done, total)))
@@ -446,3 +447,24 @@ def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path,
     assert f"Could not write {dst}" in err and ".part" not in err
     assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(tmp_path)]) == 0  # a folder: in.pt inside
     assert load_network("alexnet2012", str(tmp_path / "in.pt"), device="cpu").weights == "from file in.pt"
+
+
+def test_a_host_that_trickles_bytes_is_given_up_as_stalled(home, server, monkeypatch):
+    """One byte every 0.05 s never trips the per-read timeout, but is far below the minimum rate."""
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
+    server.trickle["alexnet-x.pth"] = 0.05
+    monkeypatch.setattr(W, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(W, "STALL_WINDOW_S", 1.0)
+    monkeypatch.setattr(W, "MIN_BYTES_PER_S", 1000)
+    with pytest.raises(WeightsError, match="has stalled.*run again"):
+        load_network("torchvision", "pretrained", device="cpu")
+    assert leftovers(home) == [] and not (home / "alexnet-x.pth").exists()
+
+
+def test_progress_reports_are_throttled_but_always_end_at_the_total(home, server, monkeypatch):
+    server.files["w.bin"] = PAYLOAD
+    monkeypatch.setattr(W, "PROGRESS_EVERY_S", 3600.0)
+    calls: list[tuple[int, int | None]] = []
+    W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD),
+               progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, len(PAYLOAD)), (len(PAYLOAD), len(PAYLOAD))]
