@@ -450,8 +450,10 @@ def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path,
 
 
 def test_a_host_that_trickles_bytes_is_given_up_as_stalled(home, server, monkeypatch):
-    """One byte every 0.05 s never trips the per-read timeout, but is far below the minimum rate."""
-    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
+    """One byte every 0.05 s never trips the per-read timeout, but is far below the minimum rate.
+    (Small enough that without the guard it would finish in 20 s and the test would fail.)"""
+    small = PAYLOAD[:400]
+    serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", small, "sha1:" + sha(small))
     server.trickle["alexnet-x.pth"] = 0.05
     monkeypatch.setattr(W, "TIMEOUT_S", 5.0)
     monkeypatch.setattr(W, "STALL_WINDOW_S", 1.0)
