@@ -18,23 +18,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_attribution import machine, synthetic_photo  # noqa: E402
+from bench_attribution import machine, synthetic_photo, timed  # noqa: E402
 
 from alexnet_viz.network import load_network, pick_device  # noqa: E402
 
 
 def median_ms(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm up (allocator, kernels)
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed(fn, device, repeats)) * 1000
 
 
 def main() -> None:
