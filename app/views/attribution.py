@@ -11,7 +11,7 @@ from alexnet_viz import figures as F
 from alexnet_viz.attribution import occlusion_windows, passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
-# at window 31, stride 8 is 676 windows (about a minute on a 2-core CPU); this is 64 at 227.
+# at window 31, stride 8 is 676 windows (10–50 s on a 2-core CPU); this is 64 at 227.
 PAGE_DEFAULTS = {"occlusion": {"window": 57, "stride": 28}}
 SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it lowers the score",
              "absolute": "how much, either way", "signed": "red raises, blue lowers (white: 0)"}
@@ -164,7 +164,7 @@ if what == "one":
             st.caption(f"The page starts occlusion coarse (window {start['window']}, stride {start['stride']}: "
                        f"{occlusion_windows((crop, crop), **start)} windows, seconds on a laptop CPU). The "
                        f"library's default, window {lib['window']} and stride {lib['stride']} "
-                       f"({occlusion_windows((crop, crop), **lib)} windows), takes about a minute on a 2-core CPU.")
+                       f"({occlusion_windows((crop, crop), **lib)} windows), takes 10–50 s on a 2-core CPU.")
     e = compute(method, params, target)
     if e is not None:
         with right:
