@@ -217,7 +217,7 @@ class Network(nn.Module):
         return [(int(i), names[int(i)], float(q)) for q, i in zip(p.cpu(), idx.cpu())]
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)  # bounded: the sides come from whatever tensors callers pass
 def _side_rows(arch: Architecture, side: int) -> tuple:
     """The walkthrough of one side of the input, without the fc check (flatten checks that)."""
     from .walkthrough import walkthrough
@@ -255,14 +255,11 @@ def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:
 
 
 def build_network(model: str, device: str | torch.device = "cpu") -> Network:
-    """An untrained network (paper init, seed 0) of variant ``model``."""
-    arch = get_architecture(model)
-    body = build_body(arch)
-    paper_init(body, arch)
-    return Network(arch, body, "untrained", pick_device(device))
+    """An untrained network (paper init, seed 0) of variant ``model``, on the CPU by default."""
+    return load_network(model, "untrained", device)
 
 
-def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str = "auto",
+def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
                  progress: Callable[[int, int | None], None] | None = None,
                  fallback_to_untrained: bool = False) -> Network:
     """The public entry point: a variant, its weights, on a device.
