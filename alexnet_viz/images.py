@@ -244,7 +244,7 @@ def _not_an_image(head: bytes) -> str:
     if b"\x00" not in head:
         try:
             head.decode("utf-8")
-            return "This is a text file, not an image: choose a JPEG, PNG, GIF, WebP or BMP file."
+            return "This is a text file, not an image: choose a photo (JPEG, PNG, GIF, WebP, BMP or TIFF)."
         except UnicodeDecodeError:
             pass  # a partial multi-byte character at the cut, or simply binary
     return (
