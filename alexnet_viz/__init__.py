@@ -4,11 +4,11 @@ from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
 )
-from .caffe import read_caffemodel
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
 from .walkthrough import WalkRow, total_params, walkthrough
 from .weights import WeightsError
+from .weights.caffe import read_caffemodel
 
 __all__ = [
     "ARCHITECTURES", "Architecture", "Layer", "get_architecture",

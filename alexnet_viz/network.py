@@ -11,7 +11,9 @@ from typing import Callable
 
 import torch
 from torch import nn
-from .architecture import PREPROCESSING, Architecture, Layer, get_architecture
+from .architecture import PREPROCESSING, Architecture, get_architecture
+from .body import build_body, paper_init
+from . import weights as W
 
 KERAS_17_FLOWERS = (
     "daffodil", "snowdrop", "lily of the valley", "bluebell", "crocus", "iris", "tiger lily",
@@ -43,46 +45,6 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
-    """One nn.Module for one table row, given the shape it receives (without the batch)."""
-    c = in_shape[0]
-    if layer.kind == "conv":
-        return nn.Conv2d(c, layer.out_channels, layer.kernel, layer.stride, layer.padding, groups=layer.groups)
-    if layer.kind == "linear":
-        return nn.Linear(c, layer.out_channels)
-    if layer.kind == "relu":
-        return nn.ReLU(inplace=False)  # in-place ReLU breaks hook-based attribution
-    if layer.kind == "lrn":
-        s = layer.lrn
-        return nn.LocalResponseNorm(s.size, alpha=s.alpha, beta=s.beta, k=s.k)
-    if layer.kind == "maxpool":
-        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
-    if layer.kind == "batchnorm":
-        return nn.BatchNorm2d(c) if len(in_shape) == 3 else nn.BatchNorm1d(c)
-    if layer.kind == "dropout":
-        return nn.Dropout(layer.p)
-    raise ValueError(f"no module for a {layer.kind} layer")
-
-
-def build_body(arch: Architecture) -> nn.Module:
-    """The variant's nn.Module, with the attribute names its table (and its weight files) use."""
-    if arch.name == "torchvision":
-        import torchvision
-
-        body = torchvision.models.alexnet(weights=None)
-        for m in body.modules():
-            if isinstance(m, nn.ReLU):
-                m.inplace = False  # keeps every activation intact; the state dict is unchanged
-        return body
-    from .walkthrough import trace_shapes
-
-    body = nn.Module()
-    for layer, in_shape, _out, _exact in trace_shapes(arch, arch.input_size):
-        if layer.module is not None:
-            body.add_module(layer.module, _make(layer, in_shape))
-    return body
 
 
 class Network(nn.Module):
@@ -240,20 +202,6 @@ def _imagenet_names() -> tuple[str, ...]:
     return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:
-    """The paper's initialisation, from a fixed seed: weights ~ N(0, 0.01); biases 1 in conv2,
-    conv4, conv5 and the hidden fc layers (to give ReLUs positive inputs early), 0 elsewhere."""
-    gen = torch.Generator().manual_seed(seed)
-    ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
-    with torch.no_grad():
-        for layer in arch.layers:
-            if layer.kind not in ("conv", "linear"):
-                continue
-            m = body.get_submodule(layer.module)
-            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.01)
-            m.bias.fill_(1.0 if layer.name in ones else 0.0)
-
-
 def build_network(model: str, device: str | torch.device = "cpu") -> Network:
     """An untrained network (paper init, seed 0) of variant ``model``, on the CPU by default."""
     return load_network(model, "untrained", device)
@@ -270,19 +218,20 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
     With ``fallback_to_untrained``, a weights error gives the untrained network instead, with
     the error's sentence in ``net.weights_error`` so the caller can tell the user.
     """
-    from . import weights as W
-
     arch = get_architecture(model)
     dev = pick_device(device)
-    body = build_body(arch)
     error = None
-    try:
-        description = W.apply_weights(body, arch, weights, progress=progress)
+    try:  # weights first: a bad path is refused before 61 million parameters are allocated
+        state, description = W.state_dict_for(arch.name, weights, progress=progress)
     except W.WeightsError as exc:
         if not fallback_to_untrained:
             raise
+        state, description, error = None, "untrained", str(exc)
+    body = build_body(arch)
+    if state is None:
         paper_init(body, arch)
-        description, error = "untrained", str(exc)
+    else:
+        body.load_state_dict(state)
     net = Network(arch, body, description, dev)
     net.weights_error = error
     return net

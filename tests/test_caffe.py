@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from alexnet_viz import WeightsError, load_network, read_caffemodel
 from alexnet_viz import weights as W
-from alexnet_viz.caffe import NetParameter, caffe_to_state_dict, write_caffemodel
+from alexnet_viz.weights.caffe import NetParameter, caffe_to_state_dict, write_caffemodel
 from alexnet_viz.cli import main
 from localserver import LocalServer
 
@@ -27,7 +27,7 @@ LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field (wire type 2), for hand-made files."""
-    from alexnet_viz.caffe import _varint
+    from alexnet_viz.weights.caffe import _varint
 
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
@@ -66,7 +66,7 @@ def test_unknown_fields_and_layers_without_weights_are_skipped(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "holds no layers with weights"),
+    (b"", "is empty; it is not a weight file"),  # refused from stat alone, before reading
     (b"name: 'AlexNet'\nlayer { name: 'conv1' }\n", "not a caffemodel"),  # a prototxt, not weights
     (_field(1, b"AlexNet"), "holds no layers with weights"),  # a NetParameter, but empty
 ])
@@ -77,11 +77,11 @@ def test_files_that_are_not_caffemodels_are_refused(tmp_path, content, message):
         read_caffemodel(path)
 
 
-def test_a_file_over_protobufs_limit_is_refused_before_it_is_read(tmp_path):
+def test_a_file_over_the_weight_file_cap_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "movie.caffemodel"
     with open(path, "wb") as f:
         f.truncate(3 * 2**30)  # sparse: 3 GiB on paper, nothing on disk; reading it would take 3 GiB
-    with pytest.raises(WeightsError, match=r"3\.0 GiB.*over 2 GiB.*not a caffemodel"):
+    with pytest.raises(WeightsError, match=r"3,072 MiB, more than the 512 MiB"):
         read_caffemodel(path)
 
 

@@ -115,11 +115,11 @@ def test_predict_as_text_lists_ranked_classes(photo, capsys):
 def test_predict_uses_pretrained_weights_by_default_and_a_weights_error_is_one_line(photo, monkeypatch, capsys):
     asked = []
 
-    def unavailable(body, arch, weights, progress=None):
+    def unavailable(model, weights, progress=None):
         asked.append(weights)
         raise W.WeightsError("The pretrained weights are not cached and downloads are off; run alexnet-viz download.")
 
-    monkeypatch.setattr(W, "apply_weights", unavailable)
+    monkeypatch.setattr(W, "state_dict_for", unavailable)
     assert cli.main(["predict", str(photo)]) == 2
     err = capsys.readouterr().err
     assert asked == ["pretrained"]

@@ -184,7 +184,7 @@ def test_a_weights_error_is_raised_or_falls_back_with_its_sentence(monkeypatch):
     def unavailable(*args, **kwargs):
         raise W.WeightsError("The pretrained weights are not in the cache and this machine is offline.")
 
-    monkeypatch.setattr(W, "apply_weights", unavailable)
+    monkeypatch.setattr(W, "state_dict_for", unavailable)
     with pytest.raises(av.WeightsError, match="offline"):
         av.load_network("keras-tutorial", weights="pretrained", device="cpu")
     net = av.load_network("keras-tutorial", weights="pretrained", device="cpu", fallback_to_untrained=True)

@@ -20,7 +20,8 @@ import torch
 
 from alexnet_viz import WeightsError, load_network
 from alexnet_viz import weights as W
-from alexnet_viz.caffe import read_caffe_state_dict, write_caffemodel
+from alexnet_viz.weights import downloads as D
+from alexnet_viz.weights.caffe import read_caffe_state_dict, write_caffemodel
 from alexnet_viz.cli import main
 from localserver import LocalServer
 
@@ -97,7 +98,7 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 
 def test_download_reports_progress_and_keeps_only_the_verified_file(home, server, monkeypatch):
     server.files["w.bin"] = PAYLOAD
-    monkeypatch.setattr(W, "PROGRESS_EVERY_S", 0.0)  # report every chunk
+    monkeypatch.setattr(D, "PROGRESS_EVERY_S", 0.0)  # report every chunk
     calls: list[tuple[int, int | None]] = []
     dest = W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD),
                       progress=lambda done, total: calls.append((done, total)))
@@ -204,7 +205,7 @@ def test_a_host_that_stops_answering_is_an_error_not_a_hang(home, server, monkey
     """Headers then silence (sent = 0), or part of the body then silence: each read times out."""
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", PAYLOAD, "sha1:" + sha(PAYLOAD))
     server.stall["alexnet-x.pth"] = sent
-    monkeypatch.setattr(W, "TIMEOUT_S", 0.5)  # the app's default is 30 s per read
+    monkeypatch.setattr(D, "TIMEOUT_S", 0.5)  # the app's default is 30 s per read
     with pytest.raises(WeightsError, match="broke off.*timed out.*run again"):
         load_network("torchvision", "pretrained", device="cpu")
     assert leftovers(home) == [] and not (home / "alexnet-x.pth").exists()
@@ -219,7 +220,7 @@ def test_a_host_that_accepts_but_never_replies_is_an_error_not_a_hang(home, monk
         src = W.SOURCES[("torchvision", "pretrained")]
         url = f"http://127.0.0.1:{s.getsockname()[1]}/alexnet-x.pth"
         monkeypatch.setitem(W.SOURCES, ("torchvision", "pretrained"), replace(src, url=url, checksum="sha1:00"))
-        monkeypatch.setattr(W, "TIMEOUT_S", 0.5)
+        monkeypatch.setattr(D, "TIMEOUT_S", 0.5)
         with pytest.raises(WeightsError, match="Could not reach 127.0.0.1.*timed out"):
             W.fetch("torchvision")
     assert leftovers(home) == []
@@ -437,9 +438,9 @@ def test_cli_convert_caffe_rejects_a_file_that_is_not_a_caffemodel(tmp_path, cap
 
 
 def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path, monkeypatch, capsys):
-    import alexnet_viz.caffe
+    import alexnet_viz.weights.caffe
 
-    monkeypatch.setattr(alexnet_viz.caffe, "read_caffe_state_dict", lambda src, model: tiny_state(model))
+    monkeypatch.setattr(alexnet_viz.weights.caffe, "read_caffe_state_dict", lambda src, model: tiny_state(model))
     (tmp_path / "a-file").write_text("not a folder")
     dst = tmp_path / "a-file" / "out.pt"
     assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(dst)]) == 2
@@ -455,9 +456,9 @@ def test_a_host_that_trickles_bytes_is_given_up_as_stalled(home, server, monkeyp
     small = PAYLOAD[:400]
     serve_as_torchvision(monkeypatch, server, "alexnet-x.pth", small, "sha1:" + sha(small))
     server.trickle["alexnet-x.pth"] = 0.05
-    monkeypatch.setattr(W, "TIMEOUT_S", 5.0)
-    monkeypatch.setattr(W, "STALL_WINDOW_S", 1.0)
-    monkeypatch.setattr(W, "MIN_BYTES_PER_S", 1000)
+    monkeypatch.setattr(D, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(D, "STALL_WINDOW_S", 1.0)
+    monkeypatch.setattr(D, "MIN_BYTES_PER_S", 1000)
     with pytest.raises(WeightsError, match="has stalled.*run again"):
         load_network("torchvision", "pretrained", device="cpu")
     assert leftovers(home) == [] and not (home / "alexnet-x.pth").exists()
@@ -465,7 +466,7 @@ def test_a_host_that_trickles_bytes_is_given_up_as_stalled(home, server, monkeyp
 
 def test_progress_reports_are_throttled_but_always_end_at_the_total(home, server, monkeypatch):
     server.files["w.bin"] = PAYLOAD
-    monkeypatch.setattr(W, "PROGRESS_EVERY_S", 3600.0)
+    monkeypatch.setattr(D, "PROGRESS_EVERY_S", 3600.0)
     calls: list[tuple[int, int | None]] = []
     W.download(server.url("w.bin"), home / "w.bin", "sha1", sha(PAYLOAD),
                progress=lambda done, total: calls.append((done, total)))

@@ -21,11 +21,11 @@ import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from .architecture import Architecture, get_architecture
-from .weights import WeightsError
+from ..architecture import Architecture, get_architecture
+from .errors import WeightsError
+from .files import open_weight_file, read_bounded
 
 _F = descriptor_pb2.FieldDescriptorProto
-MAX_CAFFEMODEL_BYTES = 2**31 - 1  # protobuf cannot parse a larger message
 
 # V1LayerParameter.LayerType values for the layers a writer may need (caffe.proto).
 V1_TYPES = {"Convolution": 4, "InnerProduct": 14, "LRN": 15, "Pooling": 17, "ReLU": 18,
@@ -106,20 +106,18 @@ def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 def read_caffemodel_layers(path: str | os.PathLike) -> tuple[dict[str, list[np.ndarray]], list[str]]:
     """``read_caffemodel``'s arrays, and the names of all the file's layers in order (those
     without weights too: Caffe saves the whole net, relu, pooling and LRN layers included)."""
+    path = Path(path).expanduser()
+    with open_weight_file(path) as f:  # regular files under the cap only, checked before opening
+        try:
+            data = read_bounded(f, path)
+        except OSError as exc:
+            raise WeightsError(f"{path} could not be read: {exc.strerror or exc}.") from None
+    return parse_caffemodel(data, path)
+
+
+def parse_caffemodel(data: bytes, path: str | os.PathLike) -> tuple[dict[str, list[np.ndarray]], list[str]]:
+    """``read_caffemodel_layers`` for a file already read; ``path`` only names it in sentences."""
     path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"There is no file at {path}.")
-    if path.is_dir():
-        raise WeightsError(f"{path} is a folder; give the path of a .caffemodel file.")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CAFFEMODEL_BYTES:  # checked before reading it all into memory
-            raise WeightsError(
-                f"{path} is {size / 2**30:.1f} GiB, and a caffemodel cannot be over 2 GiB (protobuf's "
-                f"limit; bvlc_alexnet is 233 MB): this is not a caffemodel.")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"{path} could not be read: {exc.strerror or exc}.") from None
     net = NetParameter()
     try:
         net.ParseFromString(data)
@@ -196,7 +194,7 @@ def caffe_to_state_dict(blobs: dict[str, list[np.ndarray]], model: str = "alexne
     channels are swapped from Caffe's BGR to RGB, so the network takes RGB input and conv1's
     kernels display in true colour. Every shape is checked against the network.
     """
-    from .weights import expected_shapes
+    from .shapes import expected_shapes
 
     arch: Architecture = get_architecture(model)
     shapes = expected_shapes(model)

@@ -1,0 +1,65 @@
+"""The variant's nn.Module, built from its layer table, and the paper's initialisation.
+
+Below both ``network`` (which wraps a body for use) and ``weights`` (which checks files against
+a body's shapes), so imports run one way: architecture -> body -> weights -> network.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .architecture import Architecture, Layer
+
+
+def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
+    """One nn.Module for one table row, given the shape it receives (without the batch)."""
+    c = in_shape[0]
+    if layer.kind == "conv":
+        return nn.Conv2d(c, layer.out_channels, layer.kernel, layer.stride, layer.padding, groups=layer.groups)
+    if layer.kind == "linear":
+        return nn.Linear(c, layer.out_channels)
+    if layer.kind == "relu":
+        return nn.ReLU(inplace=False)  # in-place ReLU breaks hook-based attribution
+    if layer.kind == "lrn":
+        s = layer.lrn
+        return nn.LocalResponseNorm(s.size, alpha=s.alpha, beta=s.beta, k=s.k)
+    if layer.kind == "maxpool":
+        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+    if layer.kind == "batchnorm":
+        return nn.BatchNorm2d(c) if len(in_shape) == 3 else nn.BatchNorm1d(c)
+    if layer.kind == "dropout":
+        return nn.Dropout(layer.p)
+    raise ValueError(f"no module for a {layer.kind} layer")
+
+
+def build_body(arch: Architecture) -> nn.Module:
+    """The variant's nn.Module, with the attribute names its table (and its weight files) use."""
+    if arch.name == "torchvision":
+        import torchvision
+
+        body = torchvision.models.alexnet(weights=None)
+        for m in body.modules():
+            if isinstance(m, nn.ReLU):
+                m.inplace = False  # keeps every activation intact; the state dict is unchanged
+        return body
+    from .walkthrough import trace_shapes
+
+    body = nn.Module()
+    for layer, in_shape, _out, _exact in trace_shapes(arch, arch.input_size):
+        if layer.module is not None:
+            body.add_module(layer.module, _make(layer, in_shape))
+    return body
+
+
+def paper_init(body: nn.Module, arch: Architecture, seed: int = 0) -> None:
+    """The paper's initialisation, from a fixed seed: weights ~ N(0, 0.01); biases 1 in conv2,
+    conv4, conv5 and the hidden fc layers (to give ReLUs positive inputs early), 0 elsewhere."""
+    gen = torch.Generator().manual_seed(seed)
+    ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
+    with torch.no_grad():
+        for layer in arch.layers:
+            if layer.kind not in ("conv", "linear"):
+                continue
+            m = body.get_submodule(layer.module)
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.01)
+            m.bias.fill_(1.0 if layer.name in ones else 0.0)
