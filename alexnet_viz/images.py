@@ -35,6 +35,11 @@ DRAFT_SIDE = 512
 """Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never below this on the shorter side
 (the networks resize to 256 first, so nothing they see is lost)."""
 
+KEEP_SIDE = 1024
+"""``load_image(..., max_side=KEEP_SIDE)`` (what the app asks for) shrinks an image until its
+longer side is this, unless that would take its shorter side below ``DRAFT_SIDE`` (panoramas).
+A 50-megapixel upload is then kept as about 3 MB, not 150 MB; nothing the networks see is lost."""
+
 BACKGROUND = (128, 128, 128)
 """Transparent pixels are composited onto mid-grey: dark and light artwork both stay visible,
 and it is close to the ILSVRC mean, so the background adds little to the activations."""
@@ -54,17 +59,19 @@ class ImageError(ValueError):
     """The input is not an image we can use; the message says why and what to do."""
 
 
-def load_image(source: Source) -> Image.Image:
+def load_image(source: Source, max_side: int | None = None) -> Image.Image:
     """A path, bytes or a binary file-like object (e.g. Streamlit's UploadedFile) -> RGB image.
 
     Also accepts an already-open PIL image, which gets the same checks and conversions.
     Raises ImageError, and nothing else, for anything that is not a usable image; the
     byte cap MAX_BYTES applies to in-memory input and to paths that are pipes or devices, the
-    pixel cap MAX_PIXELS to all input.
+    pixel cap MAX_PIXELS to all input. With ``max_side`` the result is shrunk (see
+    ``KEEP_SIDE``); either way ``img.info["original_size"]`` is the stored image's (width,
+    height), upright, so a caption can say "decoded at 1024×768 from 4000×3000".
     """
     if isinstance(source, Image.Image):
         _check_size(source.size)
-        return _to_rgb(_orient(_load_pixels(source)))
+        return _finish(_load_pixels(source), source.size, max_side)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -76,11 +83,11 @@ def load_image(source: Source) -> Image.Image:
                 if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                     # A pipe (`<(curl …)`) or a device: Pillow would read it to the end into
                     # memory, so it gets the in-memory byte cap instead.
-                    return _load_stream(_read_source(stream))
-                return _load_stream(stream)
+                    return _load_stream(_read_source(stream), max_side)
+                return _load_stream(stream, max_side)
             except ImageError as exc:  # name the file: the user may have passed several
                 raise ImageError(f"{path.name}: {exc}") from None
-    return _load_stream(_read_source(source))
+    return _load_stream(_read_source(source), max_side)
 
 
 def image_digest(img: Image.Image) -> str:
@@ -91,9 +98,34 @@ def image_digest(img: Image.Image) -> str:
     return h.hexdigest()
 
 
-def _load_stream(stream: IO[bytes]) -> Image.Image:
-    img = _decode(_open_header(stream))
-    return _to_rgb(_orient(img))
+def _load_stream(stream: IO[bytes], max_side: int | None = None) -> Image.Image:
+    img = _open_header(stream)
+    stored = img.size  # before JPEG draft mode decodes it smaller
+    return _finish(_decode(img), stored, max_side)
+
+
+def _finish(img: Image.Image, stored: tuple[int, int], max_side: int | None) -> Image.Image:
+    """Orientation, RGB, the optional shrink, and the original size recorded in ``info``."""
+    decoded = img.size
+    out = _shrink(_to_rgb(_orient(img)), max_side)
+    upright = stored if (out.width >= out.height) == (decoded[0] >= decoded[1]) else stored[::-1]
+    out.info["original_size"] = upright
+    return out
+
+
+def _shrink(img: Image.Image, max_side: int | None) -> Image.Image:
+    """Scale down so the longer side is ``max_side``, keeping the shorter side >= DRAFT_SIDE."""
+    if not max_side:
+        return img
+    long_, short = max(img.size), min(img.size)
+    scale = min(1.0, max(max_side / long_, DRAFT_SIDE / short))
+    if scale >= 1.0:
+        return img
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    try:
+        return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    except MemoryError:
+        raise ImageError("There is not enough memory to scale this image down: scale it down and try again.") from None
 
 
 # --- 1. Reading the source ---------------------------------------------------------------

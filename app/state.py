@@ -1,18 +1,17 @@
-"""The app's one place for caching and shared state: the shared sidebar and ``selection()``.
+"""The session's choices and the shared sidebar: which image, which network, which weights.
 
-* Networks: one instance per (model, weights) for every session (``st.cache_resource``),
-  read-only: nothing here mutates a network after loading it.
-* The forward pass: once per (network, image digest), shared and read-only too; switching
-  page, layer, channel or sort order reads it from the cache.
-* Per-session choices (which image, which network) live in ``st.session_state``.
+Pages call ``selection()`` and ``page_header()``; the network, the image, its digest, the
+preprocessed tensor and the cached forward pass come from the ``Selection``. Caching itself
+lives in ``cache.py``. Adding a page needs no change here.
 
-Pages call ``selection()`` and nothing else from here to get the network, the image, its
-digest, the preprocessed tensor and the cached activations. Adding a page needs no change here.
+What a visitor can choose is bounded by the person running the server: weight files are offered
+only from the folder named by ``ALEXNET_VIZ_WEIGHT_DIR`` (nothing to type, nothing outside it),
+and uploads are kept at most ``KEEP_SIDE`` pixels on the longer side.
 """
 from __future__ import annotations
 
+import os
 import re
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,13 +22,16 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
-from alexnet_viz.images import image_digest
+import cache
+from alexnet_viz.images import KEEP_SIDE, image_digest
 
 MODELS = {"alexnet2012": "alexnet2012 (two towers)",
           "torchvision": "torchvision (one tower)"}
 WEIGHT_CHOICES = {"pretrained": "pretrained (ImageNet)", "untrained": "untrained (paper's init)",
-                  "file": "a weight file on this machine"}
+                  "file": "a weight file from the server's folder"}
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+UPLOAD_MB = av.MAX_BYTES // 2**20  # the loader's cap; the server accepts a little more so it can say why
+WEIGHT_DIR_ENV = "ALEXNET_VIZ_WEIGHT_DIR"
 
 
 @dataclass(frozen=True)
@@ -47,90 +49,73 @@ SAMPLES: dict[str, Sample] = {
     "Astronaut": Sample("astronaut", "NASA (Eileen Collins), public domain (via scikit-image)"),
 }
 
-GET_WEIGHTS_HELP = (
-    "To use the trained network, run `python -m alexnet_viz download` on a machine with internet "
-    "access (it fills the weight cache), or choose **a weight file on this machine** below and "
-    "give the path of a downloaded `bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth`."
-)
+
+def weight_dir() -> Path | None:
+    """The folder the server's operator exposes weight files from, or None (the default: off)."""
+    folder = os.environ.get(WEIGHT_DIR_ENV, "").strip()
+    return Path(folder).expanduser() if folder else None
 
 
-FALLBACK = ":untrained-fallback"  # added to a weights key while a failed download left the untrained network
+def get_weights_help() -> str:
+    text = ("To use the trained network, run `python -m alexnet_viz download` on a machine with internet "
+            "access (it fills the weight cache)")
+    if weight_dir() is not None:
+        return text + (", or choose **a weight file from the server's folder** below (a downloaded "
+                       "`bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth` copied there).")
+    return text + (f", or ask whoever runs this server to put a weight file in a folder and name it "
+                   f"with `{WEIGHT_DIR_ENV}`.")
 
 
-def weights_tag(weights: str) -> str:
-    """A weights key as a short word fit for a download's file name.
+# -- the choices, as values ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeightsChoice:
+    """Which weights a network runs: ``"pretrained"``, ``"untrained"`` or a file's resolved path;
+    ``fallback`` while a failed download left the untrained network in their place."""
 
-    "file:/home/me/bvlc_alexnet.caffemodel" -> "bvlc_alexnet"; the untrained fallback -> "untrained".
-    """
-    if weights.endswith(FALLBACK):
-        return "untrained"
-    if weights.startswith("file:"):
-        weights = Path(weights.removeprefix("file:")).stem
-    return re.sub(r"[^\w.-]+", "_", weights).strip("_.") or "weights"
+    weights: str
+    fallback: bool = False
 
+    @property
+    def is_file(self) -> bool:
+        return self.weights not in ("pretrained", "untrained")
 
-# -- networks: one shared instance per (model, weights) ---------------------------------------
-MAX_FILE_NETWORKS = 2  # networks loaded from user-given weight files kept at once (~240 MB each)
+    @property
+    def tag(self) -> str:
+        """A short word fit for a download's file name: "bvlc_alexnet", "untrained", ..."""
+        if self.fallback:
+            return "untrained"
+        word = Path(self.weights).stem if self.is_file else self.weights
+        return re.sub(r"[^\w.-]+", "_", word).strip("_.") or "weights"
 
-
-@st.cache_resource(show_spinner=False)
-def _network_store() -> tuple[dict, dict, threading.Lock]:
-    """Networks shared by every session, keyed by (model, weights). Filled by ``network``.
-
-    A dict behind ``st.cache_resource`` rather than a cached loader, so the download's progress
-    bar is drawn by the session that loads, and is not replayed to others from the cache. One
-    lock per key: a session asking for the untrained network never waits behind another
-    session's download of the pretrained one. The third item guards the two dicts.
-    """
-    return {}, {}, threading.Lock()
+    def __str__(self) -> str:  # a stable key for caches and widget keys
+        return f"{'file:' if self.is_file else ''}{self.weights}{':untrained-fallback' if self.fallback else ''}"
 
 
-def network(model: str, weights: str, progress=None, fallback: bool = True) -> av.Network:
-    """The shared network for (model, weights); loads it once, showing progress if given.
-
-    Raises ``av.WeightsError`` for a weight file that cannot be used (``fallback=False``).
-    """
-    store, locks, guard = _network_store()
-    key = (model, weights)
-    if key in store:  # the usual case: no waiting at all
-        return store[key]
-    with guard:
-        lock = locks.setdefault(key, threading.Lock())
-    with lock:  # only sessions wanting this same network wait here, for one load
-        if key not in store:
-            net = av.load_network(model, weights, device="auto", progress=progress,
-                                  fallback_to_untrained=fallback)
-            with guard:
-                store[key] = net
-                files = [k for k in store if k[1] not in ("pretrained", "untrained")]
-                for old in files[:-MAX_FILE_NETWORKS]:  # oldest first: bound the memory user files take
-                    store.pop(old, None)
-        return store[key]
+def weights_tag(weights: WeightsChoice | str) -> str:
+    """The word for file names, for a choice or a plain "pretrained" / "untrained"."""
+    return (weights if isinstance(weights, WeightsChoice) else WeightsChoice(str(weights))).tag
 
 
-def _forget(key: tuple[str, str]) -> None:
-    """Drop a network from the shared store (after a failed download), so the next run retries."""
-    store, _locks, guard = _network_store()
-    with guard:
-        store.pop(key, None)
-    st.session_state.pop("net_key", None)
+@dataclass(frozen=True)
+class ImageChoice:
+    """The session's image, its name and credit, and the digest every per-image cache keys on."""
+
+    image: Image.Image
+    name: str
+    credit: str | None
+    digest: str
+
+    @property
+    def caption(self) -> str:
+        text = self.name if self.credit is None else f"{self.name} — {self.credit}"
+        original = self.image.info.get("original_size")
+        if original and tuple(original) != self.image.size:
+            text += (f" (kept at {self.image.width}×{self.image.height}, "
+                     f"from {original[0]}×{original[1]})")
+        return text
 
 
-def _progress_bar():
-    """A progress(done, total) callback drawing an ``st.progress`` bar in the sidebar."""
-    holder = st.sidebar.empty()
-
-    def progress(done: int, total: int | None) -> None:
-        mb = done / 1e6
-        if total:
-            holder.progress(min(done / total, 1.0), text=f"Downloading weights: {mb:.0f} of {total / 1e6:.0f} MB")
-        else:
-            holder.progress(0.0, text=f"Downloading weights: {mb:.0f} MB")
-
-    return progress, holder
-
-
-# -- the forward pass: once per (network, image) -----------------------------------------------
+# -- what every page sees ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Forward:
     """Everything one forward pass gives: activations (batch dropped) and class probabilities."""
@@ -139,81 +124,78 @@ class Forward:
     probs: np.ndarray  # (classes,)
 
 
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _preprocess(model: str, weights: str, digest: str, _net: av.Network, _img: Image.Image) -> torch.Tensor:
-    return _net.preprocess(_img)  # (1, 3, crop, crop)
-
-
-@st.cache_resource(show_spinner="Running the network…", max_entries=24)
-def _forward(model: str, weights: str, digest: str, _net: av.Network, _x: torch.Tensor) -> Forward:
+def _run_forward(net: av.Network, x: torch.Tensor) -> Forward:
     with torch.no_grad():
-        acts = _net.activations(_x)
-    out = {}
-    for name, t in acts.items():
-        a = t[0].detach().cpu().numpy()
-        a.flags.writeable = False  # shared by sessions: nobody may change it
-        out[name] = a
+        acts = net.activations(x)
+    out = {name: t[0].detach().cpu().numpy() for name, t in acts.items()}
     logits = torch.from_numpy(out[next(reversed(out))].copy())
-    probs = torch.softmax(logits, dim=0).numpy()
-    probs.flags.writeable = False
-    return Forward(out, probs)
+    return Forward(out, torch.softmax(logits, dim=0).numpy())
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _weight(model: str, weights: str, layer: str, _net: av.Network) -> np.ndarray:
-    w = _net.body.get_submodule(_net.arch.layer(layer).module).weight.detach().cpu().numpy().copy()
-    w.flags.writeable = False
-    return w
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def sample_image(name: str) -> Image.Image:
-    """One of the scikit-image sample photos as an RGB PIL image."""
-    import skimage.data
-
-    return Image.fromarray(getattr(skimage.data, SAMPLES[name].loader)()).convert("RGB")
-
-
-# -- what every page sees ---------------------------------------------------------------------
 @dataclass
 class Selection:
     """The session's choices: the network, the image and everything derived from them."""
 
     net: av.Network
     model: str
-    weights: str  # the cache key of the weights: "pretrained", "untrained" or "file:<path>"
-    # (with FALLBACK added while a failed download left the untrained network)
-    image: Image.Image
-    image_name: str
-    credit: str | None
-    digest: str
+    weights: WeightsChoice
+    image_choice: ImageChoice
+
+    @property
+    def image(self) -> Image.Image:
+        return self.image_choice.image
+
+    @property
+    def image_name(self) -> str:
+        return self.image_choice.name
+
+    @property
+    def credit(self) -> str | None:
+        return self.image_choice.credit
+
+    @property
+    def digest(self) -> str:
+        return self.image_choice.digest
 
     @property
     def untrained(self) -> bool:
         return self.net.weights == "untrained"
 
+    def _key(self, what: str) -> tuple:
+        return (what, self.model, str(self.weights), self.digest)
+
     @cached_property
     def x(self) -> torch.Tensor:
         """The preprocessed input, (1, 3, crop, crop), on the network's device (do not modify)."""
-        return _preprocess(self.model, self.weights, self.digest, self.net, self.image)
+        return cache.store().get_or_compute(self._key("x"), lambda: self.net.preprocess(self.image))
 
     @cached_property
     def forward(self) -> Forward:
-        """The cached forward pass for this (network, image)."""
-        return _forward(self.model, self.weights, self.digest, self.net, self.x)
+        """The shared forward pass for this (network, image): computed once for every session."""
+        key = self._key("forward")
+        hit = cache.store().get(key)
+        if hit is not None:
+            return hit
+        with st.spinner("Running the network…"):
+            return cache.store().get_or_compute(key, lambda: _run_forward(self.net, self.x))
 
     @property
     def acts(self) -> dict[str, np.ndarray]:
         return self.forward.acts
 
-    def weight(self, layer: str, weights: str | None = None) -> np.ndarray:
+    def weight(self, layer: str, weights: WeightsChoice | str | None = None) -> np.ndarray:
         """A conv / fc layer's weight as a read-only array, e.g. conv1: (96, 3, 11, 11).
 
         ``weights="untrained"`` gives the same layer of the untrained network, for comparison.
         """
-        if weights is None or weights == self.weights:
-            return _weight(self.model, self.weights, layer, self.net)
-        return _weight(self.model, weights, layer, network(self.model, weights))
+        if weights is None or str(weights) == str(self.weights):
+            net, choice = self.net, self.weights
+        else:
+            choice = weights if isinstance(weights, WeightsChoice) else WeightsChoice(str(weights))
+            net = cache.network(self.model, choice.weights)
+        module = net.body.get_submodule(net.arch.layer(layer).module)
+        return cache.store().get_or_compute(("weight", self.model, str(choice), layer),
+                                            lambda: module.weight.detach().cpu().numpy().copy())
 
 
 def selection() -> Selection:
@@ -234,9 +216,17 @@ def page_header(title: str, sel: Selection) -> None:
         right.badge(f"weights: {sel.net.weights}", icon=":material/check:", color="blue")
 
 
-# -- the sidebar --------------------------------------------------------------------------------
+# -- the sidebar: image ------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def sample_image(name: str) -> Image.Image:
+    """One of the scikit-image sample photos as an RGB PIL image."""
+    import skimage.data
+
+    return Image.fromarray(getattr(skimage.data, SAMPLES[name].loader)()).convert("RGB")
+
+
 def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
-    st.session_state["image"] = (img, name, credit, image_digest(img))  # the key of every per-image cache
+    st.session_state["image"] = ImageChoice(img, name, credit, image_digest(img))
     st.session_state.pop("image_error", None)
     if credit is None:  # an upload or a photo: clear the sample box so any sample can be picked again
         st.session_state["sample"] = None
@@ -251,15 +241,16 @@ def _on_sample() -> None:
 
 def _on_file(key: str) -> None:
     f = st.session_state.get(key)
-    if f is None:  # cleared: keep showing the last image
+    if f is None:  # cleared: keep showing the last image, and drop an error about the old file
         st.session_state.pop("image_error", None)
         return
+    name = getattr(f, "name", "camera")
     try:
-        img = av.load_image(f.getvalue())
+        img = av.load_image(f, max_side=KEEP_SIDE)  # reads at most MAX_BYTES + 1 of it
     except av.ImageError as exc:
-        st.session_state["image_error"] = f"{f.name}: {exc}"
+        st.session_state["image_error"] = f"{name}: {exc}"
         return
-    _set_image(img, getattr(f, "name", "camera"), None)
+    _set_image(img, name, None)
 
 
 def _image_controls() -> None:
@@ -270,36 +261,75 @@ def _image_controls() -> None:
         _on_sample()
     sb.selectbox("Sample photo", list(SAMPLES), key="sample", on_change=_on_sample,
                  index=None, placeholder="Choose a sample photo…")
-    sb.file_uploader("…or upload a photo", type=UPLOAD_TYPES, key="upload",
+    sb.file_uploader(f"…or upload a photo (up to {UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="upload",
                      on_change=_on_file, args=("upload",),
-                     help="jpg, png, webp, gif, bmp or tiff, up to 20 MB.")
+                     help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB.")
     if sb.toggle("Use the camera", key="use_camera",
                  help="Off by default so the browser does not ask for the camera on every visit."):
         sb.camera_input("Take a photo", key="camera", on_change=_on_file, args=("camera",))
     if err := st.session_state.get("image_error"):
         sb.error(err)
-    img, name, credit, _ = st.session_state["image"]
-    sb.image(img, caption=name if credit is None else f"{name} — {credit}", width="stretch")
+    choice: ImageChoice = st.session_state["image"]
+    sb.image(choice.image, caption=choice.caption, width="stretch")
+
+
+# -- the sidebar: network and weights ------------------------------------------------------------
+def _progress_bar():
+    """A progress(done, total) callback drawing an ``st.progress`` bar in the sidebar."""
+    holder = st.sidebar.empty()
+
+    def progress(done: int, total: int | None) -> None:
+        mb = done / 1e6
+        if total:
+            holder.progress(min(done / total, 1.0), text=f"Downloading weights: {mb:.0f} of {total / 1e6:.0f} MB")
+        else:
+            holder.progress(0.0, text=f"Downloading weights: {mb:.0f} MB")
+
+    return progress, holder
+
+
+def _forget(key: tuple[str, str]) -> None:
+    """After a failed download: drop the network so the next run tries again."""
+    cache.forget_network(key)
+    st.session_state.pop("net_key", None)
 
 
 def _file_stamp(path: str) -> tuple[int, int] | None:
     """(modification time, size) of a weight file, or None: a changed file is worth trying again."""
     try:
-        st_ = Path(path).expanduser().stat()
+        st_ = Path(path).stat()
     except (OSError, ValueError):
         return None
     return st_.st_mtime_ns, st_.st_size
+
+
+def _wanted_file(model: str) -> tuple[tuple[str, str] | None, str | None]:
+    """The (model, resolved path) the weight-file picker asks for, or (None, a sentence why not)."""
+    folder = weight_dir()
+    names = av.weights.weight_files_in(folder)
+    if not names:
+        return None, "The server's weights folder has no weight files yet"
+    name = st.sidebar.selectbox("Weight file", names, key="weights_file", index=None,
+                                placeholder="Choose a weight file…")
+    if name is None:
+        return None, f"Choose a weight file for {model}"
+    try:
+        return (model, str(av.weights.confined_weight_path(folder, name))), None
+    except av.WeightsError as exc:  # removed or replaced since the list was made
+        return None, str(exc)
 
 
 def _network_controls() -> None:
     sb = st.sidebar
     sb.header("Network")
     model = sb.selectbox("Variant", list(MODELS), format_func=MODELS.get, key="model")
-    choice = sb.radio("Weights", list(WEIGHT_CHOICES), format_func=WEIGHT_CHOICES.get, key="weights")
+    choices = [c for c in WEIGHT_CHOICES if c != "file" or weight_dir() is not None]
+    if st.session_state.get("weights") not in choices:
+        st.session_state["weights"] = "pretrained"
+    choice = sb.radio("Weights", choices, format_func=WEIGHT_CHOICES.get, key="weights")
+    waiting = None
     if choice == "file":
-        path = sb.text_input("Weight file path", key="weights_path",
-                             placeholder="/path/to/bvlc_alexnet.caffemodel").strip()
-        wanted = (model, path) if path else None
+        wanted, waiting = _wanted_file(model)
     else:
         wanted = (model, choice)
     current = st.session_state.get("net_key")
@@ -310,7 +340,7 @@ def _network_controls() -> None:
     elif wanted is not None and wanted != current:
         progress, holder = _progress_bar()
         try:
-            network(*wanted, progress=progress, fallback=choice != "file")
+            cache.network(*wanted, progress=progress, fallback=choice != "file")
         except (av.WeightsError, OSError, ValueError) as exc:
             sentence = str(exc) + (" The previous network stays in use." if current else "")
             st.session_state["net_failed"] = (attempt, sentence)
@@ -320,16 +350,15 @@ def _network_controls() -> None:
         holder.empty()
     if st.session_state.get("net_key") is None:  # a file choice with no usable file yet
         st.session_state["net_key"] = (model, "untrained")
-    if wanted is None:
-        in_use = st.session_state["net_key"]
-        sb.info(f"Give the path of a weight file for {model}; until then the {in_use[0]} network "
-                f"({in_use[1]} weights) stays in use.")
     model, weights = st.session_state["net_key"]
-    net = network(model, weights)
+    if waiting:
+        shown = "weights from a file" if WeightsChoice(weights).is_file else f"{weights} weights"
+        sb.info(f"{waiting}; until then the {model} network ({shown}) stays in use.")
+    net = cache.network(model, weights)
     if net.weights_error:
         with sb.expander("⚠ Running the **untrained** network", expanded=not st.session_state.get("_told")):
             st.write(net.weights_error)
-            st.write(GET_WEIGHTS_HELP)
+            st.write(get_weights_help())
             st.button("Try the download again", key="retry_weights", on_click=_forget, args=((model, weights),))
         st.session_state["_told"] = True
     sb.caption(f"Network: **{model}**, weights: **{net.weights}**, device: **{net.device}**")
@@ -340,11 +369,9 @@ def sidebar() -> Selection:
     _image_controls()
     _network_controls()
     model, weights = st.session_state["net_key"]
-    net = network(model, weights)
-    img, name, credit, digest = st.session_state["image"]
-    key = weights if weights in ("pretrained", "untrained") else f"file:{weights}"
-    if net.weights_error:  # the untrained fallback: its results must not outlive a retry that works
-        key += FALLBACK
-    sel = Selection(net, model, key, img, name, credit, digest)
+    net = cache.network(model, weights)
+    # the untrained fallback's results must not outlive a retry that works: its own key
+    choice = WeightsChoice(weights, fallback=bool(net.weights_error))
+    sel = Selection(net, model, choice, st.session_state["image"])
     st.session_state["_selection"] = sel
     return sel

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
+import cache  # noqa: E402
 import state  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
@@ -23,6 +24,7 @@ PAGES = [
     st.Page("views/attribution.py", title="Why did it say that?", icon=":material/visibility:"),
 ]
 
+cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)
 st.sidebar.markdown("## AlexNet Explorer")
 state.sidebar()

@@ -37,13 +37,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(log_path: Path) -> Iterator[str]:
+def running_app(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """``streamlit run app/streamlit_app.py`` offline on a free port; yields its URL.
 
-    The server's output goes to ``log_path``, for a failed run.
+    The server's output goes to ``log_path``, for a failed run; ``env`` adds to its environment.
     """
     port = free_port()
-    env = dict(os.environ, ALEXNET_VIZ_OFFLINE="1")
+    env = dict(os.environ, ALEXNET_VIZ_OFFLINE="1", **(env or {}))
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),

@@ -92,36 +92,43 @@ def test_class_search_shows_probability_and_rank(forward_calls):
 @pytest.mark.parametrize("fmt,mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
 def test_upload_replaces_the_image_and_survives_page_changes(forward_calls, fmt, mime):
     at = start()
-    first_digest = at.session_state["image"][3]
+    first_digest = at.session_state["image"].digest
     at.sidebar.file_uploader(key="upload").set_value((f"photo.{fmt.lower()}", photo_bytes(fmt), mime)).run()
     assert not at.exception and not errors(at)
-    name, digest = at.session_state["image"][1], at.session_state["image"][3]
+    name, digest = at.session_state["image"].name, at.session_state["image"].digest
     assert name == f"photo.{fmt.lower()}" and digest != first_digest
     at.switch_page("views/architecture.py").run()
-    assert at.session_state["image"][3] == digest
+    assert at.session_state["image"].digest == digest
     assert len(forward_calls) == 2  # the cat, then the upload
     at.sidebar.selectbox(key="sample").set_value("Chelsea the cat").run()  # back to the cat
-    assert at.session_state["image"][1] == "Chelsea the cat" and at.session_state["image"][3] == first_digest
+    assert at.session_state["image"].name == "Chelsea the cat" and at.session_state["image"].digest == first_digest
 
 
 def test_bad_upload_is_explained_and_the_previous_image_survives(forward_calls):
     at = start()
-    before = at.session_state["image"][3]
+    before = at.session_state["image"].digest
     at.sidebar.file_uploader(key="upload").set_value(("notes.png", b"this is not a picture", "image/png")).run()
     assert not at.exception
     msgs = errors(at)
     assert msgs and "notes.png" in msgs[0]
     assert "Traceback" not in msgs[0]
-    assert at.session_state["image"][3] == before
+    assert at.session_state["image"].digest == before
     assert at.get("plotly_chart"), "the page still draws with the previous image"
 
 
-def test_bad_weight_file_is_explained_and_the_previous_network_stays(forward_calls, tmp_path):
+def weight_folder(monkeypatch, folder: Path) -> Path:
+    """The server's operator exposes ``folder``'s weight files (off unless named)."""
+    monkeypatch.setenv("ALEXNET_VIZ_WEIGHT_DIR", str(folder))
+    return folder
+
+
+def test_bad_weight_file_is_explained_and_the_previous_network_stays(forward_calls, tmp_path, monkeypatch):
+    (weight_folder(monkeypatch, tmp_path) / "broken.caffemodel").write_bytes(b"\x08\x96" * 40)
     at = start()
     at.sidebar.radio(key="weights").set_value("untrained").run()
     assert at.session_state["net_key"] == ("alexnet2012", "untrained")
     at.sidebar.radio(key="weights").set_value("file").run()
-    at.sidebar.text_input(key="weights_path").set_value(str(tmp_path / "missing.caffemodel")).run()
+    at.sidebar.selectbox(key="weights_file").set_value("broken.caffemodel").run()
     assert not at.exception
     assert errors(at), "a bad weight file gets an error box"
     assert at.session_state["net_key"] == ("alexnet2012", "untrained")
@@ -204,7 +211,7 @@ def test_camera_is_off_until_asked_for_and_a_photo_from_it_is_used(forward_calls
     assert len(at.camera_input) == 1
     at.camera_input(key="camera").set_value(("camera.jpg", photo_bytes("JPEG", seed=5), "image/jpeg")).run()
     assert not at.exception and not errors(at)
-    assert at.session_state["image"][1] == "camera.jpg"
+    assert at.session_state["image"].name == "camera.jpg"
 
 
 def test_other_upload_formats_are_accepted(forward_calls):
@@ -214,8 +221,8 @@ def test_other_upload_formats_are_accepted(forward_calls):
         upload = (f"p.{fmt.lower()}", photo_bytes(fmt, seed=len(seen)), mime)
         at.sidebar.file_uploader(key="upload").set_value(upload).run()
         assert not at.exception and not errors(at), fmt
-        assert at.session_state["image"][1] == f"p.{fmt.lower()}"
-        seen.add(at.session_state["image"][3])
+        assert at.session_state["image"].name == f"p.{fmt.lower()}"
+        seen.add(at.session_state["image"].digest)
     assert len(seen) == 3
 
 
@@ -227,7 +234,7 @@ def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls)
     import torch
 
     sys.path.insert(0, str(Path(APP).parent))
-    import state
+    import cache as state
     from alexnet_viz.network import build_network
 
     trained = build_network("alexnet2012")
@@ -332,11 +339,12 @@ def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monke
         return real(model, weights, device, progress, fallback_to_untrained)
 
     monkeypatch.setattr(av, "load_network", load)
-    bad = tmp_path / "junk.caffemodel"
+    bad = weight_folder(monkeypatch, tmp_path) / "junk.caffemodel"
     bad.write_bytes(b"not a caffemodel" * 10)
+    bad = bad.resolve()
     at = start()
     at.sidebar.radio(key="weights").set_value("file").run()
-    at.sidebar.text_input(key="weights_path").set_value(str(bad)).run()
+    at.sidebar.selectbox(key="weights_file").set_value("junk.caffemodel").run()
     message = errors(at)
     assert message and "junk.caffemodel" in message[0]
     for page in PAGES:
@@ -350,9 +358,10 @@ def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monke
     assert not at.exception and errors(at)
 
 
-def test_a_file_choice_without_a_path_says_which_network_stays_in_use(forward_calls):
-    """Choosing "a weight file" and then another variant, before typing a path, must not leave
+def test_a_file_choice_without_a_path_says_which_network_stays_in_use(forward_calls, tmp_path, monkeypatch):
+    """Choosing "a weight file" and then another variant, before picking a file, must not leave
     the sidebar saying torchvision while every page silently shows alexnet2012."""
+    (weight_folder(monkeypatch, tmp_path) / "w.pt").write_bytes(b"PK\x03\x04")
     at = start()
     at.sidebar.radio(key="weights").set_value("file").run()
     at.sidebar.selectbox(key="model").set_value("torchvision").run()
@@ -378,11 +387,12 @@ def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, m
 
     monkeypatch.setattr(DeltaGenerator, "download_button", recording)  # col.download_button(…)
     monkeypatch.setattr(st, "download_button", lambda *a, **k: recording(st.container(), *a, **k))
-    path = tmp_path / "my_weights.pth"
+    path = weight_folder(monkeypatch, tmp_path / "some dir") / "my_weights.pth"
+    path.parent.mkdir()
     torch.save(build_network("alexnet2012").body.state_dict(), path)
     at = start()
     at.sidebar.radio(key="weights").set_value("file").run()
-    at.sidebar.text_input(key="weights_path").set_value(str(path)).run()
+    at.sidebar.selectbox(key="weights_file").set_value("my_weights.pth").run()
     assert not errors(at), errors(at)
     names.clear()
     at.switch_page("views/kernels.py").run()
@@ -391,13 +401,48 @@ def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, m
     assert not any("/" in n or ":" in n for n in names), names
 
 
-def _state_module():
+def test_weight_files_are_off_unless_the_server_names_a_folder(forward_calls, monkeypatch):
+    """No path box for visitors: without ALEXNET_VIZ_WEIGHT_DIR the option is not offered."""
+    monkeypatch.delenv("ALEXNET_VIZ_WEIGHT_DIR", raising=False)
+    at = start()
+    assert at.sidebar.radio(key="weights").options == ["pretrained (ImageNet)", "untrained (paper's init)"]
+    assert not at.sidebar.text_input, "nothing for a visitor to type a path into"
+
+
+def test_the_weights_folder_offers_only_its_own_regular_files(forward_calls, monkeypatch, tmp_path):
+    import os
+
+    import torch
+
+    from alexnet_viz.network import build_network
+
+    outside = tmp_path / "outside.pt"
+    torch.save(build_network("alexnet2012").body.state_dict(), outside)
+    folder = weight_folder(monkeypatch, tmp_path / "weights")
+    folder.mkdir()
+    (folder / "good.pt").symlink_to(outside)  # inside the folder by name, outside by target: refused
+    os.link(outside, folder / "copy.pt")  # a hard link is a regular file in the folder: offered
+    (folder / "zero.pt").symlink_to("/dev/zero")
+    (folder / "sub").mkdir()
+    os.mkfifo(folder / "pipe.pt")
+    (folder / ".hidden.pt").write_bytes(b"x")
+    at = start()
+    at.sidebar.radio(key="weights").set_value("file").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="weights_file").options == ["copy.pt"]
+    at.sidebar.selectbox(key="weights_file").set_value("copy.pt").run()
+    assert not at.exception and not errors(at), errors(at)
+    assert at.session_state["net_key"] == ("alexnet2012", str((folder / "copy.pt").resolve()))
+    assert at.session_state["_selection"].net.weights == "from file copy.pt"
+
+
+def _cache_module():
     import sys
 
     sys.path.insert(0, str(Path(APP).parent))
-    import state
+    import cache
 
-    return state
+    return cache
 
 
 def test_a_download_in_one_session_does_not_block_another_network(monkeypatch):
@@ -406,7 +451,7 @@ def test_a_download_in_one_session_does_not_block_another_network(monkeypatch):
 
     import alexnet_viz as av
 
-    state = _state_module()
+    state = _cache_module()
     store, _locks, _guard = state._network_store()
     store.clear()
     release, started = threading.Event(), threading.Event()
@@ -440,7 +485,7 @@ def test_networks_from_weight_files_are_bounded(monkeypatch):
     import alexnet_viz as av
     from alexnet_viz.network import build_network
 
-    state = _state_module()
+    state = _cache_module()
     store, _locks, _guard = state._network_store()
     store.clear()
     net = build_network("alexnet2012")

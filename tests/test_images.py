@@ -524,3 +524,44 @@ def test_image_digest_keys_on_pixels_and_size():
     assert image_digest(changed) != digest
     flat = Image.frombytes("RGB", (20, 30), picture.tobytes())  # same bytes, other shape
     assert image_digest(flat) != digest
+
+
+# -- what the app keeps of an upload (issue: bounded upload memory) ------------------------------
+def test_the_app_keeps_a_bounded_copy_and_says_what_it_was():
+    from alexnet_viz.images import KEEP_SIDE
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8000, 6000), (30, 120, 200)).save(buf, "PNG")  # 48 MP: a full decode is 144 MB
+    img = load_image(buf.getvalue(), max_side=KEEP_SIDE)
+    assert img.size == (1024, 768) and img.info["original_size"] == (8000, 6000)
+    panorama = io.BytesIO()
+    Image.new("RGB", (6000, 300), (30, 120, 200)).save(panorama, "PNG")
+    assert load_image(panorama.getvalue(), max_side=KEEP_SIDE).size == (6000, 300)  # short side kept
+    small = io.BytesIO()
+    Image.new("RGB", (640, 480)).save(small, "PNG")
+    assert load_image(small.getvalue(), max_side=KEEP_SIDE).size == (640, 480)
+
+
+def test_a_50_megapixel_jpeg_costs_tens_of_megabytes(tmp_path):
+    """Draft decoding plus the shrink: peak memory of one upload at the pixel cap, in a child."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (8600, 5800), (200, 90, 40)).save(path, "JPEG", quality=90)  # 49.9 MP
+    code = textwrap.dedent(f"""
+        import resource
+        from alexnet_viz.images import KEEP_SIDE, load_image
+        data = open({str(path)!r}, "rb").read()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        img = load_image(data, max_side=KEEP_SIDE)
+        print(img.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr
+    size, grew_mib = done.stdout.rsplit(" ", 1)
+    assert size == "(1024, 691)"  # drafted to 1/8 (1075×725), then the longer side to 1024
+    assert int(grew_mib) < 64, f"one upload grew the process by {grew_mib} MiB"

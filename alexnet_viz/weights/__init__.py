@@ -25,8 +25,8 @@ from .downloads import (
 )
 from .errors import WeightsError
 from .files import (
-    MAX_WEIGHT_FILE_BYTES, check_weight_path, convert_caffemodel, file_digest, load_torch_file, open_weight_file,
-    save_state_dict, state_dict_from_path,
+    MAX_WEIGHT_FILE_BYTES, check_weight_path, confined_weight_path, convert_caffemodel, file_digest, load_torch_file, open_weight_file,
+    save_state_dict, state_dict_from_path, weight_files_in,
 )
 from .shapes import check_state_dict, expected_shapes
 from .sources import HOME_ENV, OFFLINE_ENV, SOURCES, WeightSource, cache_dir, offline, source, weights_dir
@@ -51,5 +51,5 @@ __all__ = [
     "OFFLINE_ENV", "download", "fetch", "is_cached", "load_pretrained", "TIMEOUT_S", "STALL_WINDOW_S",
     "MIN_BYTES_PER_S", "PROGRESS_EVERY_S", "Progress", "MAX_WEIGHT_FILE_BYTES", "check_weight_path",
     "open_weight_file", "load_torch_file", "save_state_dict", "state_dict_from_path", "convert_caffemodel",
-    "file_digest", "check_state_dict", "expected_shapes", "state_dict_for",
+    "file_digest", "weight_files_in", "confined_weight_path", "check_state_dict", "expected_shapes", "state_dict_for",
 ]

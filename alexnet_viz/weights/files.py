@@ -273,3 +273,38 @@ def convert_caffemodel(src: str | os.PathLike, dst: str | os.PathLike, model: st
     except OSError as exc:  # name the file the person chose, not our temp file beside it
         raise WeightsError(f"Could not write {dst} ({exc.strerror or exc}): choose a file in a folder "
                            f"you can write to, with room for about 233 MB.") from None
+
+
+# -- a folder the person running a server exposes -------------------------------------------------
+
+def weight_files_in(folder: str | os.PathLike) -> list[str]:
+    """The names of the weight files a server may offer from ``folder``: regular, non-empty
+    files under the size cap that resolve inside the folder (a symlink pointing out of it, or
+    to a device, is left out). Not recursive; hidden files and temp files are left out."""
+    root = Path(folder).expanduser().resolve()
+    names = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name.lower())
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name.endswith(".part"):
+            continue
+        try:
+            confined_weight_path(root, entry.name)
+        except WeightsError:
+            continue
+        names.append(entry.name)
+    return names
+
+
+def confined_weight_path(folder: str | os.PathLike, name: str) -> Path:
+    """``folder/name`` resolved, if it is a weight file inside ``folder`` (``check_weight_path``);
+    a name with a separator or ``..``, or one that resolves outside, is refused with a sentence."""
+    root = Path(folder).expanduser().resolve()
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise WeightsError(f"{name!r} is not the name of a file in the weights folder.")
+    target = (root / name).resolve()
+    if target == root or not target.is_relative_to(root):
+        raise WeightsError(f"{name} points outside the weights folder, so it is not offered.")
+    return check_weight_path(target)

@@ -1,10 +1,10 @@
 """Why did it say that? Attribution maps for the chosen image: one method, several side by side,
-and Adebayo et al.'s sanity check. Results come from ``attribution_cache`` (one computation per
+and Adebayo et al.'s sanity check. Results come from ``cache`` (one computation per
 image, network, weights, method, parameters and target); the display controls only redraw."""
 import numpy as np
 import streamlit as st
 
-import attribution_cache as cache
+import cache
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
 from alexnet_viz import figures as F

@@ -1,0 +1,92 @@
+"""The app's shared store and the closed-session clean-up, without a server."""
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
+import cache  # noqa: E402
+
+
+def test_the_store_is_bounded_in_bytes_least_recently_used_first_out():
+    s = cache.Store(max_bytes=3 * 800)
+    for k in "abc":
+        s.put(k, np.zeros(100))  # 800 bytes each
+    assert s.get("a") is not None  # a is now the most recent
+    s.put("d", np.zeros(100))
+    assert s.get("b") is None and all(s.get(k) is not None for k in "acd")
+    assert s.bytes == 2400
+
+
+def test_results_are_frozen_and_computed_once_for_concurrent_callers():
+    s = cache.Store(max_bytes=2**20)
+    started, release = threading.Event(), threading.Event()
+    calls, got = [], []
+
+    def compute():
+        calls.append(1)
+        started.set()
+        assert release.wait(10)
+        return {"map": np.ones(4)}
+
+    threads = [threading.Thread(target=lambda: got.append(s.get_or_compute("k", compute))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    assert started.wait(10)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and len(got) == 4 and all(g is got[0] for g in got)
+    with pytest.raises(ValueError):
+        got[0]["map"][0] = 2  # shared by sessions: read-only
+
+
+def test_a_failed_computation_lets_the_next_caller_try():
+    s = cache.Store(max_bytes=2**20)
+
+    def fail():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        s.get_or_compute("k", fail)
+    assert s.get_or_compute("k", lambda: 5) == 5
+
+
+class FakeManager:
+    def __init__(self):
+        self.active, self.stored, self.closed = set(), set(), []
+
+    def list_active_sessions(self):
+        return [SimpleNamespace(session=SimpleNamespace(id=i)) for i in self.active]
+
+    def list_sessions(self):
+        return [SimpleNamespace(session=SimpleNamespace(id=i)) for i in self.active | self.stored]
+
+    def get_active_session_info(self, sid):
+        return object() if sid in self.active else None
+
+    def close_session(self, sid):
+        self.closed.append(sid)
+        self.stored.discard(sid)
+
+
+class NowLoop:
+    def call_soon_threadsafe(self, fn):
+        fn()
+
+
+def test_the_reaper_closes_sessions_gone_long_enough_and_spares_reconnects(monkeypatch):
+    monkeypatch.setattr(cache, "SESSION_GONE_AFTER_S", 60.0)
+    m, seen = FakeManager(), {}
+    m.active, m.stored = {"open"}, {"closed", "blip"}
+    assert cache._reap_once(m, NowLoop(), seen, now=0.0) == []  # first seen gone: the clock starts
+    m.stored.discard("blip")
+    m.active.add("blip")  # reconnected within the grace period
+    assert cache._reap_once(m, NowLoop(), seen, now=30.0) == []
+    assert cache._reap_once(m, NowLoop(), seen, now=61.0) == ["closed"]
+    assert m.closed == ["closed"] and "blip" not in seen
