@@ -367,8 +367,8 @@ def strongest_reader(net: Network, acts: Acts, u: Unit) -> Position | None:
     projective field, as (layer, channel, row, col); None for the last layer.
 
     conv and linear readers: the kernel or fc weight that meets ``u``, times ``u.value``, ties
-    (a dead unit's zeros) broken by the weight alone; avgpool: value / window area; max-pool: a
-    window that ``u`` wins (the reader's value equals ``u``'s), else the first window; relu and
+    (a dead unit's zeros) broken by the weight alone; avgpool: value / window area; max-pool: the
+    window ``u`` wins (the reader's value equals ``u``'s), or else comes closest to winning; relu and
     lrn: the same position (LRN's neighbours are only pushed down). ``acts`` as for trace_unit;
     only max-pool readers look at them.
     """
@@ -393,10 +393,9 @@ def strongest_reader(net: Network, acts: Acts, u: Unit) -> Position | None:
         i = _best(w[oc, u.channel - first, ky, kx], u.value)
         return reader, int(oc[i]), int(oy[i]), int(ox[i])
     cells = [(int(y), int(x)) for y in ys for x in xs]
-    if spec.kind == "maxpool":
+    if spec.kind == "maxpool":  # the window u wins, or else comes closest to winning
         out = _as_array(acts[reader], None, reader, ndim=3)
-        won = [(y, x) for y, x in cells if out[u.channel, y, x] == np.float32(u.value)]
-        y, x = (won or cells)[0]
+        y, x = min(cells, key=lambda c: float(out[u.channel, c[0], c[1]]) - u.value)
         return reader, u.channel, y, x
     # adaptive average pooling: each reader weighs u by 1 / the area of its window
     n_out = _as_array(acts[reader], None, reader, ndim=3).shape[1:]
