@@ -446,3 +446,20 @@ def test_the_strongest_conv_reader_is_the_largest_weight_times_value(nets, image
                 if product > best:
                     best, where = product, ("conv2", c, r, q)
     assert av.strongest_reader(net, acts, u) == where
+
+
+def test_the_strongest_input_is_never_in_the_padding(nets, images, forwards):
+    """A corner unit whose every product inside the map is negative: the padding's zeros would
+    win a plain argmax, but padding contributes nothing, so the answer stays on the map."""
+    net, x, acts = nets["alexnet2012"], images["alexnet2012", 227], forwards["alexnet2012", 227]
+    w = module(net, "conv2").weight[0]  # (48, 5, 5): the first tower's kernel of channel 0
+    crafted = dict(acts)
+    pool1 = torch.zeros_like(acts["pool1"])  # (1, 96, 27, 27)
+    pool1[0, :48, 0:3, 0:3] = -torch.sign(w[:, 2:, 2:]) - 0.5 * (w[:, 2:, 2:] == 0)  # unit (0, 0) reads rows -2..2
+    crafted["pool1"] = pool1
+    u = av.trace_unit(net, x, "conv2", 0, 0, 0, acts=crafted)
+    inside = (u.patch * u.weight)[:, 2:, 2:]
+    assert (inside < 0).all() and (u.patch[:, :2, :] == 0).all()
+    layer, channel, row, col = av.strongest_input(u)
+    assert layer == "pool1" and 0 <= row < 3 and 0 <= col < 3
+    assert u.patch[channel, row + 2, col + 2] * u.weight[channel, row + 2, col + 2] == inside.max()
