@@ -34,6 +34,7 @@ _PASS = ("dropout", "flatten")  # steps that are not activations: nothing to tra
 
 Window = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
 Acts = Mapping[str, "torch.Tensor | np.ndarray"]
+Position = tuple[str, int, "int | None", "int | None"]  # (layer, channel, row, col), as trace_unit takes it
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to a single bool
@@ -62,10 +63,10 @@ class Unit:
     weight: np.ndarray | None  # conv (Cin, kh, kw); linear (features,); otherwise None
     bias: float | None
     terms: np.ndarray | None  # conv (Cin,) Σ over the window of patch·weight; linear (features,) weight·input; float64
-    receptive_field: Window | None  # in input pixels, unclipped
+    receptive_field: Window  # in input pixels, unclipped; a vector unit: all that pool5 (or avgpool) sees
     projective_field: dict[str, tuple[range, Window | None]]  # next layer -> (channels, window or None for a vector)
 
-    def position(self) -> tuple[str, int, int | None, int | None]:
+    def position(self) -> Position:
         """(layer, channel, row, col): what ``trace_unit`` takes to trace this unit again."""
         return self.layer, self.channel, self.row, self.col
 
@@ -237,8 +238,18 @@ def _locate(net: Network, x: torch.Tensor, layer: str, channel, row, col):
     return row_, shape, channel, row, col
 
 
-def _param(net: Network, layer: Layer, name: str) -> np.ndarray:
-    return getattr(net.body.get_submodule(layer.module), name).detach().cpu().numpy()
+def _param(net: Network, layer: Layer, name: str, index) -> np.ndarray:
+    """A slice of a layer's weight or bias, as a numpy copy; sliced before it leaves the device
+    (fc6's whole weight is 150 MB)."""
+    return getattr(net.body.get_submodule(layer.module), name)[index].detach().cpu().numpy().copy()
+
+
+def _get(acts: Acts, name: str, layer: str):
+    try:
+        return acts[name]
+    except KeyError:
+        raise ValueError(f"The activations given hold no {name}: tracing {layer} needs {layer} and "
+                         f"the layer it reads, {name}.") from None
 
 
 # -- the public functions ---------------------------------------------------------------------------
@@ -259,8 +270,8 @@ def trace_unit(net: Network, x: torch.Tensor, layer: str, channel: int, row: int
             acts = net.activations(x, upto=layer)
     source = _source(arch, layer)
     src_shape = shapes[source]
-    out = _as_array(acts[layer], shape, layer)
-    src = _as_array(x if source == "input" else acts[source], src_shape, source)
+    out = _as_array(_get(acts, layer, layer), shape, layer)
+    src = _as_array(x if source == "input" else _get(acts, source, layer), src_shape, source)
     value = float(out[channel] if row is None else out[channel, row, col])
 
     kind = KINDS[spec.kind]
@@ -270,25 +281,24 @@ def trace_unit(net: Network, x: torch.Tensor, layer: str, channel: int, row: int
     weight = bias = terms = None
     if kind == "linear":
         patch = src.reshape(-1).copy()  # (features,), flattened in (C, H, W) order like fc6's weights
-        weight = _param(net, spec, "weight")[channel].copy()  # (features,)
-        bias = float(_param(net, spec, "bias")[channel])
+        weight = _param(net, spec, "weight", channel)  # (features,)
+        bias = float(_param(net, spec, "bias", channel))
         terms = weight.astype(np.float64) * patch
     elif row is None:  # relu of an fc layer
         patch = src[in_channels.start:in_channels.stop].reshape(-1, 1, 1).copy()  # (1, 1, 1)
     else:
         patch = _crop(src, in_channels, window, -np.inf if kind == "pool" else 0.0)
         if kind == "conv":
-            weight = _param(net, spec, "weight")[channel].copy()  # (Cin, kh, kw)
-            bias = float(_param(net, spec, "bias")[channel])
+            weight = _param(net, spec, "weight", channel)  # (Cin, kh, kw)
+            bias = float(_param(net, spec, "bias", channel))
             terms = (patch.astype(np.float64) * weight).sum(axis=(1, 2))  # (Cin,)
     for a in (patch, weight, terms):
         if a is not None:
             a.flags.writeable = False
     return Unit(layer=layer, kind=kind, channel=channel, row=row, col=col, value=value, shape=tuple(shape),
-                source=source,
-                source_shape=tuple(src_shape), in_channels=in_channels, window=window, patch=patch,
-                weight=weight, bias=bias, terms=terms,
-                receptive_field=_down(arch, shapes, layer, "input", here if here else None),
+                source=source, source_shape=tuple(src_shape), in_channels=in_channels, window=window,
+                patch=patch, weight=weight, bias=bias, terms=terms,
+                receptive_field=_down(arch, shapes, layer, "input", here),
                 projective_field=_projective_field(arch, shapes, layer, channel, here))
 
 
@@ -304,8 +314,9 @@ def _projective_field(arch: Architecture, shapes: dict, layer: str, channel: int
     if isinstance(out, str):  # the network cannot reach the reader on this image
         return {}
     c_in = math.prod(shapes[layer]) if spec.kind == "linear" else shapes[layer][0]
-    feature = channel if here is None or spec.kind != "linear" else \
-        (channel * shapes[layer][1] + here[0]) * shapes[layer][2] + here[2]
+    feature = channel  # what the reader calls this unit: fc6 reads pool5 flattened in (C, H, W) order
+    if spec.kind == "linear" and here is not None:
+        feature = int(np.ravel_multi_index((channel, here[0], here[2]), shapes[layer]))
     channels = [o for o in range(out[0]) if feature in _reads(spec, o, c_in)]
     if len(out) == 1:
         return {reader: (range(channels[0], channels[-1] + 1), None)}
@@ -333,9 +344,6 @@ def effective_receptive_field(net: Network, x: torch.Tensor, layer: str, channel
         unit = a[channel] if row is None else a[channel, row, col]
         (grad,) = torch.autograd.grad(unit, xi)  # (1, 3, H, W)
     return grad[0].abs().sum(0).cpu().numpy()  # (H, W)
-
-
-Position = tuple[str, int, "int | None", "int | None"]
 
 
 def strongest_input(u: Unit) -> Position:
@@ -380,17 +388,17 @@ def strongest_reader(net: Network, acts: Acts, u: Unit) -> Position | None:
         return reader, u.channel, u.row, u.col
     if spec.kind == "linear":
         f = u.channel if u.row is None else int(np.ravel_multi_index((u.channel, u.row, u.col), u.shape))
-        w = _param(net, spec, "weight")[:, f]  # (out,)
+        w = _param(net, spec, "weight", (slice(None), f))  # (out,)
         return reader, _best(w, u.value), None, None
     ys, xs = np.arange(box[0], box[1]), np.arange(box[2], box[3])
     if spec.kind == "conv":
-        w = _param(net, spec, "weight")  # (out, Cin/groups, k, k)
+        w = _param(net, spec, "weight", slice(channels.start, channels.stop))  # (readers, Cin/groups, k, k)
         first = _reads(spec, channels.start, u.shape[0]).start
         oc, oy, ox = (a.reshape(-1) for a in np.meshgrid(np.arange(channels.start, channels.stop), ys, xs,
                                                          indexing="ij"))
         ky = u.row - (oy * spec.stride - spec.padding)  # where u sits in each reader's kernel
         kx = u.col - (ox * spec.stride - spec.padding)
-        i = _best(w[oc, u.channel - first, ky, kx], u.value)
+        i = _best(w[oc - channels.start, u.channel - first, ky, kx], u.value)
         return reader, int(oc[i]), int(oy[i]), int(ox[i])
     cells = [(int(y), int(x)) for y in ys for x in xs]
     if spec.kind == "maxpool":  # the window u wins, or else comes closest to winning

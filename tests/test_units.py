@@ -286,6 +286,8 @@ def test_a_batch_or_activations_of_another_image_are_refused(nets, images, forwa
         av.trace_unit(net, x.expand(2, -1, -1, -1), "conv1", 0, 0, 0)
     with pytest.raises(ValueError, match=r"shaped \(96, 24, 24\).*\(96, 27, 27\)"):
         av.trace_unit(net, x, "pool1", 0, 0, 0, acts=forwards["alexnet2012", 199])
+    with pytest.raises(ValueError, match="hold no norm1: tracing pool1 needs pool1 and the layer it reads"):
+        av.trace_unit(net, x, "pool1", 0, 0, 0, acts={"pool1": forwards["alexnet2012", 227]["pool1"]})
 
 
 # -- tracing reads activations; it does not run the network ---------------------------------------
@@ -321,7 +323,7 @@ def test_tracing_with_the_callers_activations_runs_no_forward_pass(nets, images,
             u = av.trace_unit(net, x, name, channel, row, col, acts=acts)
             v = av.trace_unit(net, x, name, channel, row, col, acts=cached)
             assert u.value == v.value and np.array_equal(u.patch, v.patch) and u.window == v.window
-            assert u.projective_field == v.projective_field
+            assert u.projective_field == v.projective_field and v.position() == (name, channel, row, col)
             av.strongest_input(v)
             av.strongest_reader(net, cached, v)
     assert count_passes == {"walks": 0, "modules": 0}
