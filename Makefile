@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test test-fast bench clean
 
 # The venv is (re)built whenever requirements.txt or pyproject.toml is newer than it.
 $(STAMP): requirements.txt pyproject.toml
@@ -18,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q
+
+# The inner loop: no browser, nothing marked slow.
+test-fast: $(STAMP)
+	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_forward.py

@@ -12,7 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from alexnet_viz.network import Network
-from app_support import APP, OFFLINE, offline_pretrained_weights
+from app_support import APP, OFFLINE, fresh_caches, offline_pretrained_weights
 
 PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
 TIMEOUT = 60
@@ -38,8 +38,7 @@ def no_pretrained_weights(monkeypatch):
 @pytest.fixture
 def forward_calls(monkeypatch):
     """Fresh caches, and a count of real forward passes through any network."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    fresh_caches()
     calls = []
     original = Network.activations
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
 from alexnet_viz import attribution
-from app_support import APP, offline_pretrained_weights
+from app_support import APP, fresh_caches, offline_pretrained_weights
 
 PAGE = "views/attribution.py"
 TIMEOUT = 120
@@ -28,8 +28,7 @@ def no_pretrained_weights(monkeypatch):
 @pytest.fixture
 def explain_calls(monkeypatch):
     """Fresh caches, and the (method, params) of every real attribution computed."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    fresh_caches()
     calls = []
     original = attribution.explain
 

@@ -42,7 +42,8 @@ def _offline_error(model: str) -> WeightsError:
         f"{OFFLINE_ENV}=1 forbids downloading them. Two ways out: run "
         f"`python -m alexnet_viz download --model {model}` on a connected machine and copy the "
         f"files it writes into {weights_dir()}, or pass the path of a weight file "
-        f"(a .caffemodel or a saved state dict) with --weights, or with the app's weights-file option.")
+        f"(a .caffemodel or a saved state dict) with --weights, or in the app from the folder named by "
+        f"ALEXNET_VIZ_WEIGHT_DIR.")
 
 
 def _open(url: str, name: str, timeout: float):
