@@ -77,6 +77,11 @@ def network(model: str, weights: str, progress=None, fallback: bool = True) -> a
         return store[key]
 
 
+def loaded(model: str, weights: str) -> av.Network | None:
+    """The shared network for (model, weights) if it is loaded already; never loads."""
+    return _network_store()[0].get((model, weights))
+
+
 def forget_network(key: tuple[str, str]) -> None:
     """Drop a network from the shared store (after a failed download), so the next run retries."""
     store, _locks, guard = _network_store()
@@ -210,9 +215,12 @@ def start_session_reaper() -> None:
             return
         from streamlit import runtime
 
-        if not runtime.exists():  # AppTest and bare scripts have no server
+        if not runtime.exists():  # bare scripts have no server
             return
-        _reaper = threading.Thread(target=_reap_forever, args=(runtime.get_instance(),),
+        rt = runtime.get_instance()
+        if getattr(rt, "_session_mgr", None) is None:  # AppTest's stand-in runtime has no sessions
+            return
+        _reaper = threading.Thread(target=_reap_forever, args=(rt,),
                                    name="alexnet-viz-session-reaper", daemon=True)
         _reaper.start()
 

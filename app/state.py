@@ -60,7 +60,7 @@ def get_weights_help() -> str:
     text = ("To use the trained network, run `python -m alexnet_viz download` on a machine with internet "
             "access (it fills the weight cache)")
     if weight_dir() is not None:
-        return text + (", or choose **a weight file from the server's folder** below (a downloaded "
+        return text + (", or choose **a weight file from the server's folder** under Weights above (a downloaded "
                        "`bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth` copied there).")
     return text + (f", or ask whoever runs this server to put a weight file in a folder and name it "
                    f"with `{WEIGHT_DIR_ENV}`.")
@@ -110,7 +110,7 @@ class ImageChoice:
         text = self.name if self.credit is None else f"{self.name} — {self.credit}"
         original = self.image.info.get("original_size")
         if original and tuple(original) != self.image.size:
-            text += (f" (kept at {self.image.width}×{self.image.height}, "
+            text += (f" (decoded at {self.image.width}×{self.image.height} "
                      f"from {original[0]}×{original[1]})")
         return text
 
@@ -232,11 +232,19 @@ def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
         st.session_state["sample"] = None
 
 
-def _on_sample() -> None:
+def _upload_key() -> str:
+    """The uploader's key: a new one empties the widget (Streamlit lets no code clear it)."""
+    gen = st.session_state.get("upload_gen", 0)
+    return "upload" if gen == 0 else f"upload-{gen}"
+
+
+def _on_sample(chosen: bool = True) -> None:
     name = st.session_state["sample"]
     if name is None:
         return
     _set_image(sample_image(name), name, SAMPLES[name].credit)
+    if chosen:  # the uploader must not go on listing an upload that is no longer in use
+        st.session_state["upload_gen"] = st.session_state.get("upload_gen", 0) + 1
 
 
 def _on_file(key: str) -> None:
@@ -258,11 +266,12 @@ def _image_controls() -> None:
     sb.header("Image")
     if "image" not in st.session_state:
         st.session_state.setdefault("sample", next(iter(SAMPLES)))
-        _on_sample()
+        _on_sample(chosen=False)
     sb.selectbox("Sample photo", list(SAMPLES), key="sample", on_change=_on_sample,
                  index=None, placeholder="Choose a sample photo…")
-    sb.file_uploader(f"…or upload a photo (up to {UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="upload",
-                     on_change=_on_file, args=("upload",),
+    key = _upload_key()
+    sb.file_uploader(f"…or upload a photo (up to {UPLOAD_MB} MB)", type=UPLOAD_TYPES, key=key,
+                     on_change=_on_file, args=(key,),
                      help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB.")
     if sb.toggle("Use the camera", key="use_camera",
                  help="Off by default so the browser does not ask for the camera on every visit."):
@@ -292,6 +301,7 @@ def _forget(key: tuple[str, str]) -> None:
     """After a failed download: drop the network so the next run tries again."""
     cache.forget_network(key)
     st.session_state.pop("net_key", None)
+    st.session_state["_retried"] = True  # the next run says how the retry went
 
 
 def _file_stamp(path: str) -> tuple[int, int] | None:
@@ -326,7 +336,8 @@ def _network_controls() -> None:
     choices = [c for c in WEIGHT_CHOICES if c != "file" or weight_dir() is not None]
     if st.session_state.get("weights") not in choices:
         st.session_state["weights"] = "pretrained"
-    choice = sb.radio("Weights", choices, format_func=WEIGHT_CHOICES.get, key="weights")
+    choice = st.session_state["weights"]  # the radio's value; the radio is drawn once we know what runs
+    radio_slot = sb.container()
     waiting = None
     if choice == "file":
         wanted, waiting = _wanted_file(model)
@@ -350,6 +361,11 @@ def _network_controls() -> None:
         holder.empty()
     if st.session_state.get("net_key") is None:  # a file choice with no usable file yet
         st.session_state["net_key"] = (model, "untrained")
+    failed_download = cache.loaded(model, "pretrained")
+    labels = dict(WEIGHT_CHOICES)
+    if failed_download is not None and failed_download.weights_error:  # say what really runs
+        labels["pretrained"] = "pretrained (not available: the untrained network runs)"
+    radio_slot.radio("Weights", choices, format_func=labels.get, key="weights")
     model, weights = st.session_state["net_key"]
     if waiting:
         shown = "weights from a file" if WeightsChoice(weights).is_file else f"{weights} weights"
@@ -361,6 +377,10 @@ def _network_controls() -> None:
             st.write(get_weights_help())
             st.button("Try the download again", key="retry_weights", on_click=_forget, args=((model, weights),))
         st.session_state["_told"] = True
+        if st.session_state.pop("_retried", False):
+            sb.warning("Tried the download again: it failed again, so the untrained network still runs.")
+    elif st.session_state.pop("_retried", False):
+        sb.success(f"Tried the download again: the {net.weights} weights are loaded.")
     sb.caption(f"Network: **{model}**, weights: **{net.weights}**, device: **{net.device}**")
 
 

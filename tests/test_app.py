@@ -404,7 +404,8 @@ def test_weight_files_are_off_unless_the_server_names_a_folder(forward_calls, mo
     """No path box for visitors: without ALEXNET_VIZ_WEIGHT_DIR the option is not offered."""
     monkeypatch.delenv("ALEXNET_VIZ_WEIGHT_DIR", raising=False)
     at = start()
-    assert at.sidebar.radio(key="weights").options == ["pretrained (ImageNet)", "untrained (paper's init)"]
+    options = at.sidebar.radio(key="weights").options
+    assert len(options) == 2 and options[1] == "untrained (paper's init)" and not any("file" in o for o in options)
     assert not at.sidebar.text_input, "nothing for a visitor to type a path into"
 
 
@@ -497,3 +498,36 @@ def test_networks_from_weight_files_are_bounded(monkeypatch):
     assert "untrained" in kept
     assert [k for k in kept if k != "untrained"] == paths[-state.MAX_FILE_NETWORKS:]
     store.clear()
+
+
+def test_offline_the_weights_control_says_the_untrained_network_runs(forward_calls):
+    at = start()
+    radio = at.sidebar.radio(key="weights")
+    assert radio.value == "pretrained" and radio.options[0] == "pretrained (not available: the untrained network runs)"
+
+
+def test_choosing_a_sample_empties_the_uploader(forward_calls):
+    at = start()
+    at.sidebar.file_uploader(key="upload").set_value(("p.png", photo_bytes(), "image/png")).run()
+    assert at.session_state["image"].name == "p.png"
+    at.sidebar.selectbox(key="sample").set_value("Coffee cup").run()
+    assert not at.exception, at.exception
+    assert at.session_state["image"].name == "Coffee cup"
+    uploaders = [u for u in at.sidebar.get("file_uploader")]
+    assert len(uploaders) == 1 and not uploaders[0].value, "the old upload is no longer listed"
+
+
+def test_a_retry_that_fails_again_says_so(forward_calls):
+    at = start()
+    at.button(key="retry_weights").click().run()
+    assert not at.exception, at.exception
+    assert any("failed again" in w.value for w in at.sidebar.warning)
+
+
+def test_a_big_photo_is_captioned_with_its_original_size(forward_calls):
+    at = start()
+    at.sidebar.file_uploader(key="upload").set_value(("big.png", photo_bytes(size=(3000, 2000)), "image/png")).run()
+    assert not at.exception, at.exception
+    assert at.session_state["image"].image.size == (1024, 683)
+    caps = [i.caption for i in at.sidebar.get("imgs")] if hasattr(at.sidebar, "get") else []
+    assert "big.png (decoded at 1024×683 from 3000×2000)" in at.session_state["image"].caption, caps
