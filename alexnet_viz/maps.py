@@ -646,7 +646,7 @@ def input_kernels(weight, out_channel: int, layer: Layer | str, arch: Architectu
     cols = _check_layout(len(tiles), cols, pad, scale)
     image, tile = _compose(tiles, cols, pad, pad_value, scale)
     note = _reads(layer, arch, chans)
-    return Grid(image, tuple(chans), cols, tile, pad, tuple((-mm, mm) for mm in m), layer.tower_of(out_channel), note)
+    return Grid(image, tuple(chans), cols, tile, pad, tuple((-mm, mm) for mm in m), None if (t := arch.tower_of(layer.name, out_channel)) == "all" else t, note)
 
 
 def _reads(layer: Layer, arch: Architecture, chans: range) -> str:

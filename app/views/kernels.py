@@ -41,7 +41,7 @@ for weights, label in sources:
     cols[-1].plotly_chart(F.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
                           key=f"k_colour_{weights}")
     (st.success if comparison["clear"] else st.info)(comparison["sentence"])
-    scores = [{"kernel": i, "tower": arch.layer(first).tower_of(i) or "all", "colourfulness": float(v)}
+    scores = [{"kernel": i, "tower": arch.tower_of(first, i), "colourfulness": float(v)}
               for i, v in enumerate(comparison["scores"])]
     st.download_button("Download each kernel's colourfulness (CSV)", F.csv_bytes(scores), mime="text/csv",
                        file_name=f"{first}_colourfulness_{state.weights_tag(weights)}.csv", on_click="ignore",
