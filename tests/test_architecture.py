@@ -140,6 +140,21 @@ def test_one_tower_variants_have_one_tower_everywhere(model):
         assert arch.towers("bn1") == (Tower(WHOLE, range(96)),) and arch.towers("fc9")[0].channels == range(17)
 
 
+@pytest.mark.parametrize("model, layer, out, first, last, tower", [
+    ("alexnet2012", "conv2", 200, 48, 95, "GPU 2"),
+    ("alexnet2012", "conv2", 5, 0, 47, "GPU 1"),
+    ("alexnet2012", "conv3", 200, 0, 255, "GPU 2"),
+    ("alexnet2012", "conv4", 10, 0, 191, "GPU 1"),
+    ("alexnet2012", "conv5", 255, 192, 383, "GPU 2"),
+    ("torchvision", "conv2", 100, 0, 63, None),
+])
+def test_input_channels_follow_the_groups(model, layer, out, first, last, tower):
+    arch = get_architecture(model)
+    r = arch.input_channels(layer, out)
+    assert (r.start, r.stop - 1) == (first, last)
+    assert arch.tower_of(layer, out) == (tower or "all")
+
+
 def test_input_channels_follow_the_groups_and_the_previous_width():
     alex, keras = get_architecture("alexnet2012"), get_architecture("keras-tutorial")
     assert alex.input_channels("conv1", 95) == range(0, 3)
