@@ -228,7 +228,7 @@ def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls)
 
     sys.path.insert(0, str(Path(APP).parent))
     import state
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     trained = build_network("alexnet2012")
     with torch.no_grad():
@@ -367,7 +367,7 @@ def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, m
     import torch
     from streamlit.delta_generator import DeltaGenerator
 
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     names = []
     real = DeltaGenerator.download_button
@@ -438,7 +438,7 @@ def test_a_download_in_one_session_does_not_block_another_network(monkeypatch):
 def test_networks_from_weight_files_are_bounded(monkeypatch):
     """Networks loaded from user-given files are evicted oldest first; the shared ones stay."""
     import alexnet_viz as av
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     state = _state_module()
     store, _locks, _guard = state._network_store()

@@ -16,7 +16,7 @@ from torch import nn
 
 from alexnet_viz import attribution as A
 from alexnet_viz.attribution import ATTRIBUTION_METHODS, Contrast, attribute, explain, sanity_check
-from alexnet_viz.network import build_network
+from helpers import build_network
 
 FAST = {  # small settings: enough to exercise each method
     "integrated_gradients": {"steps": 8},
