@@ -56,7 +56,6 @@ class Layer:
     note: str = ""
 
 
-
 @dataclass(frozen=True)
 class Tower:
     """One GPU tower of a layer: its name and the output channels it holds."""

@@ -196,8 +196,6 @@ def total_params(rows: list[WalkRow]) -> int:
     return sum(r.params for r in rows)
 
 
-
-
 def viewable_layers(arch: Architecture | str) -> dict[str, str]:
     """The layers ``net.activations`` returns, in order: name -> "map" (C, H, W) or "vector" (fc).
 

@@ -73,7 +73,7 @@ def activation_histogram(counts: np.ndarray, edges: np.ndarray, title: str) -> g
 def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str | None = None) -> go.Figure:
     """Every kernel's colourfulness as a dot, one column per tower, with the tower's mean.
 
-    ``towers`` is ``maps.tower_colour_comparison(...)["towers"]`` ({name: {"channels", "mean"}}).
+    ``towers`` is ``kernels.tower_colour_comparison(...)["towers"]`` ({name: {"channels", "mean"}}).
     """
     fig = go.Figure()
     for name, t in towers.items():
@@ -204,7 +204,6 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
                       else f"{arch.name}: input {size}×{size}, one tower", showlegend=two_lanes,
                       legend=dict(orientation="h", y=-0.02), hovermode="closest")
     return styled(fig, height=420 if two_lanes else 300)
-
 
 
 # -- attribution sanity check ---------------------------------------------------------------------

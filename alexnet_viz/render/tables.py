@@ -10,10 +10,8 @@ from ..architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from ..walkthrough import WalkRow, walkthrough
 
 KIND_WORD = {"conv": "conv", "lrn": "LRN", "maxpool": "max-pool", "adaptiveavgpool": "avg-pool",
-              "batchnorm": "BatchNorm", "linear": "fc", "relu": "ReLU", "dropout": "dropout",
-              "flatten": "flatten", "softmax": "softmax"}
-
-
+             "batchnorm": "BatchNorm", "linear": "fc", "relu": "ReLU", "dropout": "dropout",
+             "flatten": "flatten", "softmax": "softmax"}
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -58,7 +56,6 @@ def walk_records(rows: list[WalkRow]) -> list[dict]:
             "problem": r.problem or "",
         })
     return out
-
 
 
 @dataclass(frozen=True)
