@@ -1,5 +1,5 @@
 """alexnet_viz: AlexNet as the 2012 paper built it, and the tools to look inside it."""
-from . import heatmaps
+from . import heatmaps, render
 from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
@@ -17,7 +17,7 @@ __all__ = [
     "WalkRow", "total_params", "walkthrough",
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
-    "sanity_check", "heatmaps",
+    "sanity_check", "heatmaps", "render",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"

@@ -6,8 +6,10 @@ derived from these tables. ``tests/test_architecture.py`` checks them against re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
-TOWERS = ("GPU 1", "GPU 2")
+TOWERS = ("GPU 1", "GPU 2")  # the paper's two GPUs, as alexnet2012 names its towers
+WHOLE = "all"  # the one tower of a layer that is not split (every layer of a one-tower variant)
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,13 @@ class Layer:
     inplace: bool = False  # as the source defines it; always built out of place (see network._make)
     note: str = ""
 
-    def tower_of(self, channel: int) -> str | None:
-        """Which GPU tower channel ``channel`` of this conv or fc layer's output belongs to (other
-        rows do not know their width: ask ``Architecture.tower_of``, which covers every row)."""
-        if self.towers == 1 or self.out_channels is None:
-            return None
-        if not 0 <= channel < self.out_channels:
-            raise ValueError(f"{self.name} has channels 0 to {self.out_channels - 1}; there is no channel {channel}.")
-        return TOWERS[channel * self.towers // self.out_channels]
+
+@dataclass(frozen=True)
+class Tower:
+    """One GPU tower of a layer: its name and the output channels it holds."""
+
+    name: str
+    channels: range
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ class Architecture:
     layers: tuple[Layer, ...]
     source: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tower_names: tuple[str, ...] = ()  # what the split layers' towers are called, in channel order
+
+    def __post_init__(self):
+        split = max(layer.towers for layer in self.layers)
+        if split > 1 and len(self.tower_names) < split:
+            raise ValueError(f"{self.name} splits layers over {split} towers but names {len(self.tower_names)}.")
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -85,17 +92,70 @@ class Architecture:
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
-    def tower_of(self, layer: str, channel: int) -> str | None:
-        """Which GPU tower channel ``channel`` of ``layer``'s output belongs to, for every row:
-        relu, norm and pool rows keep the split of the conv or fc row before them (norm1 and
-        pool1 carry conv1's 48 + 48). None for single-tower layers and for flatten."""
-        i = self.names().index(self.layer(layer).name)
-        if self.layers[i].kind == "flatten":
-            return None
-        for row in reversed(self.layers[:i + 1]):
-            if row.kind in ("conv", "linear"):
-                return row.tower_of(channel)
-        return None
+    def towers(self, layer: str) -> tuple[Tower, ...]:
+        """The GPU towers of ``layer``'s output channels, in channel order, each with its channels.
+
+        alexnet2012's conv1 gives (Tower("GPU 1", range(0, 48)), Tower("GPU 2", range(48, 96)));
+        a layer that is not split (fc8, every layer of torchvision and keras-tutorial) gives one
+        tower named ``WHOLE`` holding all its channels. relu, norm, pool and dropout rows carry
+        the split of the conv or fc row before them (norm1 and pool1: conv1's 48 + 48). Worked
+        out once per variant from the table alone.
+        """
+        found = self._towers.get(self.layer(layer).name)
+        if found is None:
+            raise ValueError(f"{layer} is the flattened maps, one long vector, not channels: ask about the "
+                             "layer before it or the fc layer after it.")
+        return found
+
+    def tower_of(self, layer: str, channel: int) -> str:
+        """The name of the tower that holds channel ``channel`` of ``layer``'s output (``WHOLE``
+        where the layer is not split); a ValueError for a channel the layer does not have."""
+        towers = self.towers(layer)
+        for tower in towers:
+            if channel in tower.channels:
+                return tower.name
+        raise ValueError(f"{layer} has channels 0 to {towers[-1].channels.stop - 1}; there is no channel {channel}.")
+
+    @cached_property
+    def _towers(self) -> dict[str, tuple[Tower, ...] | None]:
+        """Every row's towers (None from flatten to the next fc row, whose width the table
+        does not give): the width and split of the last conv, fc or BatchNorm row."""
+        out: dict[str, tuple[Tower, ...] | None] = {}
+        width, split = self.in_channels, 1
+        for layer in self.layers:
+            if layer.kind == "flatten":
+                width = None
+            if layer.out_channels is not None:
+                width = layer.out_channels
+                if layer.kind in ("conv", "linear"):
+                    split = layer.towers
+            if width is None:
+                out[layer.name] = None
+            elif split == 1:
+                out[layer.name] = (Tower(WHOLE, range(width)),)
+            else:
+                step = width // split
+                out[layer.name] = tuple(Tower(name, range(i * step, (i + 1) * step))
+                                        for i, name in enumerate(self.tower_names[:split]))
+        return out
+
+    def input_channels(self, layer: str, out_channel: int) -> range:
+        """Which channels of the previous row output channel ``out_channel`` of a conv reads.
+
+        From the table's groups: with g groups, output channel o belongs to group o // (out/g)
+        and reads that group's slice of the input channels. conv2 channel 200 of alexnet2012
+        reads conv1's 48–95; conv3 (one group) reads all 256.
+        """
+        row = self.layer(layer)
+        if row.kind != "conv":
+            raise ValueError(f"{row.name} is a {row.kind} layer; only conv layers have kernels per input channel.")
+        if not 0 <= out_channel < row.out_channels:
+            raise ValueError(f"{row.name} has output channels 0–{row.out_channels - 1}, not {out_channel}.")
+        i = self.layers.index(row)
+        cin = self.in_channels if i == 0 else self.towers(self.layers[i - 1].name)[-1].channels.stop
+        group = out_channel // (row.out_channels // row.groups)
+        per = cin // row.groups
+        return range(group * per, (group + 1) * per)
 
     def conv_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.kind == "conv"]
@@ -147,6 +207,7 @@ def _alexnet2012() -> Architecture:
         num_classes=1000,
         layers=layers,
         source="NIPS 2012 paper; Caffe models/bvlc_alexnet/deploy.prototxt",
+        tower_names=TOWERS,
         notes=(
             "The paper says 224×224 inputs; the arithmetic of conv1 needs 227 ((227−11)/4+1 = 55).",
             "Grouped convolutions (conv2, conv4, conv5) keep each GPU's channels apart.",

@@ -32,10 +32,6 @@ from .network import Network
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
-# Captum warns on every guided-backprop call that it is setting (and will remove) ReLU hooks:
-# true, and harmless here because the hooks live on a private copy.
-warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
-
 _BATCH = 8  # inputs per forward pass for the methods that evaluate many (IG, SmoothGrad, occlusion)
 
 
@@ -73,9 +69,29 @@ class Param:
         return number
 
 
+# run(objective, x, params, layer) -> {"raw": (1, C, H, W) tensor, **Explanation extras}
+Runner = Callable[["_Objective", torch.Tensor, dict, "nn.Module | None"], dict]
+# count(params, (rows, columns)) -> forward evaluations; check(params, size) raises ValueError
+Counter = Callable[[dict, tuple[int, int]], int]
+Checker = Callable[[dict, tuple[int, int]], None]
+
+
+def _one_pass(params: dict, size: tuple[int, int]) -> int:
+    return 1
+
+
+def _no_check(params: dict, size: tuple[int, int]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Method:
-    """One attribution method: its name in the registry and everything a page lists about it."""
+    """One attribution method: everything a page lists about it, how it runs, what it costs.
+
+    Adding a method is one entry in ``ATTRIBUTION_METHODS``: its ``run``, its ``count`` of
+    forward evaluations (for progress bars and cost lines) and any ``check`` of its parameters
+    against the input's size live here, with the method.
+    """
 
     name: str
     title: str
@@ -85,9 +101,17 @@ class Method:
     uses_hooks: bool = False  # Captum attaches module hooks while it runs (contained by a copy)
     sign: str = "absolute"  # the display sign mode that suits it best (see heatmaps.SIGN_MODES)
     reference: str = ""
+    run: Runner = field(kw_only=True, repr=False, compare=False)
+    count: Counter = field(default=_one_pass, kw_only=True, repr=False, compare=False)
+    check: Checker = field(default=_no_check, kw_only=True, repr=False, compare=False)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def passes(self, size: tuple[int, int] = (227, 227), **params: Any) -> int:
+        """How many forward evaluations the method makes on a ``size`` input (batched by 8
+        where it makes many), with ``params`` over its defaults."""
+        return self.count(self.resolve(params), size)
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``params``, each checked; an unknown name is a ValueError."""
@@ -99,6 +123,106 @@ class Method:
         return {name: p.check(params.get(name, p.default), self.name) for name, p in known.items()}
 
 
+# -- the methods: each returns {"raw": (1, C, H, W) tensor, **Explanation extras} --------------
+def _saliency(f: _Objective, x, p, layer):
+    from captum.attr import Saliency
+
+    return {"raw": Saliency(f).attribute(x, target=0, abs=False)}
+
+
+def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.Tensor:
+    if kind == "mean":
+        return torch.zeros_like(x)  # (1, 3, H, W)
+    if kind == "black":
+        prep = f.net.prep  # pixel value 0 after normalisation: (0 − mean) / std, per channel
+        mean = torch.tensor(prep.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(prep.std, device=x.device).view(1, 3, 1, 1)
+        return ((0.0 - mean) / std).expand_as(x).clone()
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = 2 * math.ceil(3 * sigma) + 1
+    k = min(k, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)  # the kernel must fit inside the image
+    return gaussian_blur(x.detach(), [k, k], [sigma, sigma])
+
+
+def _integrated_gradients(f: _Objective, x, p, layer):
+    from captum.attr import IntegratedGradients
+
+    base = _baseline(f, x, p["baseline"], p["blur_sigma"])
+    attr, delta = IntegratedGradients(f).attribute(
+        x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
+        return_convergence_delta=True)
+    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
+            "extras": {"baseline": base.detach()[0].cpu().numpy()}}
+
+
+def _smoothgrad(f: _Objective, x, p, layer):
+    from captum.attr import NoiseTunnel, Saliency
+
+    spread = float(x.detach().max() - x.detach().min()) or 1.0
+    attr = NoiseTunnel(Saliency(f)).attribute(
+        x, nt_type="smoothgrad", nt_samples=p["samples"], nt_samples_batch_size=_BATCH,
+        stdevs=p["noise"] * spread, target=0, abs=False)
+    return {"raw": attr, "extras": {"noise_std": p["noise"] * spread}}
+
+
+def _input_x_gradient(f: _Objective, x, p, layer):
+    from captum.attr import InputXGradient
+
+    return {"raw": InputXGradient(f).attribute(x, target=0)}
+
+
+def _guided_backprop(f: _Objective, x, p, layer):
+    from captum.attr import GuidedBackprop
+
+    return {"raw": GuidedBackprop(f).attribute(x, target=0)}
+
+
+def _deconvolution(f: _Objective, x, p, layer):
+    from captum.attr import Deconvolution
+
+    return {"raw": Deconvolution(f).attribute(x, target=0)}
+
+
+def _grad_cam(f: _Objective, x, p, layer):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    cam = LayerGradCam(f, layer).attribute(x, target=0, relu_attributions=False)  # (1, 1, h, w)
+    up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
+    return {"raw": up, "layer_map": cam.detach()[0, 0].cpu().numpy()}  # raw: (1, 1, H, W)
+
+
+def _guided_grad_cam(f: _Objective, x, p, layer):
+    from captum.attr import GuidedGradCam
+
+    return {"raw": GuidedGradCam(f, layer).attribute(x, target=0, interpolate_mode="bilinear")}
+
+
+def _occlusion(f: _Objective, x, p, layer):
+    from captum.attr import Occlusion
+
+    c, w, s = x.shape[1], p["window"], p["stride"]
+    attr = Occlusion(f).attribute(x, sliding_window_shapes=(c, w, w), strides=(c, s, s),
+                                  baselines=0.0, target=0, perturbations_per_eval=_BATCH)
+    return {"raw": attr}
+
+
+def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
+    h, w = size
+    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
+
+
+def _check_occlusion(p: dict, size: tuple[int, int]) -> None:
+    """The square must fit inside the image, and its steps must leave no pixel unoccluded."""
+    for name in ("window", "stride"):
+        if p[name] > min(size):
+            raise ValueError(f"occlusion's {name} ({p[name]}) is larger than the image ({size[0]}×{size[1]}).")
+    if p["stride"] > p["window"]:
+        raise ValueError(f"occlusion's stride ({p['stride']}) must not exceed its window "
+                         f"({p['window']}), or some pixels are never occluded.")
+
+
 _CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # every variant has these five
 _LAYER = Param("layer", "choice", "conv5", choices=_CONV_LAYERS,
                help="The conv layer whose activations and gradients make the map.")
@@ -107,7 +231,7 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "Saliency (vanilla gradient)",
            "The gradient of the target score with respect to each input pixel: how much a tiny "
            "change of that pixel would move the score.",
-           reference="Simonyan, Vedaldi & Zisserman 2014"),
+           reference="Simonyan, Vedaldi & Zisserman 2014", run=_saliency),
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
@@ -119,7 +243,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
             Param("blur_sigma", "float", 10.0, 0.5, 50.0,
                   help="Blur of the 'blurred' baseline, in pixels.")),
            cost="steps forward + backward passes (in batches of 8)", sign="signed",
-           reference="Sundararajan, Taly & Yan 2017"),
+           reference="Sundararajan, Taly & Yan 2017", run=_integrated_gradients,
+           count=lambda p, size: math.ceil(p["steps"] / _BATCH) + 2),  # + the delta's score at both ends
     Method("smoothgrad", "SmoothGrad",
            "Saliency averaged over noisy copies of the input, which removes much of the "
            "gradient's speckle. Each run draws fresh noise.",
@@ -127,29 +252,30 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="Noise standard deviation as a fraction of the input's value range."),
             Param("samples", "int", 16, 1, 256, help="Noisy copies averaged.")),
            cost="samples forward + backward passes (in batches of 8)",
-           reference="Smilkov et al. 2017"),
+           reference="Smilkov et al. 2017", run=_smoothgrad,
+           count=lambda p, size: math.ceil(p["samples"] / _BATCH)),
     Method("input_x_gradient", "Input × gradient",
            "The gradient times the input: a first-order estimate of each pixel's contribution "
            "relative to an input of zeros (after normalisation, the dataset mean).",
-           sign="signed", reference="Shrikumar et al. 2016"),
+           sign="signed", reference="Shrikumar et al. 2016", run=_input_x_gradient),
     Method("guided_backprop", "Guided backpropagation",
            "The gradient with negative gradients stopped at every ReLU on the way back: sharp, "
            "image-like maps that are known to depend little on the network's higher layers.",
-           uses_hooks=True, sign="positive", reference="Springenberg et al. 2015"),
+           uses_hooks=True, sign="positive", reference="Springenberg et al. 2015", run=_guided_backprop),
     Method("deconvolution", "Deconvolution",
            "Zeiler & Fergus's deconvnet: the backward pass with ReLU applied to the gradient "
            "itself at every ReLU, ignoring which units were active.",
-           uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014"),
+           uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014", run=_deconvolution),
     Method("grad_cam", "Grad-CAM",
            "A conv layer's activations weighted by the spatial mean of their gradients, summed "
            "over channels, upsampled (bilinear) to the input. Coarse; the positive part is the "
            "classic Grad-CAM.",
-           (_LAYER,), uses_hooks=True, sign="positive", reference="Selvaraju et al. 2017"),
+           (_LAYER,), uses_hooks=True, sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
     Method("guided_grad_cam", "Guided Grad-CAM",
            "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "
            "restricted to where Grad-CAM points.",
            (_LAYER,), cost="2 forward + 2 backward passes", uses_hooks=True, sign="positive",
-           reference="Selvaraju et al. 2017"),
+           reference="Selvaraju et al. 2017", run=_guided_grad_cam, count=lambda p, size: 2),
     Method("occlusion", "Occlusion",
            "Slide a grey (dataset-mean) square over the image and record how much the target "
            "score drops: slow, but needs no gradients.",
@@ -157,7 +283,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
             Param("stride", "int", 8, 1, 227,
                   help="Pixels between window positions; at most the window.")),
            cost="(⌈(side − window) / stride⌉ + 1)² forward passes (in batches of 8)",
-           sign="signed", reference="Zeiler & Fergus 2014"),
+           sign="signed", reference="Zeiler & Fergus 2014", run=_occlusion, check=_check_occlusion,
+           count=lambda p, size: 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)),
 )}
 
 
@@ -326,21 +453,7 @@ def _batch(x: torch.Tensor, net: Network) -> torch.Tensor:
 
 def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> int:
     """How many forward evaluations a method makes (batched by 8 where it makes many)."""
-    m = get_method(method)
-    p = m.resolve(params)
-    if method == "integrated_gradients":
-        return math.ceil(p["steps"] / _BATCH) + 2  # and the delta's passes at both ends
-    if method == "smoothgrad":
-        return math.ceil(p["samples"] / _BATCH)
-    if method == "occlusion":
-        return 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)
-    return 2 if method == "guided_grad_cam" else 1
-
-
-def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
-    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
-    h, w = size
-    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
+    return get_method(method).passes(size, **params)
 
 
 # -- the one entry point -----------------------------------------------------------------------
@@ -358,19 +471,13 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
     p = m.resolve(params)
     x = _batch(x, net)  # (1, 3, H, W)
     size = (x.shape[2], x.shape[3])
-    if method == "occlusion":
-        for name in ("window", "stride"):
-            if p[name] > min(size):
-                raise ValueError(f"occlusion's {name} ({p[name]}) is larger than the image ({size[0]}×{size[1]}).")
-        if p["stride"] > p["window"]:
-            raise ValueError(f"occlusion's stride ({p['stride']}) must not exceed its window "
-                             f"({p['window']}), or some pixels are never occluded.")
+    m.check(p, size)
     layer_module = None
     if "layer" in p:
         layer_module = net.arch.layer(p["layer"]).module  # the five conv names exist in every variant
 
     target = resolve_target(net, x, target)
-    total = passes(method, size, **p)
+    total = m.count(p, size)
     done = 0
 
     def tick() -> None:
@@ -386,7 +493,11 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
         copy_ = private_copy(net)
         objective = _Objective(copy_, target, tick)
         layer = copy_.body.get_submodule(layer_module) if layer_module else None
-        result = _METHODS[method](objective, x, p, layer)
+        with warnings.catch_warnings():
+            # Captum warns on every guided-backprop call that it is setting (and will remove)
+            # ReLU hooks: true, and harmless here because the hooks live on a private copy.
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
+            result = m.run(objective, x, p, layer)
         score = objective.score(x)
     if progress is not None:
         progress(total, total)
@@ -405,99 +516,6 @@ def attribute(net: Network, x: torch.Tensor, method: str, target: Target = None,
     upsampled layer map). Use ``explain`` for the raw (C, H, W) array, IG's delta and scores.
     """
     return torch.from_numpy(explain(net, x, method, target, progress, **params).map)
-
-
-# -- the methods: each returns {"raw": (1, C, H, W) tensor, **Explanation extras} --------------
-def _saliency(f: _Objective, x, p, layer):
-    from captum.attr import Saliency
-
-    return {"raw": Saliency(f).attribute(x, target=0, abs=False)}
-
-
-def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.Tensor:
-    if kind == "mean":
-        return torch.zeros_like(x)  # (1, 3, H, W)
-    if kind == "black":
-        prep = f.net.prep  # pixel value 0 after normalisation: (0 − mean) / std, per channel
-        mean = torch.tensor(prep.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(prep.std, device=x.device).view(1, 3, 1, 1)
-        return ((0.0 - mean) / std).expand_as(x).clone()
-    from torchvision.transforms.functional import gaussian_blur
-
-    k = 2 * math.ceil(3 * sigma) + 1
-    k = min(k, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)  # the kernel must fit inside the image
-    return gaussian_blur(x.detach(), [k, k], [sigma, sigma])
-
-
-def _integrated_gradients(f: _Objective, x, p, layer):
-    from captum.attr import IntegratedGradients
-
-    base = _baseline(f, x, p["baseline"], p["blur_sigma"])
-    attr, delta = IntegratedGradients(f).attribute(
-        x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
-        return_convergence_delta=True)
-    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
-            "extras": {"baseline": base.detach()[0].cpu().numpy()}}
-
-
-def _smoothgrad(f: _Objective, x, p, layer):
-    from captum.attr import NoiseTunnel, Saliency
-
-    spread = float(x.detach().max() - x.detach().min()) or 1.0
-    attr = NoiseTunnel(Saliency(f)).attribute(
-        x, nt_type="smoothgrad", nt_samples=p["samples"], nt_samples_batch_size=_BATCH,
-        stdevs=p["noise"] * spread, target=0, abs=False)
-    return {"raw": attr, "extras": {"noise_std": p["noise"] * spread}}
-
-
-def _input_x_gradient(f: _Objective, x, p, layer):
-    from captum.attr import InputXGradient
-
-    return {"raw": InputXGradient(f).attribute(x, target=0)}
-
-
-def _guided_backprop(f: _Objective, x, p, layer):
-    from captum.attr import GuidedBackprop
-
-    return {"raw": GuidedBackprop(f).attribute(x, target=0)}
-
-
-def _deconvolution(f: _Objective, x, p, layer):
-    from captum.attr import Deconvolution
-
-    return {"raw": Deconvolution(f).attribute(x, target=0)}
-
-
-def _grad_cam(f: _Objective, x, p, layer):
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    cam = LayerGradCam(f, layer).attribute(x, target=0, relu_attributions=False)  # (1, 1, h, w)
-    up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
-    return {"raw": up, "layer_map": cam.detach()[0, 0].cpu().numpy()}  # raw: (1, 1, H, W)
-
-
-def _guided_grad_cam(f: _Objective, x, p, layer):
-    from captum.attr import GuidedGradCam
-
-    return {"raw": GuidedGradCam(f, layer).attribute(x, target=0, interpolate_mode="bilinear")}
-
-
-def _occlusion(f: _Objective, x, p, layer):
-    from captum.attr import Occlusion
-
-    c, w, s = x.shape[1], p["window"], p["stride"]
-    attr = Occlusion(f).attribute(x, sliding_window_shapes=(c, w, w), strides=(c, s, s),
-                                  baselines=0.0, target=0, perturbations_per_eval=_BATCH)
-    return {"raw": attr}
-
-
-_METHODS: dict[str, Callable[..., dict]] = {
-    "saliency": _saliency, "integrated_gradients": _integrated_gradients,
-    "smoothgrad": _smoothgrad, "input_x_gradient": _input_x_gradient,
-    "guided_backprop": _guided_backprop, "deconvolution": _deconvolution,
-    "grad_cam": _grad_cam, "guided_grad_cam": _guided_grad_cam, "occlusion": _occlusion,
-}
-assert set(_METHODS) == set(ATTRIBUTION_METHODS)
 
 
 # -- sanity check (Adebayo et al. 2018) ---------------------------------------------------------

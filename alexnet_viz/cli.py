@@ -213,10 +213,10 @@ def cmd_convert_caffe(args: argparse.Namespace) -> int:
 
 def cmd_saliency(args: argparse.Namespace) -> int:
     """An attribution map of IMAGE, overlaid on the crop the network sees, written as a PNG."""
-    from . import heatmaps
     from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
     from .images import load_image
     from .network import class_names, load_network
+    from .render import attribution_picture, png_bytes
 
     if args.list:
         for m in ATTRIBUTION_METHODS.values():
@@ -258,10 +258,10 @@ def cmd_saliency(args: argparse.Namespace) -> int:
 
     e = explain(net, net.preprocess(img), method.name, target, progress=progress, **params)
     sign = args.sign or method.sign
-    picture = heatmaps.render(e.raw, net.view(img), sign=sign, percentile=args.percentile,
-                              opacity=args.opacity)
+    picture = attribution_picture(e.raw, net.view(img), sign=sign, percentile=args.percentile,
+                                  opacity=args.opacity)
     with open(args.out, "wb") as f:
-        f.write(heatmaps.to_png(picture))
+        f.write(png_bytes(picture))
     if args.npy:
         import numpy as np
 

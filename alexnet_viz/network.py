@@ -160,12 +160,6 @@ class Network(nn.Module):
             x = TF.normalize(x, self.prep.mean, self.prep.std)
         return x.unsqueeze(0).to(self.device)
 
-    def deprocess(self, x: torch.Tensor) -> torch.Tensor:
-        """The inverse of the normalisation: (N, 3, H, W) input -> (N, 3, H, W) RGB in 0..1."""
-        mean = torch.tensor(self.prep.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.prep.std, device=x.device).view(1, 3, 1, 1)
-        return ((x * std + mean) / (255.0 * self.prep.scale)).clamp(0, 1)
-
     @torch.no_grad()
     def predict(self, x: torch.Tensor, top: int = 5) -> list[tuple[int, str, float]]:
         """Top-``top`` (index, label, probability) for a batch of one."""
@@ -202,9 +196,6 @@ def _imagenet_names() -> tuple[str, ...]:
     return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def build_network(model: str, device: str | torch.device = "cpu") -> Network:
-    """An untrained network (paper init, seed 0) of variant ``model``, on the CPU by default."""
-    return load_network(model, "untrained", device)
 
 
 def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",

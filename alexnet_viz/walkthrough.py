@@ -73,6 +73,12 @@ def _window_side(n: int, layer: Layer) -> tuple[int, str, bool, str | None]:
     return out, formula, exact, problem
 
 
+def _split(arch: Architecture, layer: Layer) -> tuple[int, ...] | None:
+    """Channels per tower of a conv or fc row, e.g. (48, 48); None where it is not split."""
+    towers = arch.towers(layer.name)
+    return tuple(len(t.channels) for t in towers) if len(towers) > 1 else None
+
+
 def trace_shapes(arch: Architecture, input_size: int):
     """Yield (layer, input_shape, output_shape, exact) in order; stops where the network cannot run."""
     for row, layer in zip(walkthrough(arch, input_size), arch.layers):
@@ -130,7 +136,7 @@ def walkthrough(model: str | Architecture, input_size: int | None = None, _check
                 params = layer.out_channels * cin * layer.kernel ** 2 + layer.out_channels
                 macs = layer.out_channels * cin * layer.kernel ** 2 * side * side
                 c = layer.out_channels
-                towers = (c // 2, c // 2) if layer.towers == 2 else None
+                towers = _split(arch, layer)
             shape = (c, side, side) if side >= 1 else None
             rf = ReceptiveField(rf.size + (layer.kernel - 1) * rf.jump, rf.jump * layer.stride,
                                 rf.start + ((layer.kernel - 1) / 2 - layer.padding) * rf.jump)
@@ -159,7 +165,7 @@ def walkthrough(model: str | Architecture, input_size: int | None = None, _check
             macs = n * layer.out_channels
             formula = f"{n} × {layer.out_channels} weights + {layer.out_channels} biases"
             shape = (layer.out_channels,)
-            towers = (layer.out_channels // 2,) * 2 if layer.towers == 2 else None
+            towers = _split(arch, layer)
             rf = None
         elif k == "batchnorm":
             params = 4 * shape[0]
@@ -190,3 +196,25 @@ def total_params(rows: list[WalkRow]) -> int:
     return sum(r.params for r in rows)
 
 
+def viewable_layers(arch: Architecture | str) -> dict[str, str]:
+    """The layers ``net.activations`` returns, in order: name -> "map" (C, H, W) or "vector" (fc).
+
+    Flatten and dropout steps are left out, as the network leaves them out of its activations.
+    """
+    arch = get_architecture(arch) if isinstance(arch, str) else arch
+    return {row.name: ("map" if len(row.output_shape) == 3 else "vector")
+            for row in walkthrough(arch, arch.input_size)
+            if row.kind not in ("flatten", "dropout") and row.output_shape is not None}
+
+
+def layer_receptive_field(layer: Layer | str, arch: Architecture | str,
+                          input_size: int | None = None) -> ReceptiveField:
+    """The receptive field (size, jump, start) of a map layer at ``input_size`` (default: the crop)."""
+    arch = get_architecture(arch) if isinstance(arch, str) else arch
+    name = layer if isinstance(layer, str) else layer.name
+    for row in walkthrough(arch, input_size or arch.input_size):
+        if row.name == name:
+            if row.receptive_field is None:
+                raise ValueError(f"{name} has no spatial map, so no receptive field to place on the input.")
+            return row.receptive_field
+    raise KeyError(f"{arch.name} has no layer named {name!r}.")

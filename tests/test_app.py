@@ -234,7 +234,7 @@ def test_kernels_compare_a_trained_network_with_the_untrained_one(forward_calls)
 
     sys.path.insert(0, str(Path(APP).parent))
     import cache as state
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     trained = build_network("alexnet2012")
     with torch.no_grad():
@@ -375,7 +375,7 @@ def test_download_names_from_a_weight_file_are_plain_file_names(forward_calls, m
     import torch
     from streamlit.delta_generator import DeltaGenerator
 
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     names = []
     real = DeltaGenerator.download_button
@@ -414,7 +414,7 @@ def test_the_weights_folder_offers_only_its_own_regular_files(forward_calls, mon
 
     import torch
 
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     outside = tmp_path / "outside.pt"
     torch.save(build_network("alexnet2012").body.state_dict(), outside)
@@ -483,7 +483,7 @@ def test_a_download_in_one_session_does_not_block_another_network(monkeypatch):
 def test_networks_from_weight_files_are_bounded(monkeypatch):
     """Networks loaded from user-given files are evicted oldest first; the shared ones stay."""
     import alexnet_viz as av
-    from alexnet_viz.network import build_network
+    from helpers import build_network
 
     state = _cache_module()
     store, _locks, _guard = state._network_store()

@@ -6,10 +6,10 @@ import torchvision
 from torch import nn
 from torchvision.models import AlexNet_Weights
 
-from alexnet_viz.architecture import (ARCHITECTURES, CAFFE_LRN, PAPER_LRN, PREPROCESSING, TOWERS,
-                                      get_architecture)
+from alexnet_viz.architecture import (ARCHITECTURES, CAFFE_LRN, PAPER_LRN, PREPROCESSING, TOWERS, WHOLE,
+                                      Tower, get_architecture)
 from alexnet_viz.network import build_body
-from alexnet_viz.walkthrough import walkthrough
+from alexnet_viz.walkthrough import viewable_layers, walkthrough
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +76,14 @@ def test_the_two_towers_are_groups_of_two_where_the_paper_keeps_gpus_apart(bodie
 
 def test_tower_of_names_the_gpu_of_each_channel():
     arch = get_architecture("alexnet2012")
-    conv1, conv2, fc6, fc8 = (arch.layer(n) for n in ("conv1", "conv2", "fc6", "fc8"))
-    assert [conv1.tower_of(c) for c in (0, 47, 48, 95)] == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"]
-    assert [conv2.tower_of(c) for c in (127, 128)] == list(TOWERS)
-    assert [fc6.tower_of(c) for c in (2047, 2048)] == list(TOWERS)
-    assert fc8.tower_of(0) is None
-    assert get_architecture("torchvision").layer("conv1").tower_of(0) is None
+    assert [arch.tower_of("conv1", c) for c in (0, 47, 48, 95)] == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"]
+    assert [arch.tower_of("conv2", c) for c in (127, 128)] == list(TOWERS)
+    assert [arch.tower_of("fc6", c) for c in (2047, 2048)] == list(TOWERS)
+    assert arch.tower_of("fc8", 0) == WHOLE  # fc8 reads both towers and is not split
+    assert get_architecture("torchvision").tower_of("conv1", 0) == WHOLE
     for bad in (-1, 96):
         with pytest.raises(ValueError, match="no channel"):
-            conv1.tower_of(bad)
+            arch.tower_of("conv1", bad)
 
 
 def test_every_channel_of_every_layer_knows_its_tower():
@@ -93,21 +92,75 @@ def test_every_channel_of_every_layer_knows_its_tower():
     for layer in arch.layers:
         towers = rows[layer.name].towers  # channels per tower, from the walkthrough
         if layer.kind == "flatten":
-            assert arch.tower_of(layer.name, 0) is None
+            with pytest.raises(ValueError, match="flattened"):
+                arch.tower_of(layer.name, 0)
             continue
         width = rows[layer.name].output_shape[0]
         got = [arch.tower_of(layer.name, c) for c in (0, width // 2 - 1, width // 2, width - 1)]
         if towers is None:
-            assert got == [None] * 4, layer.name
+            assert got == [WHOLE] * 4, layer.name
         else:
             assert got == ["GPU 1", "GPU 1", "GPU 2", "GPU 2"], layer.name
     assert arch.tower_of("norm1", 47) == "GPU 1" and arch.tower_of("pool5", 128) == "GPU 2"
-    assert arch.tower_of("relu7", 4095) == "GPU 2" and arch.tower_of("fc8", 999) is None
-    assert get_architecture("torchvision").tower_of("pool1", 10) is None
+    assert arch.tower_of("relu7", 4095) == "GPU 2" and arch.tower_of("fc8", 999) == WHOLE
+    assert get_architecture("torchvision").tower_of("pool1", 10) == WHOLE
     with pytest.raises(ValueError, match="no channel 96"):
         arch.tower_of("pool1", 96)
     with pytest.raises(KeyError, match="no layer named 'pool9'"):
         arch.tower_of("pool9", 0)
+
+
+@pytest.mark.parametrize("model", list(ARCHITECTURES))
+def test_towers_cover_every_channel_once_and_agree_with_the_walkthrough(model):
+    arch = get_architecture(model)
+    vector = False  # from flatten to the next fc row: a vector whose width the table does not give
+    for row in walkthrough(arch):
+        vector = (vector or row.kind == "flatten") and row.kind != "linear"
+        if vector:
+            with pytest.raises(ValueError, match="flattened"):
+                arch.towers(row.name)
+            continue
+        towers = arch.towers(row.name)
+        assert [c for t in towers for c in t.channels] == list(range(row.output_shape[0])), row.name
+        assert (tuple(len(t.channels) for t in towers) if len(towers) > 1 else None) == row.towers, row.name
+        names = [t.name for t in towers]
+        assert names == (list(arch.tower_names) if len(towers) > 1 else [WHOLE]), row.name
+    assert arch.towers("conv1") is arch.towers("conv1"), "worked out once, then cached"
+
+
+@pytest.mark.parametrize("model", ["torchvision", "keras-tutorial"])
+def test_one_tower_variants_have_one_tower_everywhere(model):
+    arch = get_architecture(model)
+    assert arch.tower_names == ()
+    for name in viewable_layers(arch):
+        (tower,) = arch.towers(name)
+        assert tower.name == WHOLE and arch.tower_of(name, tower.channels.stop - 1) == WHOLE
+    assert arch.towers("conv1") == (Tower(WHOLE, range(arch.layer("conv1").out_channels)),)
+    if model == "keras-tutorial":
+        assert arch.towers("bn1") == (Tower(WHOLE, range(96)),) and arch.towers("fc9")[0].channels == range(17)
+
+
+@pytest.mark.parametrize("model, layer, out, first, last, tower", [
+    ("alexnet2012", "conv2", 200, 48, 95, "GPU 2"),
+    ("alexnet2012", "conv2", 5, 0, 47, "GPU 1"),
+    ("alexnet2012", "conv3", 200, 0, 255, "GPU 2"),
+    ("alexnet2012", "conv4", 10, 0, 191, "GPU 1"),
+    ("alexnet2012", "conv5", 255, 192, 383, "GPU 2"),
+    ("torchvision", "conv2", 100, 0, 63, None),
+])
+def test_input_channels_follow_the_groups(model, layer, out, first, last, tower):
+    arch = get_architecture(model)
+    r = arch.input_channels(layer, out)
+    assert (r.start, r.stop - 1) == (first, last)
+    assert arch.tower_of(layer, out) == (tower or "all")
+
+
+def test_input_channels_follow_the_groups_and_the_previous_width():
+    alex, keras = get_architecture("alexnet2012"), get_architecture("keras-tutorial")
+    assert alex.input_channels("conv1", 95) == range(0, 3)
+    assert keras.input_channels("conv2", 0) == range(0, 96), "conv2 reads bn1's 96 channels"
+    with pytest.raises(ValueError, match="only conv layers"):
+        alex.input_channels("pool1", 0)
 
 
 def test_lrn_is_caffes_by_default_and_the_papers_k_is_documented(bodies):

@@ -7,7 +7,10 @@ invariants — shapes, finiteness, non-zero maps, isolation, completeness — no
 run on torchvision's variant at 64×64 (its adaptive pooling accepts small inputs; the methods
 are the same code), a few on the 2012 network at 227×227.
 """
+import subprocess
+import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from torch import nn
 
 from alexnet_viz import attribution as A
 from alexnet_viz.attribution import ATTRIBUTION_METHODS, Contrast, attribute, explain, sanity_check
-from alexnet_viz.network import build_network
+from helpers import build_network
 
 FAST = {  # small settings: enough to exercise each method
     "integrated_gradients": {"steps": 8},
@@ -389,6 +392,36 @@ def test_registry_describes_every_method_for_a_page():
     ig = ATTRIBUTION_METHODS["integrated_gradients"]
     assert ig.defaults()["baseline"] == "black" and set(p.name for p in ig.params) >= {"steps", "baseline"}
     assert set(HOOKED) == {"guided_backprop", "deconvolution", "grad_cam", "guided_grad_cam"}
+
+
+def test_a_new_method_is_one_registry_entry(tv, x64, monkeypatch):
+    """Its runner, pass count and parameter check travel with it: explain needs nothing else."""
+    def run(f, x, p, layer):
+        f(x)  # one counted forward pass
+        return {"raw": torch.full_like(x, p["level"])}
+
+    def check(p, size):
+        if p["level"] > size[0]:
+            raise ValueError("level above the image side")
+
+    flat = A.Method("flat", "Flat", "The same value everywhere.", (A.Param("level", "float", 2.0, 0.0, 1e3),),
+                    run=run, count=lambda p, size: 1, check=check)
+    monkeypatch.setitem(ATTRIBUTION_METHODS, "flat", flat)
+    seen = []
+    e = explain(tv, x64, "flat", 0, progress=lambda d, t: seen.append((d, t)), level=3.0)
+    assert e.raw.shape == (3, 64, 64) and (e.map == 9.0).all() and A.passes("flat", (64, 64)) == 1
+    assert seen == [(0, 1), (1, 1), (1, 1)]
+    with pytest.raises(ValueError, match="above the image side"):
+        explain(tv, x64, "flat", 0, level=100.0)
+
+
+def test_captums_hook_warning_is_silenced_only_while_a_method_runs(tv, x64):
+    code = ("import warnings, alexnet_viz; assert not [f for f in warnings.filters if f[1] and "
+            "f[1].match('Setting backward hooks on ReLU activations')], 'a process-wide filter at import'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    before = list(warnings.filters)
+    explain(tv, x64, "guided_backprop", 0)
+    assert warnings.filters == before
 
 
 # -- the command line -----------------------------------------------------------------------------

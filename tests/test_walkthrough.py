@@ -8,7 +8,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from alexnet_viz.architecture import Architecture, Layer, get_architecture
 from alexnet_viz.network import build_body
-from alexnet_viz.walkthrough import total_params, walkthrough
+from alexnet_viz.walkthrough import total_params, viewable_layers, walkthrough
+from helpers import alex, alex_acts  # noqa: F401  (fixtures)
 
 # Sizes each variant can take (and some it cannot); checked against real tensors below.
 RUNNABLE = {
@@ -186,3 +187,9 @@ def test_towers_are_split_in_halves_and_cross_tower_layers_are_marked():
     assert rows["fc8"].towers is None
     assert [n for n, r in rows.items() if r.cross_tower] == ["conv3", "fc6", "fc7", "fc8"]
     assert all(r.towers is None for r in walkthrough("torchvision", 224))
+
+
+def test_viewable_layers_match_what_the_network_returns(alex_acts):
+    kinds = viewable_layers(get_architecture("alexnet2012"))
+    assert list(kinds) == list(alex_acts)
+    assert all((kinds[n] == "map") == (a.ndim == 4) for n, a in alex_acts.items())

@@ -438,9 +438,9 @@ def test_cli_convert_caffe_rejects_a_file_that_is_not_a_caffemodel(tmp_path, cap
 
 
 def test_cli_convert_caffe_to_a_place_it_cannot_write_names_that_place(tmp_path, monkeypatch, capsys):
-    import alexnet_viz.weights.caffe
+    import alexnet_viz.weights.local
 
-    monkeypatch.setattr(alexnet_viz.weights.caffe, "read_caffe_state_dict", lambda src, model: tiny_state(model))
+    monkeypatch.setattr(alexnet_viz.weights.local, "read_caffe_state_dict", lambda src, model: tiny_state(model))
     (tmp_path / "a-file").write_text("not a folder")
     dst = tmp_path / "a-file" / "out.pt"
     assert main(["convert-caffe", str(tmp_path / "in.caffemodel"), str(dst)]) == 2

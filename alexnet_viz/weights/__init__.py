@@ -3,6 +3,7 @@
 - ``sources``: the registry of pretrained weights, the cache folder, the offline switch;
 - ``downloads``: verified, atomic downloads into the cache (``fetch``), with a stall guard;
 - ``files``: weight files on disk, checked before they are opened, read within a size cap;
+- ``local``: a file a person names -> a checked state dict (torch or Caffe, sniffed);
 - ``caffe``: the protobuf-runtime reader of Caffe's caffemodels and the BGR -> RGB conversion;
 - ``shapes``: what each variant's state dict must hold; ``errors``: ``WeightsError``.
 
@@ -25,9 +26,10 @@ from .downloads import (
 )
 from .errors import WeightsError
 from .files import (
-    MAX_WEIGHT_FILE_BYTES, check_weight_path, confined_weight_path, convert_caffemodel, file_digest, load_torch_file, open_weight_file,
-    save_state_dict, state_dict_from_path, weight_files_in,
+    MAX_WEIGHT_FILE_BYTES, check_weight_path, confined_weight_path, file_digest, load_torch_file, open_weight_file,
+    save_state_dict, weight_files_in,
 )
+from .local import convert_caffemodel, state_dict_from_path
 from .shapes import check_state_dict, expected_shapes
 from .sources import HOME_ENV, OFFLINE_ENV, SOURCES, WeightSource, cache_dir, offline, source, weights_dir
 

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 import state
-from alexnet_viz import figures as F
+from alexnet_viz import render
 from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrough
 
 sel = state.selection()
@@ -29,21 +29,21 @@ else:
     st.success(f"At {size}×{size} every layer's size works out exactly, "
                f"{total_params(rows):,} parameters in all.")
 
-st.plotly_chart(F.architecture_diagram(arch, size), theme=None, key="diagram")
+st.plotly_chart(render.architecture_diagram(arch, size), theme=None, key="diagram")
 st.caption("One lane per GPU. Solid lines stay within a tower; dashed black lines cross between "
            "towers, only where the paper has them (conv3, fc6, fc7, fc8). Hover a block for its "
            "walkthrough row. A dotted black outline marks a size that does not work out exactly.")
 
 st.subheader(f"Walkthrough at {size}×{size}")
-records = F.walk_records(rows)
+records = render.walk_records(rows)
 st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", height=36 * (len(records) + 1) + 4,
              column_config={"parameters": st.column_config.NumberColumn(format="localized"),
                             "multiply-adds": st.column_config.NumberColumn(format="localized")})
-st.download_button("Download the walkthrough (CSV)", F.csv_bytes(records),
+st.download_button("Download the walkthrough (CSV)", render.csv_bytes(records),
                    file_name=f"walkthrough_{arch.name}_{size}.csv", mime="text/csv", on_click="ignore")
 
 st.subheader("Three AlexNets compared")
-cmp = F.variant_comparison()
+cmp = render.variant_comparison()
 only = st.toggle("Show only the rows where they differ", value=False, key="arch_only_diff")
 df = pd.DataFrame(cmp.rows)
 df.insert(2, "differs", ["≠" if d else "" for d in cmp.differs])
@@ -61,5 +61,5 @@ def _highlight(row: pd.Series) -> list[str]:
 st.dataframe(df.style.apply(_highlight, axis=1), hide_index=True, width="stretch", height=600)
 st.caption(f"Shaded: differs from **{ref}**. " + " ".join(
     f"**{v}**: {get_architecture(v).source}." for v in cmp.variants))
-st.download_button("Download the comparison (CSV)", F.csv_bytes(cmp.rows), file_name="alexnet_variants.csv",
+st.download_button("Download the comparison (CSV)", render.csv_bytes(cmp.rows), file_name="alexnet_variants.csv",
                    mime="text/csv", on_click="ignore")

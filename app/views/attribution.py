@@ -6,8 +6,7 @@ import streamlit as st
 
 import cache
 import state
-from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps
-from alexnet_viz import figures as F
+from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
 from alexnet_viz.attribution import occlusion_windows, passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
@@ -100,9 +99,9 @@ def compute(method: str, params: dict, target):
 def downloads(e, picture: np.ndarray, where, key: str) -> None:
     stem = f"{e.method}_{sel.model}_{sel.digest[:8]}"
     a, b = where.columns(2)
-    a.download_button("Map (PNG)", heatmaps.to_png(picture), file_name=f"{stem}.png", mime="image/png",
+    a.download_button("Map (PNG)", render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
                       on_click="ignore", key=f"dl_png_{key}", help="The overlay as drawn.")
-    b.download_button("Numbers (.npy)", heatmaps.to_npy(e.raw), file_name=f"{stem}.npy",
+    b.download_button("Numbers (.npy)", render.npy_bytes(e.raw), file_name=f"{stem}.npy",
                       mime="application/octet-stream", on_click="ignore", key=f"dl_npy_{key}",
                       help=f"The raw attribution, shape {e.raw.shape} (channels, rows, columns).")
 
@@ -121,7 +120,7 @@ if mode == "top":
 elif mode == "class":
     target = t2.selectbox(f"Class (type to search all {len(names)})", range(len(names)), index=top,
                           format_func=lambda i: f"{names[i]} ({i})", key="attr_class")
-    t3.markdown(f"Probability {probs[target]:.2%}, rank {F.class_rank(probs, target)} of {len(names)}.")
+    t3.markdown(f"Probability {probs[target]:.2%}, rank {render.class_ranks(probs)[target]} of {len(names)}.")
 else:
     a = t2.selectbox("A (type to search)", range(len(names)), index=top,
                      format_func=lambda i: f"{names[i]} ({i})", key="attr_class_a")
@@ -144,7 +143,7 @@ opacity = d3.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity
 d1.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
            + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
               else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
-d1.image(heatmaps.colorbar(sign, width=320, height=14),
+d1.image(render.colour_bar(sign, width=320, height=14),
          caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")
 
 what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", required=True,
@@ -168,8 +167,8 @@ if what == "one":
     e = compute(method, params, target)
     if e is not None:
         with right:
-            picture = heatmaps.render(e.raw, view, sign, percentile, opacity)
-            bare = heatmaps.render(e.raw, None, sign, percentile)
+            picture = render.attribution_picture(e.raw, view, sign, percentile, opacity)
+            bare = render.attribution_picture(e.raw, None, sign, percentile)
             c1, c2 = st.columns(2)
             c1.image(picture, caption=f"{m.title} for “{e.target_label}”, on the {crop}×{crop} crop",
                      width="stretch")
@@ -203,7 +202,8 @@ elif what == "compare":
     params_expander(chosen, "Parameters of the compared methods")
     results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
     if results:
-        pictures, scales = heatmaps.render_many([e.raw for e in results], view, sign, percentile, opacity, shared)
+        pictures, scales = render.attribution_pictures([e.raw for e in results], view, sign, percentile, opacity,
+                                                       shared)
         if shared:
             st.info(f"**One shared colour scale**: full colour at {scales[0]:.3g} (the {percentile:g}th percentile "
                     "of all maps together). Methods whose values are small look faint: their magnitudes really "
@@ -256,7 +256,8 @@ else:
                "passes for these choices. Results are kept, so pressing again is instant.")
     if result is not None:
         labels = {m: title(m) for m in result.methods}
-        st.plotly_chart(F.sanity_chart(result.steps, result.correlation, labels), theme=None, key="attr_sanity_chart")
+        st.plotly_chart(render.sanity_chart(result.steps, result.correlation, labels), theme=None,
+                        key="attr_sanity_chart")
         bad, slow = result.insensitive(0.5), result.slow_to_change(0.5)
         layers = len(result.steps) - 1
         lines = []
@@ -281,15 +282,15 @@ else:
                    f"({', '.join(result.steps)}), each on its own colour scale.")
         gap = np.full((crop, 6, 3), 255, np.uint8)
         for m in result.methods:
-            tiles = [heatmaps.render(s, None, "absolute", percentile) for s in result.maps[m]]  # bare maps
+            tiles = [render.attribution_picture(s, None, "absolute", percentile) for s in result.maps[m]]  # bare maps
             row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
             corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
             st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
             stem = f"sanity_{m}_{sel.model}_{sel.digest[:8]}"
             a, b, _ = st.columns([1, 1, 4])
-            a.download_button("Row (PNG)", heatmaps.to_png(row), file_name=f"{stem}.png", mime="image/png",
+            a.download_button("Row (PNG)", render.png_bytes(row), file_name=f"{stem}.png", mime="image/png",
                               on_click="ignore", key=f"dl_png_sanity_{m}")
-            b.download_button("Maps (.npy)", heatmaps.to_npy(result.maps[m]), file_name=f"{stem}.npy",
+            b.download_button("Maps (.npy)", render.npy_bytes(result.maps[m]), file_name=f"{stem}.npy",
                               mime="application/octet-stream", on_click="ignore", key=f"dl_npy_sanity_{m}",
                               help=f"Every step's map, shape {result.maps[m].shape} (steps, rows, columns).")
         st.caption(f"Target: “{result.target_label}”.")

@@ -3,8 +3,7 @@ the untrained network beside them, and one deeper output channel's kernels per i
 import streamlit as st
 
 import state
-from alexnet_viz import figures as F
-from alexnet_viz import maps
+from alexnet_viz import kernels, render
 
 sel = state.selection()
 state.page_header("Kernels", sel)
@@ -26,24 +25,24 @@ st.caption("Each tile is one kernel, enlarged; mid grey is a zero weight, colour
            "kernels and GPU 2 colour-specific ones; below it is measured, not assumed.")
 for weights, label in sources:
     w = sel.weight(first, weights)  # (96, 3, 11, 11)
-    grids = maps.kernel_grid(w, arch, first, cols=8, scale=6, pad=2)
-    comparison = maps.tower_colour_comparison(w, arch)
+    grids = render.kernel_grid(w, arch, first, cols=8, scale=6, pad=2)
+    comparison = kernels.tower_colour_comparison(w, arch)
     if len(sources) > 1:
         st.markdown(f"#### {label}")
     cols = st.columns([2] * len(grids) + [1.6])
     for col, (tower, grid) in zip(cols, grids.items()):
         col.image(grid.image, caption=f"{tower}: kernels {min(grid.channels)}–{max(grid.channels)}"
                   if tower != "all" else f"all {len(grid.channels)} kernels", width="stretch")
-        col.download_button(f"Download {tower} (PNG)", F.png_bytes(grid.image), mime="image/png",
+        col.download_button(f"Download {tower} (PNG)", render.png_bytes(grid.image), mime="image/png",
                             file_name=f"{first}_{tower}_{state.weights_tag(weights)}.png".replace(" ", "_"),
                             on_click="ignore",
                             key=f"k_dl_{tower}_{weights}")
-    cols[-1].plotly_chart(F.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
+    cols[-1].plotly_chart(render.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
                           key=f"k_colour_{weights}")
     (st.success if comparison["clear"] else st.info)(comparison["sentence"])
-    scores = [{"kernel": i, "tower": arch.layer(first).tower_of(i) or "all", "colourfulness": float(v)}
+    scores = [{"kernel": i, "tower": arch.tower_of(first, i), "colourfulness": float(v)}
               for i, v in enumerate(comparison["scores"])]
-    st.download_button("Download each kernel's colourfulness (CSV)", F.csv_bytes(scores), mime="text/csv",
+    st.download_button("Download each kernel's colourfulness (CSV)", render.csv_bytes(scores), mime="text/csv",
                        file_name=f"{first}_colourfulness_{state.weights_tag(weights)}.csv", on_click="ignore",
                        key=f"k_csv_{weights}")
 
@@ -53,12 +52,12 @@ c1, c2 = st.columns(2)
 layer = c1.selectbox("Layer", deeper, key="k_layer")
 n_out = arch.layer(layer).out_channels
 out_channel = c2.number_input(f"Output channel (0–{n_out - 1})", 0, n_out - 1, 0, key=f"k_out_{layer}")
-grid = maps.input_kernels(sel.weight(layer), int(out_channel), layer, arch, scale=12, pad=2)
+grid = render.input_kernels(sel.weight(layer), int(out_channel), layer, arch, scale=12, pad=2)
 g1, g2 = st.columns([3, 1])
 g1.image(grid.image, width="content",
          caption=f"{layer} channel {out_channel}: {len(grid.channels)} greyscale kernels, one per input "
                  f"channel; mid grey = 0, shared scale ±{grid.ranges[0][1]:.3g}")
 g2.metric("Tower of this channel", grid.tower or "one tower")
 g2.write(f"It {grid.note}.")
-g2.download_button("Download (PNG)", F.png_bytes(grid.image), file_name=f"{layer}_{out_channel}_kernels.png",
+g2.download_button("Download (PNG)", render.png_bytes(grid.image), file_name=f"{layer}_{out_channel}_kernels.png",
                    mime="image/png", on_click="ignore")

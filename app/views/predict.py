@@ -2,7 +2,7 @@
 import streamlit as st
 
 import state
-from alexnet_viz import figures as F
+from alexnet_viz import render
 
 sel = state.selection()
 state.page_header("Predict", sel)
@@ -10,16 +10,14 @@ probs, names = sel.forward.probs, sel.net.categories
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(F.top_k_bar(probs, names, k=5), theme=None, key="top5")
+    st.plotly_chart(render.top_k_bar(probs, names, k=5), theme=None, key="top5")
     cls = st.selectbox(f"Any of the {len(names)} classes (type to search)", range(len(names)),
                        index=int(probs.argmax()), format_func=names.__getitem__, key="predict_class")
     a, b = st.columns(2)
     a.metric(f"Probability of “{names[cls]}”", f"{probs[cls]:.3%}")
-    b.metric("Rank", f"{F.class_rank(probs, cls)} of {len(names)}")
-    rows = [{"rank": F.class_rank(probs, i), "class": n, "probability": float(probs[i])}
-            for i, n in enumerate(names)]
-    rows.sort(key=lambda r: r["rank"])
-    st.download_button("Download all class probabilities (CSV)", F.csv_bytes(rows),
+    b.metric("Rank", f"{render.class_ranks(probs)[cls]} of {len(names)}")
+    st.download_button("Download all class probabilities (CSV)",
+                       render.csv_bytes(render.probability_rows(probs, names)),
                        file_name=f"probabilities_{sel.model}_{sel.digest[:8]}.csv", mime="text/csv",
                        on_click="ignore")
 with right:
@@ -29,7 +27,7 @@ with right:
     c.image(view, caption=f"What the network sees: {view.width}×{view.height} centre crop", width="stretch")
     st.caption(f"Preprocessing: shorter side resized to {sel.net.prep.resize}, centre crop "
                f"{sel.net.prep.crop}×{sel.net.prep.crop}. {sel.net.prep.note}")
-    st.download_button("Download the crop (PNG)", F.png_bytes(view), file_name="crop.png",
+    st.download_button("Download the crop (PNG)", render.png_bytes(view), file_name="crop.png",
                        mime="image/png", on_click="ignore")
 if sel.untrained:
     st.info("These probabilities come from the **untrained** network: they are spread thinly over "

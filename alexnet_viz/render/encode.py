@@ -1,0 +1,37 @@
+"""Bytes for a download button: PNG pictures, CSV tables, ``.npy`` numbers."""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+from PIL import Image
+
+from .colour import to_uint8
+
+
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """A PIL image or an (H, W) / (H, W, 3) array as PNG bytes; a non-uint8 array is stretched
+    from its min..max to 0..255 first."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image if image.dtype == np.uint8 else to_uint8(image))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """Rows of a table (dicts with the same keys) as UTF-8 CSV."""
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """The raw numbers as ``.npy`` bytes (``np.load(io.BytesIO(data))`` reads them back)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()

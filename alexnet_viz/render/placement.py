@@ -1,0 +1,105 @@
+"""One channel placed on the input at the right scale: unit (i, j) of a map is centred at
+``start + jump·(i, j)`` input pixels (rows, columns; pixel centres at 0, 1, 2, …) and sees a
+square of ``size`` pixels, as the walkthrough's receptive field says.
+
+:func:`channel_on_input` draws a channel on the crop with the box its strongest unit sees;
+:func:`channel_picture` draws the bare map, enlarged.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..arrays import one_map
+from ..walkthrough import ReceptiveField
+from .colour import colourise
+from .images import draw_box, enlarge, overlay
+
+
+def _rf(rf) -> ReceptiveField:
+    return rf if isinstance(rf, ReceptiveField) else ReceptiveField(*rf)
+
+
+def _interp_matrix(n_units: int, input_size: int, jump: float, start: float, mode: str) -> np.ndarray:
+    """(input_size, n_units) weights taking unit values (at their centres) to input pixels."""
+    pos = (np.arange(input_size) - start) / jump  # each pixel in unit coordinates
+    w = np.zeros((input_size, n_units))
+    rows = np.arange(input_size)
+    if mode == "nearest":
+        # floor(x + 0.5): a pixel exactly half way goes to the later unit
+        w[rows, np.clip(np.floor(pos + 0.5).astype(int), 0, n_units - 1)] = 1.0
+    elif mode == "bilinear":
+        p = np.clip(pos, 0, n_units - 1)
+        i0 = np.clip(np.floor(p).astype(int), 0, max(0, n_units - 2))
+        f = p - i0
+        if n_units == 1:
+            w[:, 0] = 1.0
+        else:
+            w[rows, i0] = 1 - f
+            w[rows, i0 + 1] += f
+    else:
+        raise ValueError(f"Unknown upsampling {mode!r}: choose nearest or bilinear.")
+    return w
+
+
+def upsample_to_input(act_c, input_size: int, rf, mode: str = "bilinear") -> np.ndarray:
+    """One channel's (H, W) map as an (input_size, input_size) float map on the network's crop.
+
+    Unit (i, j) is centred at ``start + jump·(i, j)`` (``rf`` is a walkthrough
+    ``ReceptiveField`` or a (size, jump, start) tuple). ``"bilinear"`` interpolates between unit
+    centres, ``"nearest"`` gives each pixel the unit whose centre is nearest; pixels beyond the
+    first or last centre take the edge unit's value.
+    """
+    m = one_map(act_c)
+    rf = _rf(rf)
+    size = int(input_size)
+    last = rf.start + rf.jump * (max(m.shape) - 1)
+    if rf.start < -rf.jump or last > size - 1 + rf.jump:
+        raise ValueError(
+            f"A {m.shape[0]}×{m.shape[1]} map with units {rf.jump:g} pixels apart from {rf.start:g} would reach "
+            f"pixel {last:g}, outside a {size}-pixel input: pass the receptive field of the layer the map comes "
+            "from, at the input size the network saw.")
+    wy = _interp_matrix(m.shape[0], size, rf.jump, rf.start, mode)  # (size, H)
+    wx = _interp_matrix(m.shape[1], size, rf.jump, rf.start, mode)  # (size, W)
+    return wy @ m @ wx.T  # (size, size)
+
+
+def receptive_field_box(rf, unit_row: int, unit_col: int, input_size: int) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) input pixels that unit (unit_row, unit_col) sees, clipped to the image.
+
+    bottom and right are exclusive (a box of ``rf.size`` pixels unclipped), so
+    ``crop[top:bottom, left:right]`` is the region.
+    """
+    rf = _rf(rf)
+    half = (rf.size - 1) / 2
+
+    def span(i: int) -> tuple[int, int]:
+        centre = rf.start + rf.jump * i
+        lo = int(math.floor(centre - half + 0.5))
+        return max(0, lo), min(int(input_size), lo + int(round(rf.size)))
+
+    top, bottom = span(int(unit_row))
+    left, right = span(int(unit_col))
+    return top, left, bottom, right
+
+
+def channel_on_input(image, act_c, rf, alpha: float = 0.6, unit: tuple[int, int] | None = None,
+                     cmap: str = "viridis") -> np.ndarray:
+    """One channel's (H, W) map upsampled onto the crop the network saw (``image``, square),
+    coloured from its min to its max, blended with weight ``alpha``, and the receptive field of
+    ``unit`` (default: the strongest unit) outlined: (S, S, 3) uint8."""
+    m = one_map(act_c)
+    size = np.asarray(image).shape[0]
+    heat = upsample_to_input(m, size, rf)  # (S, S)
+    if unit is None:
+        unit = np.unravel_index(int(np.argmax(m)), m.shape)
+    box = receptive_field_box(rf, int(unit[0]), int(unit[1]), size)
+    return draw_box(overlay(image, colourise(heat, cmap, float(heat.min()), float(heat.max())), alpha), box)
+
+
+def channel_picture(act_c, size: int = 220, cmap: str = "viridis") -> np.ndarray:
+    """One channel's (H, W) map coloured from its min to its max and enlarged (nearest) by a
+    whole factor to about ``size`` pixels high: (H·f, W·f, 3) uint8."""
+    m = one_map(act_c)
+    return enlarge(colourise(m, cmap, float(m.min()), float(m.max())), max(1, size // m.shape[0]))

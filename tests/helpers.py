@@ -1,0 +1,66 @@
+"""What several test modules need and the library itself does not: networks built the short
+way, the input normalisation undone, the tile under a pixel of a grid, a made-up attribution."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet_viz.network import Network, load_network
+from alexnet_viz.render import Grid
+
+
+def build_network(model: str, device: str | torch.device = "cpu") -> Network:
+    """An untrained network (paper init, seed 0) of variant ``model``, on the CPU by default."""
+    return load_network(model, "untrained", device)
+
+
+def deprocess(net: Network, x: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``net``'s normalisation: (N, 3, H, W) input -> (N, 3, H, W) RGB in 0..1."""
+    mean = torch.tensor(net.prep.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(net.prep.std, device=x.device).view(1, 3, 1, 1)
+    return ((x * std + mean) / (255.0 * net.prep.scale)).clamp(0, 1)
+
+
+def channel_at(grid: Grid, row_px: float, col_px: float) -> int | None:
+    """The channel whose tile covers pixel (row_px, col_px) of ``grid.image``; None on padding or outside.
+
+    Worked out from the layout alone, so it checks ``Grid.box_of`` independently.
+    """
+    th, tw = grid.tile
+    r, c = int(math.floor(row_px)) - grid.pad, int(math.floor(col_px)) - grid.pad
+    if r < 0 or c < 0:
+        return None
+    gr, rr = divmod(r, th + grid.pad)
+    gc, rc = divmod(c, tw + grid.pad)
+    if rr >= th or rc >= tw or gc >= grid.cols:
+        return None
+    k = gr * grid.cols + gc
+    return int(grid.channels[k]) if k < len(grid.channels) else None
+
+
+@pytest.fixture(scope="module")
+def alex() -> Network:
+    """The untrained alexnet2012, once per test module that imports this fixture."""
+    return build_network("alexnet2012")
+
+
+@pytest.fixture(scope="module")
+def alex_acts(alex):
+    """Every activation of ``alex`` for one random (1, 3, 227, 227) input."""
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(1)) * 50
+    return alex.activations(x)
+
+
+@pytest.fixture(scope="module")
+def tv() -> Network:
+    """The untrained torchvision variant."""
+    return build_network("torchvision")
+
+
+def ramp_attr():
+    """A (3, 4, 4) attribution: channel sums run from −8 to +7 across the pixels."""
+    total = np.arange(-8, 8, dtype=np.float32).reshape(4, 4)
+    return np.stack([total, np.zeros_like(total), np.zeros_like(total)])

@@ -1,0 +1,90 @@
+"""The plotly figures the pages draw: right numbers in the right places, towers from the table."""
+from __future__ import annotations
+
+import numpy as np
+
+from alexnet_viz.architecture import get_architecture
+from alexnet_viz.render import charts as Ch
+
+ALEX = get_architecture("alexnet2012")
+
+
+def test_top_k_bar_lists_the_most_probable_classes_most_probable_on_top():
+    probs = np.array([0.05, 0.5, 0.1, 0.3, 0.05])
+    fig = Ch.top_k_bar(probs, ["a", "b", "c", "d", "e"], k=3)
+    bar = fig.data[0]
+    assert list(bar.y) == ["c", "d", "b"]  # plotly draws the last category on top
+    assert list(bar.x) == [0.1, 0.3, 0.5]
+
+
+# -- architecture diagram --------------------------------------------------------------------
+def _dashed_targets(fig) -> set[str]:
+    """Names of the blocks that dashed (cross-tower) connections lead into."""
+    names = fig.layout.meta["blocks"]
+    return {names[round(s.x1 + 0.39)] for s in fig.layout.shapes if s.type == "line" and s.line.dash == "dash"}
+
+
+def test_diagram_has_two_lanes_and_crosses_towers_only_where_the_paper_does():
+    fig = Ch.architecture_diagram("alexnet2012")
+    names = fig.layout.meta["blocks"]
+    assert names[:5] == ["input", "conv1", "norm1", "pool1", "conv2"] and names[-1] == "fc8"
+    assert _dashed_targets(fig) == {"conv3", "fc6", "fc7"}  # fc8 is one block fed by both lanes
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels.count("<b>conv1</b><br>48<br>55×55") == 2, "conv1 split 48 + 48, one block per GPU"
+    assert "<b>GPU 1</b>" in labels and "<b>GPU 2</b>" in labels
+
+
+def test_diagram_hover_shows_the_walkthrough_row():
+    fig = Ch.architecture_diagram("alexnet2012")
+    hover = [t for t in fig.data[0].hovertext if t.startswith("<b>conv1</b>")]
+    assert len(hover) == 2
+    assert "105,415,200" in hover[0] and "34,944" in hover[0] and "(227 − 11 + 2·0)/4 + 1 = 55" in hover[0]
+
+
+def test_diagram_at_224_marks_the_inexact_sizes():
+    fig = Ch.architecture_diagram("alexnet2012", 224)
+    assert "input 224×224" in fig.layout.title.text
+    dotted = [s for s in fig.layout.shapes if s.type == "rect" and s.line.dash == "dot"]
+    assert dotted, "layers whose size formula is not whole are outlined"
+    conv1 = [t for t in fig.data[0].hovertext if t.startswith("<b>conv1</b>")][0]
+    assert "54.25" in conv1
+
+
+def test_single_tower_variant_draws_one_lane_without_crossings():
+    fig = Ch.architecture_diagram("torchvision")
+    assert not _dashed_targets(fig)
+    assert "<b>GPU 1</b>" not in [a.text for a in fig.layout.annotations]
+    assert "<b>conv1</b><br>64<br>55×55" in [a.text for a in fig.layout.annotations]
+
+
+# -- feature maps and kernels --------------------------------------------------------------------
+def test_unit_bars_colour_units_by_tower_strongest_first():
+    vec = np.zeros(4096)  # fc6: 2048 units on each GPU
+    vec[[1, 2050, 3]] = [3.0, 2.0, 1.0]
+    fig = Ch.unit_bars(vec, 3, ALEX, "fc6")
+    by_tower = {t.name: list(t.x) for t in fig.data}
+    assert by_tower == {"GPU 1": ["unit 1", "unit 3"], "GPU 2": ["unit 2050"]}
+    assert list(fig.layout.xaxis.categoryarray) == ["unit 1", "unit 2050", "unit 3"]
+    assert fig.layout.showlegend
+    fc8 = np.zeros(1000)
+    fc8[[1, 6, 3]] = [3.0, 2.0, 1.0]
+    labelled = Ch.unit_bars(fc8, 1, ALEX, "fc8", labels=[f"c{i}" for i in range(1000)])
+    assert not labelled.layout.showlegend, "fc8 is one tower"
+    assert list(labelled.data[0].x) == ["1: c1"] and labelled.data[0].name == "all"
+
+
+def test_colourfulness_chart_has_one_column_per_tower_with_every_kernel():
+    scores = np.linspace(0, 1, 6)
+    towers = {"GPU 1": {"channels": range(0, 3)}, "GPU 2": {"channels": range(3, 6)}}
+    fig = Ch.colourfulness_chart(scores, towers)
+    assert [t.name for t in fig.data] == ["GPU 1", "GPU 2"]
+    assert list(fig.data[1].y) == list(scores[3:]) and list(fig.data[1].customdata) == [3, 4, 5]
+
+
+def test_render_does_not_import_streamlit():
+    import subprocess
+    import sys
+
+    code = "import sys, alexnet_viz.render; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
