@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1] / "alexnet_viz"
 PACKAGE = "alexnet_viz"
 
