@@ -4,6 +4,7 @@ from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
 )
+from .kernels import colourfulness
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
@@ -17,7 +18,7 @@ __all__ = [
     "WalkRow", "total_params", "walkthrough",
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
-    "sanity_check", "heatmaps", "render",
+    "sanity_check", "heatmaps", "render", "colourfulness",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"

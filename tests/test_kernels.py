@@ -33,6 +33,24 @@ def test_colourfulness_grey_zero_opponent_high_and_scale_free():
     assert K.colourfulness(np.zeros((1, 3, 11, 11)))[0] == 0.0
 
 
+def test_colourfulness_is_the_energy_off_the_grey_axis():
+    """Opponent patterns score 1 however localised; iid noise 2/3; a grey pattern 0."""
+    yy, xx = np.mgrid[-5:6, -5:6]
+    blob = np.exp(-(xx ** 2 + yy ** 2) / 4.0)
+    gabor = blob * np.cos(xx * 1.2)
+    opponent = lambda p: np.stack([p, -p, np.zeros_like(p)])[None]  # noqa: E731
+    for pattern in (gabor, blob, np.cos(xx * 1.2)):
+        np.testing.assert_allclose(K.colourfulness(opponent(pattern - pattern.mean())), 1.0, atol=1e-9)
+    noise = np.random.default_rng(0).normal(size=(4000, 3, 11, 11))
+    assert abs(K.colourfulness(noise).mean() - 2 / 3) < 0.005
+    np.testing.assert_allclose(K.colourfulness(np.stack([blob] * 3)[None]), 0.0, atol=1e-12)
+    # by hand for one kernel: energy off the grey axis over total energy, after removing the mean
+    w = np.random.default_rng(1).normal(size=(1, 3, 5, 5))
+    v = w - w.mean()
+    grey = (v.sum(axis=1) ** 2 / 3).sum()
+    assert abs(K.colourfulness(w)[0] - (1 - grey / (v ** 2).sum())) < 1e-12
+
+
 @pytest.mark.parametrize("colourful_first", [True, False])
 def test_tower_comparison_finds_the_tower_made_colourful(colourful_first):
     grey, colour = _grey_and_colour_kernels()
@@ -40,19 +58,19 @@ def test_tower_comparison_finds_the_tower_made_colourful(colourful_first):
     w = np.concatenate([colour, grey] if colourful_first else [grey, colour])
     c = K.tower_colour_comparison(w, ALEX)
     want = "GPU 1" if colourful_first else "GPU 2"
-    assert c["more_colourful"] == want and c["clear"] and c["separation"] == 1.0
-    assert c["towers"][want]["mean"] > 0.5 > c["towers"]["GPU 2" if colourful_first else "GPU 1"]["mean"]
-    assert c["towers"]["GPU 1"]["n"] == 48 and want in c["sentence"]
+    assert c.more_colourful == want and c.clear and c.separation == 1.0
+    assert c.towers[want].mean > 0.5 > c.towers["GPU 2" if colourful_first else "GPU 1"].mean
+    assert c.towers["GPU 1"].n == 48 and c.less_colourful == ("GPU 2" if colourful_first else "GPU 1")
 
 
 def test_untrained_conv1_shows_no_clear_tower_difference(alex):
     c = K.tower_colour_comparison(alex.body.conv1.weight, ALEX)
-    assert not c["clear"] and "do not differ clearly" in c["sentence"]
+    assert not c.clear and c.separation < K.CLEAR_SEPARATION
 
 
 def test_one_tower_variant_compares_nothing_and_other_weights_are_refused(tv):
     c = K.tower_colour_comparison(tv.body.features[0].weight, TV)
-    assert list(c["towers"]) == ["all"] and c["towers"]["all"]["channels"] == range(64)
-    assert c["more_colourful"] is None and not c["clear"] and c["sentence"].startswith("One tower")
+    assert list(c.towers) == ["all"] and c.towers["all"].channels == range(64)
+    assert c.more_colourful is None and not c.clear and c.separation is None
     with pytest.raises(ValueError, match="another layer or network"):
         K.tower_colour_comparison(tv.body.features[0].weight, ALEX)

@@ -75,7 +75,9 @@ def test_unit_bars_colour_units_by_tower_strongest_first():
 
 def test_colourfulness_chart_has_one_column_per_tower_with_every_kernel():
     scores = np.linspace(0, 1, 6)
-    towers = {"GPU 1": {"channels": range(0, 3)}, "GPU 2": {"channels": range(3, 6)}}
+    from alexnet_viz.kernels import TowerStats
+
+    towers = {"GPU 1": TowerStats(0.2, 0.2, 3, range(0, 3)), "GPU 2": TowerStats(0.8, 0.8, 3, range(3, 6))}
     fig = Ch.colourfulness_chart(scores, towers)
     assert [t.name for t in fig.data] == ["GPU 1", "GPU 2"]
     assert list(fig.data[1].y) == list(scores[3:]) and list(fig.data[1].customdata) == [3, 4, 5]

@@ -70,14 +70,14 @@ def activation_histogram(counts: np.ndarray, edges: np.ndarray, title: str) -> g
     return styled(fig, height=380)
 
 
-def colourfulness_chart(scores: np.ndarray, towers: dict[str, dict], title: str | None = None) -> go.Figure:
+def colourfulness_chart(scores: np.ndarray, towers: dict, title: str | None = None) -> go.Figure:
     """Every kernel's colourfulness as a dot, one column per tower, with the tower's mean.
 
-    ``towers`` is ``kernels.tower_colour_comparison(...)["towers"]`` ({name: {"channels", "mean"}}).
+    ``towers`` is ``kernels.tower_colour_comparison(...).towers`` ({name: TowerStats}).
     """
     fig = go.Figure()
     for name, t in towers.items():
-        chans = list(t["channels"])
+        chans = list(t.channels)
         fig.add_trace(go.Box(y=scores[chans], name=name, boxpoints="all", jitter=0.5, pointpos=0,
                              marker=dict(color=TOWER_COLOURS[name], size=9), line=dict(color=TOWER_COLOURS[name]),
                              fillcolor="rgba(0,0,0,0)", customdata=chans, boxmean=True,

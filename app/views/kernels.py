@@ -23,6 +23,22 @@ st.subheader(f"{first}: {arch.layer(first).out_channels} kernels of {arch.layer(
 st.caption("Each tile is one kernel, enlarged; mid grey is a zero weight, colours show how the kernel "
            "weighs red, green and blue. The paper's Figure 3 shows GPU 1 learning mostly colour-agnostic "
            "kernels and GPU 2 colour-specific ones; below it is measured, not assumed.")
+
+
+def colour_sentence(c: kernels.TowerComparison) -> str:
+    """The comparison in words (iid noise scores 2/3 on average: say where the towers stand)."""
+    if c.more_colourful is None:
+        (only,) = c.towers.values()
+        return f"One tower: mean colourfulness {only.mean:.2f} (random noise averages 0.67)."
+    hi, lo = c.towers[c.more_colourful], c.towers[c.less_colourful]
+    nums = f"mean colourfulness {hi.mean:.2f} vs {lo.mean:.2f}; random noise averages 0.67"
+    if c.clear:
+        return (f"{c.more_colourful}'s kernels are the more colour-specific ({nums}; a {c.more_colourful} "
+                f"kernel is the more colourful in {c.separation:.0%} of pairs).")
+    return (f"The towers do not differ clearly in colour ({nums}; a {c.more_colourful} kernel is the more "
+            f"colourful in only {c.separation:.0%} of pairs).")
+
+
 for weights, label in sources:
     w = sel.weight(first, weights)  # (96, 3, 11, 11)
     grids = render.kernel_grid(w, arch, first, cols=8, scale=6, pad=2)
@@ -37,11 +53,11 @@ for weights, label in sources:
                             file_name=f"{first}_{tower}_{state.weights_tag(weights)}.png".replace(" ", "_"),
                             on_click="ignore",
                             key=f"k_dl_{tower}_{weights}")
-    cols[-1].plotly_chart(render.colourfulness_chart(comparison["scores"], comparison["towers"]), theme=None,
+    cols[-1].plotly_chart(render.colourfulness_chart(comparison.scores, comparison.towers), theme=None,
                           key=f"k_colour_{weights}")
-    (st.success if comparison["clear"] else st.info)(comparison["sentence"])
+    (st.success if comparison.clear else st.info)(colour_sentence(comparison))
     scores = [{"kernel": i, "tower": arch.tower_of(first, i), "colourfulness": float(v)}
-              for i, v in enumerate(comparison["scores"])]
+              for i, v in enumerate(comparison.scores)]
     st.download_button("Download each kernel's colourfulness (CSV)", render.csv_bytes(scores), mime="text/csv",
                        file_name=f"{first}_colourfulness_{state.weights_tag(weights)}.csv", on_click="ignore",
                        key=f"k_csv_{weights}")
