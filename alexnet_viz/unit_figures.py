@@ -66,32 +66,41 @@ def top_channels(u: Unit, k: int = 8) -> np.ndarray:
     return np.argsort(-np.abs(u.terms), kind="stable")[:k]
 
 
-def conv_patches_figure(u: Unit, k: int = 8, height: int = 380) -> go.Figure:
-    """The input patches of the k channels that contribute most (by |term|), each above its kernel.
+def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 460) -> go.Figure:
+    """The input patches of the k channels that contribute most (by |term|), each above its kernel,
+    ``per_row`` channels to a row, largest first.
 
     Patches use viridis on their own range (bright = large input); kernels a diverging scale
-    centred on 0 (red: positive weight, blue: negative). Each column is titled with the source
-    channel and its term Σ patch·kernel.
+    centred on 0 (red: positive weight, blue: negative). Each patch is titled with the source
+    channel and its term Σ patch·kernel. Cells are square, as on the map.
     """
     idx = top_channels(u, k)
-    names = [f"{'colour ' + COLOURS[u.in_channels[i]] if u.source == 'input' else 'ch ' + str(u.in_channels[i])}"
-             f"<br>{u.terms[i]:+.3g}" for i in idx]
-    fig = make_subplots(rows=2, cols=len(idx), subplot_titles=names + [""] * len(idx),
-                        horizontal_spacing=0.015, vertical_spacing=0.06)
-    for j, i in enumerate(idx, start=1):
+    cols = min(per_row, len(idx))
+    blocks = -(-len(idx) // cols)
+    titles = [""] * (2 * blocks * cols)
+    for j, i in enumerate(idx):
+        name = "colour " + COLOURS[u.in_channels[i]] if u.source == "input" else "ch " + str(u.in_channels[i])
+        titles[(2 * (j // cols)) * cols + j % cols] = f"{name}: {u.terms[i]:+.3g}"
+    fig = make_subplots(rows=2 * blocks, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.07)
+    for j, i in enumerate(idx):
+        r, c = 2 * (j // cols) + 1, j % cols + 1
         patch, kern = u.patch[i], u.weight[i]  # (kh, kw) each
         fig.add_trace(go.Heatmap(z=patch, colorscale="Viridis", showscale=False,
-                                 hovertemplate="input %{z:.3g}<extra></extra>"), row=1, col=j)
+                                 hovertemplate="input %{z:.3g}<extra></extra>"), row=r, col=c)
         lim = float(np.abs(kern).max()) or 1.0
         fig.add_trace(go.Heatmap(z=kern, colorscale="RdBu_r", zmin=-lim, zmax=lim, showscale=False,
-                                 hovertemplate="weight %{z:.3g}<extra></extra>"), row=2, col=j)
+                                 hovertemplate="weight %{z:.3g}<extra></extra>"), row=r + 1, col=c)
     fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor=None)
-    fig.update_yaxes(title_text="input patch", row=1, col=1)
-    fig.update_yaxes(title_text="kernel", row=2, col=1)
+    fig.update_yaxes(showticklabels=False, autorange="reversed", constrain="domain")
+    for n in range(1, 2 * blocks * cols + 1):  # square cells: each patch and kernel as the map shows it
+        fig.layout[f"yaxis{n if n > 1 else ''}"].scaleanchor = f"x{n if n > 1 else ''}"
+    for b in range(blocks):
+        fig.update_yaxes(title_text="input", row=2 * b + 1, col=1)
+        fig.update_yaxes(title_text="kernel", row=2 * b + 2, col=1)
     styled(fig, height)
     fig.update_annotations(font_size=15)
-    fig.update_layout(margin=dict(l=40, r=10, t=60, b=10))
+    fig.update_layout(margin=dict(l=40, r=10, t=30, b=10))
     return fig
 
 

@@ -145,28 +145,26 @@ up = av.strongest_reader(sel.net, acts, u)
 
 
 def walk_buttons(box) -> None:
-    a, b = box.columns(2)
+    """Two buttons, one above the other, each naming the unit it moves to."""
     if down[0] == "input":
-        a.button("⬇ strongest input", disabled=True, key="unit_down", width="stretch")
-        a.caption(f"The end of the walk down: {layer} reads the pixels. Its strongest input is the "
-                  f"{UF.COLOURS[down[1]]} value of pixel ({down[2]}, {down[3]}).")
+        box.button("⬇ strongest input: the pixels", disabled=True, key="unit_down", width="stretch")
+        box.caption(f"The end of the walk down: {layer} reads the pixels. Its strongest input is the "
+                    f"{UF.COLOURS[down[1]]} value of pixel ({down[2]}, {down[3]}).")
     else:
-        a.button("⬇ strongest input", key="unit_down", on_click=go_to, args=(down,), width="stretch",
-                 help="Move to the unit of the layer below that contributed most to this value.")
-        a.caption(f"→ {UF.unit_name(*down)}")
+        box.button(f"⬇ strongest input: {UF.unit_name(*down)}", key="unit_down", on_click=go_to, args=(down,),
+                   width="stretch", help="Move to the unit of the layer below that contributed most to this value.")
     if up is None:
-        b.button("⬆ strongest reader", disabled=True, key="unit_up", width="stretch")
-        b.caption(f"The end of the walk up: {layer} is the output, the {shape[0]} class scores fed to "
-                  "the softmax." + (f" This is “{sel.net.categories[channel]}”." if layer == arch.layers[-1].name
-                                    and shape[0] == len(sel.net.categories) else ""))
+        box.button("⬆ strongest reader: none", disabled=True, key="unit_up", width="stretch")
+        box.caption(f"The end of the walk up: {layer} is the output, the {shape[0]} class scores fed to "
+                    "the softmax." + (f" This is “{sel.net.categories[channel]}”." if layer == arch.layers[-1].name
+                                      and shape[0] == len(sel.net.categories) else ""))
     else:
-        b.button("⬆ strongest reader", key="unit_up", on_click=go_to, args=(up,), width="stretch",
-                 help="Move to the unit of the layer above that this value pushes hardest.")
-        b.caption(f"→ {UF.unit_name(*up)}")
+        box.button(f"⬆ strongest reader: {UF.unit_name(*up)}", key="unit_up", on_click=go_to, args=(up,),
+                   width="stretch", help="Move to the unit of the layer above that this value pushes hardest.")
 
 
 # -- the value and its computation: the first screen ----------------------------------------------
-left, right = st.columns([1, 2.3], gap="medium")
+left, right = st.columns([1.15, 2.3], gap="medium")
 left.metric(f"The value of {name}", f"{u.value:.4g}",
             help="One number of the layer's output on this photo, read from the cached forward pass.")
 
