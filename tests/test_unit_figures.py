@@ -1,0 +1,70 @@
+"""The unit page's numbers: the LRN breakdown reproduces the network's value, the fc table names the
+right channel and tower, the ERF share measures what it says, and the sentences name the towers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import alexnet_viz as av
+from alexnet_viz import unit_figures as UF
+
+
+@pytest.fixture(scope="module")
+def traced():
+    net = av.load_network("alexnet2012", "untrained", device="cpu")
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(3)) * 50
+    with torch.no_grad():
+        acts = net.activations(x)
+    return net, x, acts
+
+
+def test_the_lrn_breakdown_gives_the_networks_value(traced):
+    net, x, acts = traced
+    r, c = (int(v) for v in np.unravel_index(int(acts["relu1"][0, 47].argmax()), (55, 55)))  # a live unit
+    u = av.trace_unit(net, x, "norm1", 47, r, c, acts=acts)
+    b = UF.lrn_breakdown(u, net.arch.layer("norm1").lrn)
+    assert b.channels == (45, 46, 47, 48, 49) and b.value == pytest.approx(u.value, rel=1e-4)
+    assert b.centre == pytest.approx(float(acts["relu1"][0, 47, r, c]), rel=1e-6) and b.centre > 0
+    assert 0 < b.shrink <= 1
+
+
+def test_fc6_contributions_name_pool5s_channel_position_and_tower(traced):
+    net, x, acts = traced
+    u = av.trace_unit(net, x, "fc6", 7, acts=acts)
+    rows = UF.linear_contributions(u, net.arch, k=10)
+    assert [r["feature"] for r in rows] == list(np.argsort(-np.abs(u.terms), kind="stable")[:10])
+    for r in rows:
+        assert (r["channel"], r["row"], r["col"]) == np.unravel_index(r["feature"], (256, 6, 6))
+        assert r["tower"] == ("GPU 1" if r["channel"] < 128 else "GPU 2")
+        assert r["term"] == pytest.approx(r["weight"] * r["input"], rel=1e-5)
+
+
+def test_the_erf_share_counts_the_central_half_of_the_box():
+    erf = np.zeros((20, 20))
+    erf[8:12, 8:12] = 1.0  # 16 pixels' worth in the middle
+    erf[0, 0] = 1.0  # one pixel's worth in a corner, inside the box but outside its central half
+    share = UF.erf_share(erf, (0, 20, 0, 20))
+    assert share.centre == (5, 15, 5, 15) and share.uniform == pytest.approx(0.25)
+    assert share.in_centre == pytest.approx(16 / 17) and share.in_box == pytest.approx(1.0)
+    assert UF.erf_share(np.zeros((4, 4)), (0, 4, 0, 4)).in_centre == 0.0, "a dead unit: no mass, no division by 0"
+    assert UF.clip_box((-3, 10, 5, 30), 8, 20) == (0, 8, 5, 20)
+
+
+@pytest.mark.parametrize("layer,channel,words", [
+    ("conv2", 130, "reads only GPU 2's 48 channels of pool1 (paper §3.2)"),
+    ("conv2", 3, "reads only GPU 1's 48 channels of pool1"),
+    ("conv3", 0, "reads all 256 channels of pool2, from both GPUs"),
+    ("conv1", 0, "reads all 3 colour channels"),
+])
+def test_the_reads_sentence_names_the_tower(traced, layer, channel, words):
+    net, x, acts = traced
+    u = av.trace_unit(net, x, layer, channel, 2, 2, acts=acts)
+    assert words in UF.reads_sentence(u, net.arch)
+
+
+def test_one_tower_has_no_gpu_words():
+    net = av.load_network("torchvision", "untrained", device="cpu")
+    x = torch.randn(1, 3, 224, 224)
+    u = av.trace_unit(net, x, "conv2", 5, 3, 3)
+    assert UF.reads_sentence(u, net.arch) == "reads all 64 channels of pool1"
