@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .architecture import Architecture, LRNSpec
-from .figures import OKABE_ITO, styled
+from .render.charts import styled
+from .render.colour import OKABE_ITO
 from .units import Unit, Window
 
 POSITIVE, NEGATIVE = OKABE_ITO["vermillion"], OKABE_ITO["blue"]

@@ -11,8 +11,8 @@ import streamlit as st
 import alexnet_viz as av
 import cache
 import state
-from alexnet_viz import figures as F
-from alexnet_viz import maps
+from alexnet_viz import render
+from alexnet_viz.render.colour import OKABE_ITO
 from alexnet_viz import unit_figures as UF
 from alexnet_viz.units import KINDS
 
@@ -256,11 +256,11 @@ erf = cache.store().get_or_compute(("erf", sel.model, str(sel.weights), sel.dige
 share = UF.erf_share(erf, u.receptive_field)
 cy0, cy1, cx0, cx1 = share.centre
 p1, p2, p3 = st.columns([1, 1, 1.2])
-p1.image(F.draw_box(view, (y0, x0, y1, x1)), width="stretch",
+p1.image(render.draw_box(view, (y0, x0, y1, x1)), width="stretch",
          caption=f"The receptive field: the {y1 - y0}×{x1 - x0} pixels of the {h}×{w} crop that can change "
                  f"this unit (rows {y0}–{y1 - 1}, columns {x0}–{x1 - 1}).")
-heat = F.draw_box(maps.colourise(F.to_uint8(erf), "viridis"), (y0, x0, y1, x1))
-heat = F.draw_box(heat, (cy0, cx0, cy1, cx1), colour=F.OKABE_ITO["sky blue"], width=1)
+heat = render.draw_box(render.colourise(render.to_uint8(erf), "viridis"), (y0, x0, y1, x1))
+heat = render.draw_box(heat, (cy0, cx0, cy1, cx1), colour=OKABE_ITO["sky blue"], width=1)
 p2.image(heat, width="stretch",
          caption="The effective receptive field: how much each pixel moves the unit, |∂unit/∂pixel| summed "
                  "over red, green and blue (bright = more). Orange: the receptive field; blue: its central half.")
