@@ -519,6 +519,11 @@ def attribute(net: Network, x: torch.Tensor, method: str, target: Target = None,
 
 
 # -- sanity check (Adebayo et al. 2018) ---------------------------------------------------------
+SANITY_THRESHOLD = 0.5
+"""A map whose rank correlation with the original stays above this once weights are random is
+showing the image more than the network (Adebayo et al. 2018 read their plots the same way)."""
+
+
 @dataclass
 class SanityCheck:
     """Cascading randomisation: step 0 is the network as given; step i has the ``steps[1..i]``
@@ -542,18 +547,18 @@ class SanityCheck:
         """The rank correlation once every layer is random."""
         return float(self.correlation[method][-1])
 
-    def insensitive(self, threshold: float = 0.5) -> list[str]:
+    def insensitive(self, threshold: float = SANITY_THRESHOLD) -> list[str]:
         """Methods whose maps still correlate above ``threshold`` with a fully random network."""
         return [m for m in self.methods if self.final(m) > threshold]
 
-    def changed_at(self, method: str, threshold: float = 0.5) -> int | None:
+    def changed_at(self, method: str, threshold: float = SANITY_THRESHOLD) -> int | None:
         """The first step whose map correlates at most ``threshold`` with the original, or None.
 
         A NaN correlation (the map went constant, e.g. all zero) counts as changed.
         """
         return next((i for i, c in enumerate(self.correlation[method]) if i and not c > threshold), None)
 
-    def slow_to_change(self, threshold: float = 0.5) -> list[str]:
+    def slow_to_change(self, threshold: float = SANITY_THRESHOLD) -> list[str]:
         """Methods, other than the insensitive ones, whose maps stayed above ``threshold`` while
         the top half of the layers was randomised: they say little about the higher layers."""
         half = (len(self.steps) - 1) // 2

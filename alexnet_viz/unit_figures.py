@@ -29,7 +29,8 @@ def unit_name(layer: str, channel: int, row: int | None, col: int | None) -> str
 
 
 def _tower(arch: Architecture, layer: str, channel: int) -> str | None:
-    if layer == "input":
+    """The GPU tower holding the channel, or None where the layer is not split (one tower)."""
+    if layer == "input" or len(arch.towers(layer)) == 1:
         return None
     return arch.tower_of(layer, channel)
 

@@ -110,9 +110,16 @@ class ImageChoice:
         text = self.name if self.credit is None else f"{self.name} — {self.credit}"
         original = self.image.info.get("original_size")
         if original and tuple(original) != self.image.size:
-            text += (f" (decoded at {self.image.width}×{self.image.height} "
-                     f"from {original[0]}×{original[1]})")
+            text += f" ({image_size_words(self.image)})"
         return text
+
+
+def image_size_words(img: Image.Image) -> str:
+    """"decoded at 1000×750 from 4000×3000", or "1000×750" when nothing was scaled."""
+    original = img.info.get("original_size")
+    if original and tuple(original) != img.size:
+        return f"decoded at {img.width}×{img.height} from {original[0]}×{original[1]}"
+    return f"{img.width}×{img.height}"
 
 
 # -- what every page sees ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import streamlit as st
 import cache
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
-from alexnet_viz.attribution import occlusion_windows, passes, sanity_steps
+from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes, sanity_steps
 
 # The page's own starting values where the registry's would be slow on a laptop CPU: occlusion
 # at window 31, stride 8 is 676 windows (10–50 s on a 2-core CPU); this is 64 at 227.
@@ -258,16 +258,17 @@ else:
         labels = {m: title(m) for m in result.methods}
         st.plotly_chart(render.sanity_chart(result.steps, result.correlation, labels), theme=None,
                         key="attr_sanity_chart")
-        bad, slow = result.insensitive(0.5), result.slow_to_change(0.5)
+        bad, slow = result.insensitive(), result.slow_to_change()
+        t = SANITY_THRESHOLD
         layers = len(result.steps) - 1
         lines = []
         for m in result.methods:
-            i = result.changed_at(m, 0.5)
+            i = result.changed_at(m)
             lines.append(f"- **{labels[m]}**: " + (
-                f"still above 0.5 with all {layers} layers random" if i is None else
-                f"below 0.5 once {result.steps[i]} was random ({i} of {layers} layers)"))
+                f"still above {t} with all {layers} layers random" if i is None else
+                f"below {t} once {result.steps[i]} was random ({i} of {layers} layers)"))
         if bad:
-            st.warning("Barely changed by random weights (rank correlation still above 0.5 with every layer "
+            st.warning(f"Barely changed by random weights (rank correlation still above {t} with every layer "
                        f"random): **{', '.join(labels[m] for m in bad)}**. These maps are not explaining the "
                        "network.")
         elif slow:

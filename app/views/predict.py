@@ -23,7 +23,7 @@ with left:
 with right:
     view = sel.net.view(sel.image)
     o, c = st.columns(2)
-    o.image(sel.image, caption=f"Original, {sel.image.width}×{sel.image.height}", width="stretch")
+    o.image(sel.image, caption=state.image_size_words(sel.image), width="stretch")
     c.image(view, caption=f"What the network sees: {view.width}×{view.height} centre crop", width="stretch")
     st.caption(f"Preprocessing: shorter side resized to {sel.net.prep.resize}, centre crop "
                f"{sel.net.prep.crop}×{sel.net.prep.crop}. {sel.net.prep.note}")
