@@ -350,7 +350,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     try:
         if mode in ("I", "F") or mode.startswith("I;16"):
-            return _rescale_to_l(img).convert("RGB")
+            grey = _rescale_to_l(img)
+            rgb = grey.convert("RGB")
+            rgb.info.update(grey.info)
+            return rgb
         if img.has_transparency_data:
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
@@ -367,22 +370,42 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         ) from None
 
 
+NARROW_FRACTION = 1 / 16
+"""A high-bit-depth image whose values span less than this fraction of its type's range (a 12-bit
+sensor stored in 16 bits, a TIFF running from 291 to 694) is stretched from its own range."""
+STRETCH_PERCENTILES = (0.5, 99.5)
+
+
 def _rescale_to_l(img: Image.Image) -> Image.Image:
     """16-bit and 32-bit int / float greyscale -> 8-bit L, by the data's nominal range.
 
     Pillow's own convert clips these to 0..255, so a mid-grey 16-bit image comes out white.
     I;16 (and I holding 0..65535) use the 16-bit range; F holding 0..1 or 0..255 uses that
-    range; anything else is stretched from its minimum to its maximum.
+    range; anything else is stretched from its minimum to its maximum. An image that uses less
+    than NARROW_FRACTION of its nominal range would come out flat (one or two grey levels), so
+    it is stretched from its own 0.5–99.5 percentiles instead, and ``info["stretched"]`` says
+    from which values (for a caption).
     """
     a = np.array(img, dtype=np.float32)  # (H, W), our own copy: scaled in place below
     a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
     lo, hi = float(a.min()), float(a.max())
+    nominal = None
     if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and hi <= 65535):
-        a *= 255.0 / 65535.0
+        nominal = 65535.0
     elif img.mode == "F" and lo >= 0 and hi <= 1:
-        a *= 255.0
+        nominal = 1.0
     elif img.mode == "F" and lo >= 0 and hi <= 255:
-        pass
+        nominal = 255.0
+    stretched = None
+    if nominal is not None and 0 < hi - lo < nominal * NARROW_FRACTION:
+        p_lo, p_hi = (float(v) for v in np.percentile(a, STRETCH_PERCENTILES))
+        if p_hi <= p_lo:
+            p_lo, p_hi = lo, hi
+        a -= p_lo
+        a *= 255.0 / (p_hi - p_lo)
+        stretched = (p_lo, p_hi, nominal)
+    elif nominal is not None:
+        a *= 255.0 / nominal
     elif hi > lo:
         a -= lo
         a *= 255.0 / (hi - lo)
@@ -390,4 +413,7 @@ def _rescale_to_l(img: Image.Image) -> Image.Image:
         a[...] = 0.0  # a constant image outside any nominal range: nothing to show
     np.rint(a, out=a)
     np.clip(a, 0, 255, out=a)
-    return Image.fromarray(a.astype(np.uint8))  # mode L
+    out = Image.fromarray(a.astype(np.uint8))  # mode L
+    if stretched:
+        out.info["stretched"] = stretched
+    return out

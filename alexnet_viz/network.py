@@ -47,6 +47,18 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+PREPROCESS_MODES = {
+    "aspect": "shorter side resized to 256 keeping the aspect ratio, then the centre crop",
+    "warp": "the whole image warped to 256×256 ignoring the aspect ratio (Caffe's reference pipeline), "
+            "then the centre crop",
+}
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"Unknown preprocessing mode {mode!r}: use {' or '.join(PREPROCESS_MODES)}.")
+
+
 class Network(nn.Module):
     """An AlexNet variant in eval mode, with its table, preprocessing, labels and device.
 
@@ -139,24 +151,34 @@ class Network(nn.Module):
         raise AssertionError("every variant has a linear layer")
 
     # -- input -------------------------------------------------------------------------------
-    def view(self, img) -> "PIL.Image.Image":  # noqa: F821
-        """The RGB crop the network actually sees: shorter side resized, then centre-cropped."""
+    def view(self, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821
+        """The RGB crop the network actually sees (see ``PREPROCESS_MODES``)."""
         from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
 
+        _check_mode(mode)
         img = img if img.mode == "RGB" else img.convert("RGB")
-        img = TF.resize(img, self.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        side = self.prep.resize
+        size = side if mode == "aspect" else [side, side]  # an int resizes the shorter side
+        img = TF.resize(img, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         return TF.center_crop(img, self.prep.crop)
 
-    def preprocess(self, img) -> torch.Tensor:
-        """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device."""
-        if self.arch.name == "torchvision":
+    def preprocess(self, img, mode: str = "aspect") -> torch.Tensor:
+        """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device.
+
+        ``mode="aspect"`` (the default): shorter side to 256 keeping the aspect ratio, centre crop.
+        ``mode="warp"``: Caffe's reference pipeline, with which bvlc_alexnet's 57.1% / 80.2% were
+        measured: the whole image warped to 256×256 ignoring its aspect ratio, then the centre
+        crop; Caffe subtracts a 256×256 mean image, approximated here by its channel means.
+        """
+        _check_mode(mode)
+        if self.arch.name == "torchvision" and mode == "aspect":
             from torchvision.models import AlexNet_Weights
 
             x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
         else:
             from torchvision.transforms import functional as TF
 
-            x = TF.pil_to_tensor(self.view(img.convert("RGB"))).float() * self.prep.scale  # (3, crop, crop)
+            x = TF.pil_to_tensor(self.view(img.convert("RGB"), mode)).float() * self.prep.scale  # (3, crop, crop)
             x = TF.normalize(x, self.prep.mean, self.prep.std)
         return x.unsqueeze(0).to(self.device)
 

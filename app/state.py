@@ -109,17 +109,23 @@ class ImageChoice:
     def caption(self) -> str:
         text = self.name if self.credit is None else f"{self.name} — {self.credit}"
         original = self.image.info.get("original_size")
-        if original and tuple(original) != self.image.size:
+        if (original and tuple(original) != self.image.size) or self.image.info.get("stretched"):
             text += f" ({image_size_words(self.image)})"
         return text
 
 
 def image_size_words(img: Image.Image) -> str:
-    """"decoded at 1000×750 from 4000×3000", or "1000×750" when nothing was scaled."""
+    """"decoded at 1000×750 from 4000×3000", or "1000×750" when nothing was scaled; and whether
+    a high-bit-depth image that used a narrow part of its range was stretched."""
     original = img.info.get("original_size")
+    words = f"{img.width}×{img.height}"
     if original and tuple(original) != img.size:
-        return f"decoded at {img.width}×{img.height} from {original[0]}×{original[1]}"
-    return f"{img.width}×{img.height}"
+        words = f"decoded at {img.width}×{img.height} from {original[0]}×{original[1]}"
+    if stretched := img.info.get("stretched"):
+        lo, hi, top = stretched
+        words += (f"; its values ran only from {lo:g} to {hi:g} of 0–{top:g}, so its contrast was "
+                  f"stretched from that range")
+    return words
 
 
 # -- what every page sees ---------------------------------------------------------------------
@@ -147,6 +153,7 @@ class Selection:
     model: str
     weights: WeightsChoice
     image_choice: ImageChoice
+    mode: str = "aspect"  # preprocessing: "aspect" or "warp" (Caffe's reference pipeline)
 
     @property
     def image(self) -> Image.Image:
@@ -169,12 +176,17 @@ class Selection:
         return self.net.weights == "untrained"
 
     def _key(self, what: str) -> tuple:
-        return (what, self.model, str(self.weights), self.digest)
+        return (what, self.model, str(self.weights), self.digest, self.mode)
 
     @cached_property
     def x(self) -> torch.Tensor:
         """The preprocessed input, (1, 3, crop, crop), on the network's device (do not modify)."""
-        return cache.store().get_or_compute(self._key("x"), lambda: self.net.preprocess(self.image))
+        return cache.store().get_or_compute(self._key("x"), lambda: self.net.preprocess(self.image, self.mode))
+
+    @cached_property
+    def view(self) -> Image.Image:
+        """The crop the network sees, as an RGB image (every map is drawn on it)."""
+        return self.net.view(self.image, self.mode)
 
     @cached_property
     def forward(self) -> Forward:
@@ -399,6 +411,7 @@ def sidebar() -> Selection:
     net = cache.network(model, weights)
     # the untrained fallback's results must not outlive a retry that works: its own key
     choice = WeightsChoice(weights, fallback=bool(net.weights_error))
-    sel = Selection(net, model, choice, st.session_state["image"])
+    mode = st.session_state.get("prep_mode", "aspect")
+    sel = Selection(net, model, choice, st.session_state["image"], mode)
     st.session_state["_selection"] = sel
     return sel

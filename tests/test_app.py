@@ -531,3 +531,26 @@ def test_a_big_photo_is_captioned_with_its_original_size(forward_calls):
     assert at.session_state["image"].image.size == (1024, 683)
     caps = [i.caption for i in at.sidebar.get("imgs")] if hasattr(at.sidebar, "get") else []
     assert "big.png (decoded at 1024×683 from 3000×2000)" in at.session_state["image"].caption, caps
+
+
+def test_warp_preprocessing_is_chosen_on_predict_and_followed_by_every_page(forward_calls):
+    at = start()
+    at.radio(key="_prep_mode_widget").set_value("warp").run()
+    assert not at.exception, at.exception
+    assert at.session_state["_selection"].mode == "warp"
+    assert any("57.1%" in c.value for c in at.main.caption), "the published accuracy is tied to this pipeline"
+    assert len(forward_calls) == 2, "a new input, so one more forward pass"
+    at.switch_page("views/feature_maps.py").run()
+    assert at.session_state["_selection"].mode == "warp" and len(forward_calls) == 2
+    at.switch_page("views/predict.py").run()
+    assert at.radio(key="_prep_mode_widget").value == "warp"
+
+
+def test_a_narrow_16bit_photo_is_stretched_and_the_caption_says_so(forward_calls):
+    ramp = np.linspace(291, 694, 320 * 240).reshape(240, 320).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "TIFF")
+    at = start()
+    at.sidebar.file_uploader(key="upload").set_value(("sensor.tiff", buf.getvalue(), "image/tiff")).run()
+    assert not at.exception, at.exception
+    assert "contrast was stretched" in at.session_state["image"].caption

@@ -565,3 +565,25 @@ def test_a_50_megapixel_jpeg_costs_tens_of_megabytes(tmp_path):
     size, grew_mib = done.stdout.rsplit(" ", 1)
     assert size == "(1024, 691)"  # drafted to 1/8 (1075×725), then the longer side to 1024
     assert int(grew_mib) < 64, f"one upload grew the process by {grew_mib} MiB"
+
+
+@pytest.mark.parametrize("lo, hi", [(291, 694), (0, 4095)])  # a narrow TIFF; a 12-bit sensor in 16 bits
+def test_a_high_bit_depth_image_using_a_narrow_range_is_stretched_and_says_so(lo, hi):
+    ramp = np.linspace(lo, hi, 64 * 48).reshape(48, 64).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "TIFF")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I;16")
+    out = np.asarray(load_image(buf.getvalue()).convert("L"), dtype=np.float64)
+    assert out.std() > 50, "not flat black any more"  # was 0.5 grey levels before
+    assert out.min() <= 2 and out.max() >= 253
+    p_lo, p_hi, top = load_image(buf.getvalue()).info["stretched"]
+    assert lo <= p_lo < p_hi <= hi and top == 65535
+
+
+def test_a_16bit_image_using_its_whole_range_is_not_stretched():
+    ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "PNG")
+    img = load_image(buf.getvalue())
+    assert "stretched" not in img.info
+    assert abs(np.asarray(img.convert("L"))[24, 32] - 128) <= 2

@@ -294,3 +294,24 @@ def test_importing_the_library_does_not_import_streamlit():
     code = "import sys, alexnet_viz; assert 'streamlit' not in sys.modules, 'alexnet_viz imported streamlit'"
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# -- preprocessing modes (aspect: the default; warp: Caffe's reference pipeline) ---------------------
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_warp_mode_squashes_the_whole_image_into_the_crop(model):
+    import numpy as np
+    from PIL import Image
+
+    net = av.load_network(model, "untrained", device="cpu")
+    wide = np.zeros((200, 600, 3), np.uint8)
+    wide[:, :100] = 255  # a white band on the far left: cropped away by aspect, kept by warp
+    img = Image.fromarray(wide)
+    crop = net.prep.crop
+    aspect, warp = np.asarray(net.view(img)), np.asarray(net.view(img, mode="warp"))
+    assert aspect.shape == warp.shape == (crop, crop, 3)
+    assert aspect.max() == 0 and warp[:, :5].min() > 200
+    x = net.preprocess(img, mode="warp")
+    assert tuple(x.shape) == (1, 3, crop, crop)
+    assert not torch.allclose(x, net.preprocess(img))
+    with pytest.raises(ValueError, match="aspect or warp"):
+        net.preprocess(img, mode="stretch")

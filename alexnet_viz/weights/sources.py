@@ -77,7 +77,7 @@ SOURCES: dict[tuple[str, str], WeightSource] = {
         checksum="sha1:9116a64c0fbe4459d18f4bb6b56d647b63920377",
         size_mib=233,
         licence="BVLC model zoo: released for unrestricted use",
-        description="pretrained: Caffe's bvlc_alexnet (ILSVRC-2012; 57.1% top-1, centre crop)",
+        description="pretrained: Caffe's bvlc_alexnet (ILSVRC-2012; 57.1% top-1 with Caffe's warped centre crop)",
         converter=_convert_caffe,
     ),
     ("torchvision", "pretrained"): WeightSource(

@@ -20,7 +20,7 @@ sel = state.selection()
 state.page_header("Why did it say that?", sel)
 names, probs = sel.net.categories, sel.forward.probs
 crop = sel.net.prep.crop
-view = sel.net.view(sel.image)  # the crop the network sees; every map is drawn on it
+view = sel.view  # the crop the network sees; every map is drawn on it
 layer_names = set(sel.net.arch.names())
 
 if sel.untrained:

@@ -51,7 +51,7 @@ else:
     alpha = cc2.slider("Overlay strength", 0.0, 1.0, 0.6, 0.05, key="fm_alpha")
     m = act[channel]  # (H, W)
     stats = activations.channel_stats(m)
-    view = sel.net.view(sel.image)
+    view = sel.view
     crop = view.width
     rf = layer_receptive_field(layer, arch, crop)
     over = render.channel_on_input(view, m, rf, alpha, unit=stats["argmax"])  # (crop, crop, 3)

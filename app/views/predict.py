@@ -3,6 +3,13 @@ import streamlit as st
 
 import state
 from alexnet_viz import render
+from alexnet_viz.network import PREPROCESS_MODES
+
+
+def _keep_mode() -> None:
+    """The choice outlives this page (a widget's own state is dropped when it is not drawn)."""
+    st.session_state["prep_mode"] = st.session_state["_prep_mode_widget"]
+
 
 sel = state.selection()
 state.page_header("Predict", sel)
@@ -21,12 +28,19 @@ with left:
                        file_name=f"probabilities_{sel.model}_{sel.digest[:8]}.csv", mime="text/csv",
                        on_click="ignore")
 with right:
-    view = sel.net.view(sel.image)
+    st.radio("Preprocessing", list(PREPROCESS_MODES), key="_prep_mode_widget", horizontal=True,
+             index=list(PREPROCESS_MODES).index(sel.mode), on_change=_keep_mode,
+             format_func={"aspect": "keep the aspect ratio", "warp": "warp to a square (Caffe)"}.get,
+             help="How the photo becomes the 227×227 input: every page follows this choice.")
+    view = sel.view
     o, c = st.columns(2)
     o.image(sel.image, caption=state.image_size_words(sel.image), width="stretch")
     c.image(view, caption=f"What the network sees: {view.width}×{view.height} centre crop", width="stretch")
-    st.caption(f"Preprocessing: shorter side resized to {sel.net.prep.resize}, centre crop "
-               f"{sel.net.prep.crop}×{sel.net.prep.crop}. {sel.net.prep.note}")
+    st.caption(f"Preprocessing: {PREPROCESS_MODES[sel.mode].replace('256', str(sel.net.prep.resize))}, "
+               f"{sel.net.prep.crop}×{sel.net.prep.crop}. {sel.net.prep.note}"
+               + (" Caffe subtracts a 256×256 mean image; its channel means stand in for it here. "
+                  "bvlc_alexnet's published 57.1% / 80.2% were measured this way."
+                  if sel.mode == "warp" else ""))
     st.download_button("Download the crop (PNG)", render.png_bytes(view), file_name="crop.png",
                        mime="image/png", on_click="ignore")
 if sel.untrained:

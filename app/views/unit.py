@@ -247,7 +247,7 @@ for i, pos in enumerate(trail):
 
 # -- where it looks on the photo ----------------------------------------------------------------
 st.subheader("Where it looks on the photo")
-view = np.asarray(sel.net.view(sel.image))  # (crop, crop, 3) uint8: what the network sees
+view = np.asarray(sel.view)  # (crop, crop, 3) uint8: what the network sees
 h, w = view.shape[:2]
 box = UF.clip_box(u.receptive_field, h, w)
 y0, y1, x0, x1 = box
