@@ -160,11 +160,32 @@ def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
     at.radio(key="arch_size_choice").set_value("224 (the paper's text)").run()
     assert at.warning and "54.25" in at.warning[0].value
     assert len(at.main.get("plotly_chart")) == 1
-    assert len(at.dataframe) == 2, "the walkthrough and the variant comparison"
+    assert len(at.dataframe) == 1 and len(at.table) == 1, "the walkthrough, and the comparison (wrapped)"
     at.selectbox(key="arch_variant").set_value("keras-tutorial").run()
     assert not at.exception, at.exception
     assert "keras-tutorial" in at.main.get("plotly_chart")[0].proto.spec
     assert len(forward_calls) == 1, "only the first (Predict) page ran the network"
+
+
+def test_at_256_the_network_cannot_run_and_that_comes_first_as_an_error(forward_calls):
+    at = start()
+    at.switch_page("views/architecture.py").run()
+    at.radio(key="arch_size_choice").set_value("other").run()
+    at.number_input(key="arch_size_other").set_value(256).run()
+    assert not at.exception, at.exception
+    assert at.error and "cannot run at 256×256" in at.error[0].value and "12544" in at.error[0].value
+    assert any("rounded down" in w.value for w in at.warning), "the lesser problems still follow"
+
+
+def test_one_tower_pages_use_no_gpu_words(forward_calls):
+    at = start()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    for page in ["views/architecture.py", "views/kernels.py", "views/feature_maps.py"]:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        words = " ".join([c.value for c in at.main.caption] + [m.value for m in at.main.markdown]
+                         + [str(getattr(s, "label", "")) for s in at.main.selectbox])
+        assert "GPU" not in words and "per GPU" not in words, (page, words)
 
 
 def test_feature_maps_change_layer_sort_and_channel_without_rerunning_the_network(forward_calls):

@@ -19,7 +19,7 @@ SHOTS = ROOT / "tests" / "artifacts" / "browser"
 # (page title in the navigation, what the page must have drawn: css selector -> at least how many)
 PAGES = [
     ("Predict", {".stPlotlyChart": 1, '[data-testid="stImage"] img': 2}),
-    ("Architecture", {".stPlotlyChart": 1, '[data-testid="stDataFrame"]': 2}),
+    ("Architecture", {".stPlotlyChart": 1, '[data-testid="stDataFrame"]': 1, '[data-testid="stTable"]': 1}),
     ("Feature maps", {'[data-testid="stImage"] img': 2, ".stPlotlyChart": 1}),
     ("Kernels", {'[data-testid="stImage"] img': 2, ".stPlotlyChart": 1}),
 ]

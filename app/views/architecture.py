@@ -22,29 +22,56 @@ choice = c1.radio("Input size", ["224 (the paper's text)", "227 (Caffe; what the
 size = (c2.number_input("Other size (pixels)", 32, 1024, arch.input_size, key="arch_size_other")
         if choice == "other" else int(choice.split()[0]))
 rows = walkthrough(arch, size)
-problems = [r for r in rows if r.problem]
-if problems:
-    st.warning(f"At {size}×{size}: " + problems[0].problem)
-else:
+fatal = next((r.problem for r in rows if r.problem and r.problem.startswith("The network cannot run")), None)
+problems = list(dict.fromkeys(r.problem for r in rows if r.problem and r.problem != fatal))
+if fatal:  # the problem that stops the network comes first, as an error
+    st.error(fatal)
+for p in problems:
+    st.warning(f"At {size}×{size}: {p}")
+if not fatal and not problems:
     st.success(f"At {size}×{size} every layer's size works out exactly, "
                f"{total_params(rows):,} parameters in all.")
 
 st.plotly_chart(render.architecture_diagram(arch, size), theme=None, key="diagram")
-st.caption("One lane per GPU. Solid lines stay within a tower; dashed black lines cross between "
-           "towers, only where the paper has them (conv3, fc6, fc7, fc8). Hover a block for its "
-           "walkthrough row. A dotted black outline marks a size that does not work out exactly.")
+crossing = [layer.name for layer in arch.layers if layer.kind in ("conv", "linear")
+            and len(arch.towers(layer.name)) > 1 and layer.groups == 1]
+if len(arch.towers(arch.layers[0].name)) > 1:
+    st.caption(f"One lane per GPU ({len(arch.towers(arch.layers[0].name))} towers). Solid lines stay within a "
+               f"tower; dashed black lines cross between towers, only where the paper has them "
+               f"({', '.join(crossing)}). Hover a block for its walkthrough row. A dotted black outline marks a "
+               "size that does not work out exactly.")
+else:
+    st.caption("One lane: this variant is one tower on one device, every layer reading all of the one "
+               "before. Hover a block for its walkthrough row. A dotted black outline marks a size that does "
+               "not work out exactly.")
 
 st.subheader(f"Walkthrough at {size}×{size}")
 records = render.walk_records(rows)
-st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", height=36 * (len(records) + 1) + 4,
-             column_config={"parameters": st.column_config.NumberColumn(format="localized"),
-                            "multiply-adds": st.column_config.NumberColumn(format="localized")})
+ROW = 34
+st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", row_height=ROW,
+             height=ROW * (len(records) + 1) + 3,  # every row, fc8's too, without scrolling
+             column_order=["layer", "kind", "output", "output size", "parameters", "multiply-adds",
+                           "memory (KiB)", "receptive field (px)", "jump (px)", "towers"],
+             column_config={
+                 "layer": st.column_config.TextColumn(width="small", pinned=True),
+                 "kind": st.column_config.TextColumn(width="small"),
+                 "output": st.column_config.TextColumn(width="small"),
+                 "output size": st.column_config.TextColumn(width="medium"),
+                 "parameters": st.column_config.NumberColumn(format="localized", width="small"),
+                 "multiply-adds": st.column_config.NumberColumn(format="localized", width="small"),
+                 "memory (KiB)": st.column_config.NumberColumn("memory KiB", width="small"),
+                 "receptive field (px)": st.column_config.NumberColumn("RF px", width="small",
+                                                                       help="receptive field on the input, pixels"),
+                 "jump (px)": st.column_config.NumberColumn("jump px", width="small",
+                                                            help="input pixels between neighbouring units"),
+                 "towers": st.column_config.TextColumn(width="small")})
+st.caption("The CSV below has every column, the input shapes and each row's problem too.")
 st.download_button("Download the walkthrough (CSV)", render.csv_bytes(records),
                    file_name=f"walkthrough_{arch.name}_{size}.csv", mime="text/csv", on_click="ignore")
 
 st.subheader("Three AlexNets compared")
 cmp = render.variant_comparison()
-only = st.toggle("Show only the rows where they differ", value=False, key="arch_only_diff")
+only = st.toggle("Show only the rows where they differ", value=True, key="arch_only_diff")
 df = pd.DataFrame(cmp.rows)
 df.insert(2, "differs", ["≠" if d else "" for d in cmp.differs])
 if only:
@@ -58,7 +85,7 @@ def _highlight(row: pd.Series) -> list[str]:
     return [mark if (v in cmp.variants and row[v] != row[ref]) else "" for v in row.index]
 
 
-st.dataframe(df.style.apply(_highlight, axis=1), hide_index=True, width="stretch", height=600)
+st.table(df.style.apply(_highlight, axis=1).hide(axis="index"))  # wraps long cells: nothing cut off
 st.caption(f"Shaded: differs from **{ref}**. " + " ".join(
     f"**{v}**: {get_architecture(v).source}." for v in cmp.variants))
 st.download_button("Download the comparison (CSV)", render.csv_bytes(cmp.rows), file_name="alexnet_variants.csv",

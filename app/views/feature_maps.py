@@ -15,6 +15,22 @@ layer = c1.selectbox("Layer", list(layers), index=list(layers).index("relu1") if
                      key="fm_layer", help="conv rows are before their ReLU; relu rows after it.")
 act = sel.acts[layer]  # (C, H, W) or (N,)
 towers = arch.towers(layer)
+per_tower = " in each tower" if len(towers) > 1 else ""
+
+
+def _after_relu(name: str) -> bool:
+    """Whether a ReLU comes between the layer and the last conv / fc before it: only there is a
+    zero a unit switched off (before a ReLU, or in fc8's logits, zero means nothing special)."""
+    names = [layer_.name for layer_ in arch.layers]
+    for layer_ in reversed(arch.layers[:names.index(name) + 1]):
+        if layer_.kind == "relu":
+            return True
+        if layer_.kind in ("conv", "linear"):
+            return False
+    return False
+
+
+rectified = _after_relu(layer)
 summary = activations.layer_summary(act)
 
 if layers[layer] == "vector":
@@ -32,7 +48,8 @@ else:
                                normalise="shared" if shared else "per_channel")
     st.caption(f"{layer}: {c} channels of {h}×{w}"
                + (f", {len(towers[0].channels)} per GPU" if len(towers) > 1 else "")
-               + f"; ordered by {sort}, strongest first; bright = strong (viridis). "
+               + ("; ordered by index" if sort == "index" else f"; ordered by {sort}, strongest first{per_tower}")
+               + "; bright = strong (viridis). "
                "Tiles read left to right, top to bottom.")
     cols = st.columns(len(grids))
     for col, (tower, grid) in zip(cols, grids.items()):
@@ -45,7 +62,8 @@ else:
     st.subheader("One channel, on the input")
     order = [ch for g in grids.values() for ch in g.channels]
     cc1, cc2 = st.columns([1, 1])
-    channel = cc1.selectbox("Channel (strongest first in each tower)", order, key=f"fm_channel_{layer}",
+    channel = cc1.selectbox("Channel (in index order)" if sort == "index" else f"Channel (strongest first{per_tower})",
+                            order, key=f"fm_channel_{layer}",
                             format_func=lambda ch: f"{ch}" if len(towers) == 1
                             else f"{ch} — {arch.tower_of(layer, ch)}")
     alpha = cc2.slider("Overlay strength", 0.0, 1.0, 0.6, 0.05, key="fm_alpha")
@@ -64,15 +82,22 @@ else:
                       file_name=f"{layer}_{channel}_overlay.png", mime="image/png", on_click="ignore")
     s.metric("Mean", f"{stats['mean']:.3g}")
     s.metric("Max", f"{stats['max']:.3g}", help=f"at unit (row, column) {stats['argmax']}")
-    s.metric("Zero (dead) fraction", f"{stats['zero_fraction']:.1%}")
+    if rectified:
+        s.metric("Zero (switched off) fraction", f"{stats['zero_fraction']:.1%}",
+                 help="The share of units the ReLU set to zero on this photo.")
     s.caption(f"Units are {rf.jump:g} input pixels apart; each sees {rf.size:g}×{rf.size:g} pixels "
               "(clipped at the edges).")
 
 st.subheader(f"The whole of {layer}")
 m1, m2, m3 = st.columns(3)
-m1.metric("Zero (dead) activations", f"{summary.dead_fraction:.1%}")
-m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at zero",
-          f"{summary.dead_channels} of {summary.channels}")
+if rectified:
+    m1.metric("Zero (switched off) activations", f"{summary.dead_fraction:.1%}")
+    m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at zero",
+              f"{summary.dead_channels} of {summary.channels}")
+else:
+    m1.metric("Smallest activation", f"{float(act.min()):.3g}",
+              help="Before a ReLU (or in the logits) values can be negative; zero means nothing special here.")
+    m2.metric("Mean activation", f"{float(act.mean()):.3g}")
 m3.metric("Largest activation", f"{summary.max:.3g}")
 st.plotly_chart(render.activation_histogram(summary.hist_counts, summary.hist_edges, f"Activations of {layer}"),
                 theme=None, key="fm_hist")

@@ -20,9 +20,13 @@ elif compare:
 
 st.subheader(f"{first}: {arch.layer(first).out_channels} kernels of {arch.layer(first).kernel}×"
              f"{arch.layer(first).kernel}×3")
+two = len(arch.towers(first)) > 1
 st.caption("Each tile is one kernel, enlarged; mid grey is a zero weight, colours show how the kernel "
-           "weighs red, green and blue. The paper's Figure 3 shows GPU 1 learning mostly colour-agnostic "
-           "kernels and GPU 2 colour-specific ones; below it is measured, not assumed.")
+           "weighs red, green and blue. "
+           + ("The paper's Figure 3 shows GPU 1 learning mostly colour-agnostic kernels and GPU 2 "
+              "colour-specific ones; below it is measured, not assumed." if two else
+              "This variant is one tower on one device, so the paper's Figure 3 comparison of two halves "
+              "does not apply; below, how colour-specific its kernels are is measured."))
 
 
 def colour_sentence(c: kernels.TowerComparison) -> str:
