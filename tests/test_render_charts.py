@@ -90,3 +90,12 @@ def test_render_does_not_import_streamlit():
     code = "import sys, alexnet_viz.render; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_sanity_chart_fits_its_axis_to_the_data():
+    corr = {"grad_cam": np.array([1.0, 0.3, -0.55, -0.2]), "saliency": np.array([1.0, 0.9, np.nan, 0.2])}
+    fig = Ch.sanity_chart(["original", "fc8", "fc7", "fc6"], corr)
+    lo, hi = fig.layout.yaxis.range
+    assert lo < -0.55 and hi >= 1.0 and lo > -0.8, "Grad-CAM's -0.55 is on the chart, not far below it"
+    assert Ch.sanity_range({"m": np.array([1.0, 0.8])})[0] <= 0.0  # the zero line stays in view
+    assert any("0.5" in a.text for a in fig.layout.annotations)

@@ -211,6 +211,15 @@ _METHOD_COLOURS = ("blue", "vermillion", "bluish green", "reddish purple", "oran
 _METHOD_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
+def sanity_range(correlation: dict[str, np.ndarray], threshold: float | None = 0.5) -> tuple[float, float]:
+    """A y range holding every finite correlation and the threshold, with a little room."""
+    values = [float(v) for vs in correlation.values() for v in np.asarray(vs).ravel() if np.isfinite(v)]
+    values += [1.0] + ([threshold] if threshold is not None else [])
+    lo, hi = min(values + [0.0]), max(values)
+    pad = 0.05 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
 def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: dict[str, str] | None = None,
                  threshold: float | None = 0.5) -> go.Figure:
     """Rank correlation with the original map after each cascading-randomisation step, one line
@@ -229,12 +238,14 @@ def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: d
                       dash=_METHOD_DASHES[i % len(_METHOD_DASHES)]),
             marker=dict(size=10),
             hovertemplate="%{x}: %{y:.2f}<extra>" + labels.get(method, method) + "</extra>"))
-    if threshold is not None:
-        fig.add_hline(y=threshold, line=dict(color="grey", dash="dot"),
-                      annotation_text=f"{threshold:g}: above this once all is random, the map ignores the weights",
-                      annotation_position="top left", annotation_font_size=FONT_SIZE - 4)
+    if threshold is not None:  # the label sits right of the plot, where no curve runs
+        fig.add_hline(y=threshold, line=dict(color="grey", dash="dot"))
+        fig.add_annotation(x=1.0, xref="paper", xanchor="left", y=threshold, yref="y", showarrow=False,
+                           text=f" {threshold:g}: above this<br> at the end, the map<br> ignores the weights",
+                           align="left", font=dict(size=FONT_SIZE - 5, color="grey"))
     fig.update_xaxes(title="layers randomised, from the output back (cumulative)")
-    fig.update_yaxes(title="rank correlation with original", range=[-0.25, 1.05])
+    fig.update_yaxes(title="rank correlation with original", range=list(sanity_range(correlation, threshold)))
+    fig.update_layout(margin=dict(r=170))
     fig.update_layout(title="Sanity check: does the map change when the weights do?",
                       legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
     return styled(fig, height=480)
