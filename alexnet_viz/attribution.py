@@ -47,6 +47,7 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    when: tuple[str, Any] | None = None  # acts only while another parameter has this value
 
     def check(self, value: Any, method: str) -> Any:
         """The value converted to this parameter's type, or ValueError with a sentence."""
@@ -101,6 +102,9 @@ class Method:
     uses_hooks: bool = False  # Captum attaches module hooks while it runs (contained by a copy)
     sign: str = "absolute"  # the display sign mode that suits it best (see heatmaps.SIGN_MODES)
     reference: str = ""
+    # What its numbers measure. Maps share a colour scale meaningfully only with the same units;
+    # "" means its own units, comparable with no other method's.
+    units: str = ""
     run: Runner = field(kw_only=True, repr=False, compare=False)
     count: Counter = field(default=_one_pass, kw_only=True, repr=False, compare=False)
     check: Checker = field(default=_no_check, kw_only=True, repr=False, compare=False)
@@ -231,7 +235,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "Saliency (vanilla gradient)",
            "The gradient of the target score with respect to each input pixel: how much a tiny "
            "change of that pixel would move the score.",
-           reference="Simonyan, Vedaldi & Zisserman 2014", run=_saliency),
+           reference="Simonyan, Vedaldi & Zisserman 2014", units="gradient (score per input unit)",
+           run=_saliency),
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
@@ -240,10 +245,11 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
             Param("baseline", "choice", "black", choices=("black", "blurred", "mean"),
                   help="black: an all-black image; blurred: the input Gaussian-blurred; "
                        "mean: the dataset's mean colour (zeros after normalisation)."),
-            Param("blur_sigma", "float", 10.0, 0.5, 50.0,
+            Param("blur_sigma", "float", 10.0, 0.5, 50.0, when=("baseline", "blurred"),
                   help="Blur of the 'blurred' baseline, in pixels.")),
            cost="steps forward + backward passes (in batches of 8)", sign="signed",
-           reference="Sundararajan, Taly & Yan 2017", run=_integrated_gradients,
+           reference="Sundararajan, Taly & Yan 2017", units="score (contribution to the target score)",
+           run=_integrated_gradients,
            count=lambda p, size: math.ceil(p["steps"] / _BATCH) + 2),  # + the delta's score at both ends
     Method("smoothgrad", "SmoothGrad",
            "Saliency averaged over noisy copies of the input, which removes much of the "
@@ -252,12 +258,13 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="Noise standard deviation as a fraction of the input's value range."),
             Param("samples", "int", 16, 1, 256, help="Noisy copies averaged.")),
            cost="samples forward + backward passes (in batches of 8)",
-           reference="Smilkov et al. 2017", run=_smoothgrad,
+           reference="Smilkov et al. 2017", units="gradient (score per input unit)", run=_smoothgrad,
            count=lambda p, size: math.ceil(p["samples"] / _BATCH)),
     Method("input_x_gradient", "Input × gradient",
            "The gradient times the input: a first-order estimate of each pixel's contribution "
            "relative to an input of zeros (after normalisation, the dataset mean).",
-           sign="signed", reference="Shrikumar et al. 2016", run=_input_x_gradient),
+           sign="signed", reference="Shrikumar et al. 2016", units="score (contribution to the target score)",
+           run=_input_x_gradient),
     Method("guided_backprop", "Guided backpropagation",
            "The gradient with negative gradients stopped at every ReLU on the way back: sharp, "
            "image-like maps that are known to depend little on the network's higher layers.",
@@ -283,7 +290,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
             Param("stride", "int", 8, 1, 227,
                   help="Pixels between window positions; at most the window.")),
            cost="(⌈(side − window) / stride⌉ + 1)² forward passes (in batches of 8)",
-           sign="signed", reference="Zeiler & Fergus 2014", run=_occlusion, check=_check_occlusion,
+           sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
+           run=_occlusion, check=_check_occlusion,
            count=lambda p, size: 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)),
 )}
 

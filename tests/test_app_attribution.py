@@ -67,8 +67,11 @@ def texts(at: AppTest) -> str:
 
 
 def cheap(at: AppTest, method: str) -> None:
+    """Set the cheap values; a costly method's form is submitted with its Run button."""
     for name, value in CHEAP.get(method, {}).items():
-        at.slider(key=f"attr_{method}_{name}").set_value(value).run()
+        at.slider(key=f"attr_{method}_{name}").set_value(value)
+    run = [b for b in at.main.button if b.key == f"attr_run_{method}"]
+    (run[0].click() if run else at).run()
 
 
 def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
@@ -111,8 +114,9 @@ def test_occlusion_starts_coarse_and_a_bad_stride_is_explained(explain_calls):
     at.selectbox(key="attr_method").set_value("occlusion").run()
     assert at.slider(key="attr_occlusion_stride").value == 28, "the page's coarse default, not the registry's 8"
     assert "64 windows" in texts(at)
-    at.slider(key="attr_occlusion_window").set_value(20)  # change both before one run
-    at.slider(key="attr_occlusion_stride").set_value(40).run()
+    at.slider(key="attr_occlusion_window").set_value(20)  # change both, then Run
+    at.slider(key="attr_occlusion_stride").set_value(40)
+    at.button(key="attr_run_occlusion").click().run()
     assert not at.exception
     assert "stride (40) must not exceed its window (20)" in " ".join(e.value for e in at.error)
 
@@ -120,18 +124,24 @@ def test_occlusion_starts_coarse_and_a_bad_stride_is_explained(explain_calls):
 def test_display_changes_redraw_without_recomputing(explain_calls):
     at = open_page()
     at.selectbox(key="attr_method").set_value("integrated_gradients").run()
+    assert "press **Run**" in texts(at).replace("press Run", "press **Run**") or at.main.info, "costly: waits"
+    assert len(explain_calls) == 1, "integrated gradients (6 batched passes) waits for its Run button"
     cheap(at, "integrated_gradients")
-    assert len(explain_calls) == 3  # saliency on arrival, IG at 32 steps, then at 4
+    assert len(explain_calls) == 2  # saliency on arrival, then IG at 4 steps
     before = pictures(at)
     at.slider(key="attr_opacity").set_value(0.2).run()
     at.radio(key="attr_sign").set_value("signed").run()
     at.slider(key="attr_percentile").set_value(95.0).run()
     assert pictures(at)[-2:] != before[-2:], "the overlay and the map were redrawn"
-    assert len(explain_calls) == 3, "opacity, sign and percentile never recompute"
-    at.slider(key="attr_integrated_gradients_steps").set_value(32).run()
-    assert len(explain_calls) == 3, "going back to 32 steps reads the cache"
+    assert len(explain_calls) == 2, "opacity, sign and percentile never recompute"
     at.slider(key="attr_integrated_gradients_steps").set_value(5).run()
-    assert len(explain_calls) == 4, "a parameter change does recompute"
+    assert len(explain_calls) == 2, "a slider in the form starts nothing until Run"
+    at.slider(key="attr_integrated_gradients_steps").set_value(5)
+    at.button(key="attr_run_integrated_gradients").click().run()
+    assert len(explain_calls) == 3, "a parameter change does recompute, on Run"
+    at.slider(key="attr_integrated_gradients_steps").set_value(4)
+    at.button(key="attr_run_integrated_gradients").click().run()
+    assert len(explain_calls) == 3, "going back to 4 steps reads the cache"
 
 
 def test_any_class_and_a_contrast(explain_calls):
@@ -150,22 +160,27 @@ def test_any_class_and_a_contrast(explain_calls):
 
 
 def test_compare_on_a_shared_or_per_map_scale(explain_calls):
+    """Per map by default; a shared scale only among methods whose numbers have the same units."""
     at = open_page()
     at.segmented_control(key="attr_view").set_value("compare").run()
     at.multiselect(key="attr_compare").set_value(["saliency", "grad_cam"]).run()
     assert not at.exception, at.exception
     info = " ".join(i.value for i in at.main.info)
-    assert "One shared colour scale" in info
+    assert "Each map on its own colour scale" in info and "None of the chosen methods share units" in info
+    assert at.radio(key="attr_scale").disabled, "saliency and Grad-CAM measure different things"
     caps = [c for c in captions(at) if " — full colour at " in c]
-    assert len(caps) == 2 and caps[0].split(" at ")[-1] == caps[1].split(" at ")[-1], "one scale for both"
+    assert len(caps) == 2 and caps[0].split(" at ")[-1] != caps[1].split(" at ")[-1]
     assert len(downloads(at)) == 4
-    at.radio(key="attr_scale").set_value("per map").run()
-    assert "Each map on its own colour scale" in " ".join(i.value for i in at.main.info)
+    at.multiselect(key="attr_compare").set_value(["saliency", "smoothgrad", "grad_cam"]).run()
+    at.radio(key="attr_scale").set_value("shared").run()
+    assert not at.exception, at.exception
+    info = " ".join(i.value for i in at.main.info)
+    assert "One shared colour scale** for Saliency (vanilla gradient), SmoothGrad" in info
     caps = [c for c in captions(at) if " — full colour at " in c]
-    assert caps[0].split(" at ")[-1] != caps[1].split(" at ")[-1], "saliency and Grad-CAM differ in size"
-    assert [m for m, _ in explain_calls] == ["saliency", "guided_backprop", "grad_cam"], \
-        "each method once (saliency on arrival, the default trio, then the chosen pair from the cache); " \
-        "switching the scale only redraws"
+    assert caps[0].split(" at ")[-1] == caps[1].split(" at ")[-1], "saliency and SmoothGrad share a scale"
+    assert caps[2].split(" at ")[-1] != caps[0].split(" at ")[-1], "Grad-CAM keeps its own"
+    assert [m for m, _ in explain_calls] == ["saliency", "guided_backprop", "grad_cam", "smoothgrad"], \
+        "each method once (saliency on arrival, the default trio, then SmoothGrad); the scale only redraws"
 
 
 def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
@@ -181,7 +196,8 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     assert [t["name"] for t in chart["data"]] == ["Saliency (vanilla gradient)", "Grad-CAM"]
     assert chart["data"][0]["x"][0] == "original" and chart["data"][0]["x"][-1] == "conv1"
     assert chart["data"][0]["y"][0] == pytest.approx(1.0), "the original map correlates fully with itself"
-    rows = [c for c in captions(at) if "rank correlation" in c]
+    rows = [c.value for c in at.main.caption if "rank correlation" in c.value]
+    assert [c for c in captions(at) if c.startswith("fc8: ")], "every thumbnail column is labelled with its step"
     assert len(rows) == 2 and rows[0].startswith("Saliency") and rows[1].startswith("Grad-CAM")
     assert downloads(at) == ["Row (PNG)", "Maps (.npy)"] * 2, "each method's row and numbers download"
     assert at.main.warning or at.main.success, "says which methods barely change"
@@ -206,3 +222,14 @@ def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):
     assert "stride 28: 49 windows" in texts(at), "occlusion's cost counted on the 224 crop"
     at.selectbox(key="attr_method").set_value("grad_cam").run()
     assert "Grad-CAM at conv5 is 13×13 before it is upsampled to 224×224" in texts(at)
+
+
+def test_a_parameter_is_shown_only_where_it_acts(explain_calls):
+    at = open_page()
+    at.selectbox(key="attr_method").set_value("integrated_gradients").run()
+    keys = {s.key for s in at.main.slider}
+    assert "attr_integrated_gradients_steps" in keys and "attr_integrated_gradients_blur_sigma" not in keys
+    at.selectbox(key="attr_integrated_gradients_baseline").set_value("blurred")
+    at.button(key="attr_run_integrated_gradients").click().run()
+    assert not at.exception, at.exception
+    assert "attr_integrated_gradients_blur_sigma" in {s.key for s in at.main.slider}, "blur acts on a blurred baseline"

@@ -41,9 +41,12 @@ def stored_params(method: str) -> dict:
 
 
 def param_widgets(method: str) -> dict:
-    """A widget per parameter of ``method``, generated from its registry entry; the values."""
+    """A widget per parameter of ``method``, generated from its registry entry; the values.
+    A parameter that acts only with another's value (``Param.when``) is drawn only then."""
     values = stored_params(method)
     for p in ATTRIBUTION_METHODS[method].params:
+        if p.when is not None and values.get(p.when[0]) != p.when[1]:
+            continue
         key, label = f"attr_{method}_{p.name}", f"{p.name.replace('_', ' ')}"
         if p.kind == "choice":
             choices = [c for c in p.choices if p.name != "layer" or c in layer_names]
@@ -80,9 +83,30 @@ def params_expander(methods: list[str], heading: str) -> None:
                 st.caption(cost_line(m, stored_params(m)))
 
 
-def compute(method: str, params: dict, target):
-    """The cached explanation, with a progress bar while it is computed; None after an error box."""
-    holder = st.empty()
+COSTLY_PASSES = 4  # a method needing more batched passes than this runs only when asked (Run button)
+
+
+def costly(method: str) -> bool:
+    """A method whose starting settings take many passes: its parameters go in a form with a Run
+    button, so that dragging a slider never starts a long computation."""
+    start = {**ATTRIBUTION_METHODS[method].defaults(), **PAGE_DEFAULTS.get(method, {})}
+    return passes(method, (crop, crop), **start) > COSTLY_PASSES
+
+
+def _stop() -> None:
+    """The Stop button: forget the request; the rerun it causes interrupts the running computation
+    at its next progress report (Streamlit stops a script run when a new one is asked for)."""
+    st.session_state.pop("attr_requested", None)
+    st.session_state["attr_stopped"] = True
+
+
+def compute(method: str, params: dict, target, where=None):
+    """The cached explanation, with a progress bar (and a Stop button) while it is computed;
+    None after an error box."""
+    where = where or st
+    box = where.container()
+    holder = box.empty()
+    box.button("Stop", key=f"attr_stop_{method}", on_click=_stop, help="Stop this computation.")
 
     def progress(done: int, total: int) -> None:
         holder.progress(done / total if total else 0.0, text=f"{title(method)}: {done} of {total} forward passes")
@@ -93,78 +117,109 @@ def compute(method: str, params: dict, target):
         st.error(f"{title(method)}: {exc}")
         return None
     finally:
-        holder.empty()
+        box.empty()
 
 
-def downloads(e, picture: np.ndarray, where, key: str) -> None:
+def explanation_or_run_button(method: str, params: dict, target, run: bool, where):
+    """A cheap method's explanation at once; a costly one's from the cache, or after Run."""
+    key = cache.explanation_key(sel, method, params, target)
+    if run:
+        st.session_state["attr_requested"] = key
+        st.session_state.pop("attr_stopped", None)
+    hit = cache.store().get(key)
+    if hit is not None or not costly(method) or st.session_state.get("attr_requested") == key:
+        return hit if hit is not None else compute(method, params, target, where)
+    n = passes(method, (crop, crop), **params)
+    where.info(("Stopped. " if st.session_state.pop("attr_stopped", False) else "")
+               + f"{title(method)} with these settings takes {n} batched forward passes: press **Run** to "
+               "compute it (a progress bar and a Stop button appear here).")
+    return None
+
+
+def downloads(e, picture: np.ndarray, where, key: str, compact: bool = False) -> None:
     stem = f"{e.method}_{sel.model}_{sel.digest[:8]}"
     a, b = where.columns(2)
-    a.download_button("Map (PNG)", render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
+    a.download_button("PNG" if compact else "Map (PNG)", render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
                       on_click="ignore", key=f"dl_png_{key}", help="The overlay as drawn.")
-    b.download_button("Numbers (.npy)", render.npy_bytes(e.raw), file_name=f"{stem}.npy",
+    b.download_button(".npy" if compact else "Numbers (.npy)", render.npy_bytes(e.raw), file_name=f"{stem}.npy",
                       mime="application/octet-stream", on_click="ignore", key=f"dl_npy_{key}",
                       help=f"The raw attribution, shape {e.raw.shape} (channels, rows, columns).")
 
 
-# -- what to explain ------------------------------------------------------------------------------
+# -- what to explain, how to show it -------------------------------------------------------------------
 top = int(probs.argmax())
 second = int(np.argsort(probs)[-2])
-st.subheader("What to explain")
-t1, t2, t3 = st.columns([2, 3, 3])
-mode = t1.radio("Explain", ["top", "class", "contrast"], key="attr_target_mode",
-                format_func={"top": "the top prediction", "class": "any class",
-                             "contrast": "why A rather than B"}.get)
-if mode == "top":
-    target = top
-    t2.markdown(f"**{names[top]}** (class {top}), probability {probs[top]:.2%}: the network's top choice.")
-elif mode == "class":
-    target = t2.selectbox(f"Class (type to search all {len(names)})", range(len(names)), index=top,
-                          format_func=lambda i: f"{names[i]} ({i})", key="attr_class")
-    t3.markdown(f"Probability {probs[target]:.2%}, rank {render.class_ranks(probs)[target]} of {len(names)}.")
-else:
-    a = t2.selectbox("A (type to search)", range(len(names)), index=top,
-                     format_func=lambda i: f"{names[i]} ({i})", key="attr_class_a")
-    b = t3.selectbox("rather than B", range(len(names)), index=second,
-                     format_func=lambda i: f"{names[i]} ({i})", key="attr_class_b")
+
+
+def target_controls(where) -> int | Contrast:
+    """The class (or contrast) to explain, chosen in ``where``."""
+    mode = where.radio("Explain", ["top", "class", "contrast"], key="attr_target_mode", horizontal=True,
+                       format_func={"top": "the top prediction", "class": "any class",
+                                    "contrast": "why A rather than B"}.get)
+    if mode == "top":
+        where.markdown(f"**{names[top]}** (class {top}), probability {probs[top]:.2%}: the network's top choice.")
+        return top
+    if mode == "class":
+        target = where.selectbox(f"Class (type to search all {len(names)})", range(len(names)), index=top,
+                                 format_func=lambda i: f"{names[i]} ({i})", key="attr_class")
+        where.caption(f"Probability {probs[target]:.2%}, rank {render.class_ranks(probs)[target]} of {len(names)}.")
+        return target
+    a = where.selectbox("A (type to search)", range(len(names)), index=top,
+                        format_func=lambda i: f"{names[i]} ({i})", key="attr_class_a")
+    b = where.selectbox("rather than B", range(len(names)), index=second,
+                        format_func=lambda i: f"{names[i]} ({i})", key="attr_class_b")
     if a == b:
         st.error("A and B are the same class: choose two different classes to contrast.")
         st.stop()
-    target = Contrast(int(a), int(b))
-    st.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): red (signed mode) "
-               f"pushes towards {names[a]}, blue towards {names[b]}.")
+    where.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): red (signed mode) "
+                  f"pushes towards {names[a]}, blue towards {names[b]}.")
+    return Contrast(int(a), int(b))
 
-st.subheader("How to show it")
-d1, d2, d3 = st.columns([3, 2, 2])
-sign = d1.radio("Sign", heatmaps.SIGN_MODES, index=heatmaps.SIGN_MODES.index("absolute"), horizontal=True,
-                key="attr_sign", help="; ".join(f"{k}: {v}" for k, v in SIGN_HELP.items()))
-percentile = d2.slider("Clip outliers above the percentile", 90.0, 100.0, 99.0, 0.1, key="attr_percentile",
-                       help="Values above this percentile of |map| all get the strongest colour.")
-opacity = d3.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity")
-d1.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
-           + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
-              else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
-d1.image(render.colour_bar(sign, width=320, height=14),
-         caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")
+
+def display_controls(where) -> tuple[str, float, float]:
+    """Sign mode, clipping percentile and opacity: display only, never a recomputation."""
+    sign = where.radio("Sign", heatmaps.SIGN_MODES, index=heatmaps.SIGN_MODES.index("absolute"), horizontal=True,
+                       key="attr_sign", help="; ".join(f"{k}: {v}" for k, v in SIGN_HELP.items()))
+    percentile = where.slider("Clip outliers above the percentile", 90.0, 100.0, 99.0, 0.1, key="attr_percentile",
+                              help="Values above this percentile of |map| all get the strongest colour.")
+    opacity = where.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity")
+    where.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
+                  + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
+                     else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
+    where.image(render.colour_bar(sign, width=320, height=14),
+                caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")
+    return sign, percentile, opacity
+
 
 what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", required=True,
                             key="attr_view")
 
-# -- one method -------------------------------------------------------------------------------------
+# -- one method: controls on the left, the map on the right, in the first screen ----------------------
 if what == "one":
-    left, right = st.columns([1, 3])
+    left, right = st.columns([1.15, 2.6])
     with left:
+        target = target_controls(st)
         method = st.selectbox("Method", list(ATTRIBUTION_METHODS), format_func=title, key="attr_method")
         m = ATTRIBUTION_METHODS[method]
         st.caption(f"{m.description} ({m.reference})")
-        params = param_widgets(method)
-        st.caption(cost_line(method, params) + (f" Suggested sign mode: {m.sign}." if m.sign != sign else ""))
+        if costly(method):
+            with st.form(f"attr_form_{method}", border=False):
+                params = param_widgets(method)
+                run = st.form_submit_button("Run", type="primary", key=f"attr_run_{method}")
+        else:
+            params, run = param_widgets(method), False
+        st.caption(cost_line(method, params))
         if method == "occlusion":
             start, lib = PAGE_DEFAULTS["occlusion"], m.defaults()
             st.caption(f"The page starts occlusion coarse (window {start['window']}, stride {start['stride']}: "
                        f"{occlusion_windows((crop, crop), **start)} windows, seconds on a laptop CPU). The "
                        f"library's default, window {lib['window']} and stride {lib['stride']} "
                        f"({occlusion_windows((crop, crop), **lib)} windows), takes 10–50 s on a 2-core CPU.")
-    e = compute(method, params, target)
+        with st.expander("How to show it"):
+            sign, percentile, opacity = display_controls(st)
+            if m.sign != sign:
+                st.caption(f"Suggested sign mode for {m.title}: {m.sign}.")
+    e = explanation_or_run_button(method, params, target, run, right)
     if e is not None:
         with right:
             picture = render.attribution_picture(e.raw, view, sign, percentile, opacity)
@@ -194,35 +249,58 @@ if what == "one":
 
 # -- several methods, side by side ----------------------------------------------------------------------
 elif what == "compare":
+    with st.expander("What to explain, and how to show it", expanded=False):
+        t_col, d_col = st.columns(2)
+        target = target_controls(t_col)
+        sign, percentile, opacity = display_controls(d_col)
     chosen = st.multiselect("Methods to compare", list(ATTRIBUTION_METHODS), format_func=title,
                             default=["saliency", "guided_backprop", "grad_cam"], key="attr_compare")
-    shared = st.radio("Colour scale", ["shared", "per map"], horizontal=True, key="attr_scale",
-                      help="shared: one scale for all maps, so colours compare across methods; "
-                           "per map: each map stretched to its own range, so each shows its shape.") == "shared"
+    groups: dict[str, list[str]] = {}
+    for m in chosen:
+        if ATTRIBUTION_METHODS[m].units:
+            groups.setdefault(ATTRIBUTION_METHODS[m].units, []).append(m)
+    sharable = {u: ms for u, ms in groups.items() if len(ms) > 1}
+    shared = st.radio("Colour scale", ["per map", "shared"], horizontal=True, key="attr_scale",
+                      disabled=not sharable,
+                      help="per map: each map stretched to its own range, so each shows its shape; shared: "
+                           "one scale among methods whose numbers have the same units, so their colours "
+                           "compare.") == "shared" and bool(sharable)
     params_expander(chosen, "Parameters of the compared methods")
     results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
     if results:
         pictures, scales = render.attribution_pictures([e.raw for e in results], view, sign, percentile, opacity,
-                                                       shared)
-        if shared:
-            st.info(f"**One shared colour scale**: full colour at {scales[0]:.3g} (the {percentile:g}th percentile "
-                    "of all maps together). Methods whose values are small look faint: their magnitudes really "
-                    "are smaller.")
+                                                       False)
+        if shared:  # one scale within each group of methods that measure the same thing
+            for units, members in sharable.items():
+                idx = [i for i, e in enumerate(results) if e.method in members]
+                pics, sc = render.attribution_pictures([results[i].raw for i in idx], view, sign, percentile,
+                                                       opacity, True)
+                for i, p, c in zip(idx, pics, sc):
+                    pictures[i], scales[i] = p, c
+                st.info(f"**One shared colour scale** for {', '.join(title(m) for m in members)}: their numbers "
+                        f"are all {units}, so their colours compare (full colour at {sc[0]:.3g}, the "
+                        f"{percentile:g}th percentile of those maps together). Every other map keeps its own scale.")
         else:
             st.info("**Each map on its own colour scale** (its own {:g}th percentile): shapes compare, "
-                    "colours do not.".format(percentile))
+                    "colours do not — the methods do not measure the same thing.".format(percentile)
+                    + ("" if sharable else " None of the chosen methods share units, so no shared scale "
+                       "is offered."))
         per_row = min(len(results), 4)
         for i in range(0, len(results), per_row):
             for e, pic, s, col in zip(results[i:i + per_row], pictures[i:i + per_row], scales[i:i + per_row],
                                       st.columns(per_row)):
                 col.image(pic, caption=f"{title(e.method)} — full colour at {s:.3g}", width="stretch")
-                downloads(e, pic, col, f"cmp_{e.method}")
+                downloads(e, pic, col, f"cmp_{e.method}", compact=per_row > 2)
         st.caption(f"Target: “{results[0].target_label}”.")
     elif not chosen:
         st.info("Choose at least one method to compare.")
 
 # -- the sanity check ---------------------------------------------------------------------------------------
 else:
+    with st.expander("What to explain, and how to show it", expanded=False):
+        t_col, d_col = st.columns(2)
+        target = target_controls(t_col)
+        sign, percentile, opacity = display_controls(d_col)
     st.markdown(
         "**Sanity check** (Adebayo et al. 2018, *Sanity Checks for Saliency Maps*): the weights are replaced "
         "by random ones layer by layer, from fc8 back to conv1, and each method's map is recomputed after "
@@ -285,8 +363,12 @@ else:
         for m in result.methods:
             tiles = [render.attribution_picture(s, None, "absolute", percentile) for s in result.maps[m]]  # bare maps
             row = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)  # (crop, steps·crop, 3)
+            st.markdown(f"**{labels[m]}**")
+            for col, tile, step, c in zip(st.columns(len(tiles)), tiles, result.steps, result.correlation[m]):
+                col.image(tile, width="stretch",
+                          caption=f"{step}: {'—' if not np.isfinite(c) else f'{c:.2f}'}")  # each column labelled
             corr = ", ".join("—" if not np.isfinite(c) else f"{c:.2f}" for c in result.correlation[m])
-            st.image(row, caption=f"{labels[m]}: rank correlation {corr}", width="stretch")
+            st.caption(f"{labels[m]}: rank correlation {corr}")
             stem = f"sanity_{m}_{sel.model}_{sel.digest[:8]}"
             a, b, _ = st.columns([1, 1, 4])
             a.download_button("Row (PNG)", render.png_bytes(row), file_name=f"{stem}.png", mime="image/png",
