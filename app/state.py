@@ -227,7 +227,7 @@ def selection() -> Selection:
 
 def page_header(title: str, sel: Selection) -> None:
     """A page's title, with a visible label saying which weights the numbers come from."""
-    left, right = st.columns([4, 1], vertical_alignment="center")
+    left, right = st.columns([3, 1.4], vertical_alignment="center")
     left.title(title)
     if sel.untrained:
         right.badge("untrained network", icon=":material/warning:", color="orange")

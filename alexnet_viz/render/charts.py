@@ -140,7 +140,7 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
 
     # (name, label lines, split?, row) per block; the input first.
     blocks: list[tuple[str, str, bool, WalkRow | None, Layer | None]] = [
-        ("input", f"<b>input</b><br>{_stacked((arch.in_channels, size, size))}", False, None, None)]
+        ("input", f"<b>input</b><br>{arch.in_channels}<br>{size}×<br>{size}", False, None, None)]  # narrow: stays in its block
     for layer in arch.layers:
         if layer.kind not in DIAGRAM_KINDS:
             continue
@@ -154,6 +154,7 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
 
     fig = go.Figure()
     width = 0.78
+    font = max(10, min(15, round(15 * 20 / len(blocks))))  # more blocks (keras' BatchNorm): smaller labels
     centres: list[dict[str, float]] = []  # per block: lane -> y centre
     hx, hy, htext = [], [], []
     for i, (name, label, is_split, row, layer) in enumerate(blocks):
@@ -168,7 +169,7 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
                           line=dict(color=colour if (row is None or row.exact) else OKABE_ITO["black"],
                                     width=2 if (row is None or row.exact) else 4,
                                     dash="solid" if (row is None or row.exact) else "dot"), layer="below")
-            fig.add_annotation(x=i, y=(y0 + y1) / 2, text=label, showarrow=False, font=dict(size=15))
+            fig.add_annotation(x=i, y=(y0 + y1) / 2, text=label, showarrow=False, font=dict(size=font))
             hx.append(i)
             hy.append((y0 + y1) / 2)
             htext.append(walk_hover(row) if row is not None else

@@ -9,14 +9,9 @@ from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrou
 sel = state.selection()
 state.page_header("Architecture", sel)
 names = list(ARCHITECTURES)
-arch = get_architecture(st.selectbox("Variant to draw", names, index=names.index(sel.model), key="arch_variant",
-                                     format_func=lambda n: ARCHITECTURES[n].title))
-
-st.subheader("Input size: the 224 vs 227 story")
-st.markdown("The paper says its inputs are **224×224**, but conv1 (11×11 kernels at stride 4, no "
-            "padding) only fits a whole number of times into **227**: (227 − 11)/4 + 1 = 55. "
-            "Pick a size and watch the shapes.")
-c1, c2 = st.columns([2, 1])
+v, c1, c2 = st.columns([2.2, 2.6, 1])
+arch = get_architecture(v.selectbox("Variant to draw", names, index=names.index(sel.model), key="arch_variant",
+                                    format_func=lambda n: ARCHITECTURES[n].title))
 choice = c1.radio("Input size", ["224 (the paper's text)", "227 (Caffe; what the arithmetic needs)", "other"],
                   index=0 if arch.input_size == 224 else 1, horizontal=True, key="arch_size_choice")
 size = (c2.number_input("Other size (pixels)", 32, 1024, arch.input_size, key="arch_size_other")
@@ -44,6 +39,11 @@ else:
     st.caption("One lane: this variant is one tower on one device, every layer reading all of the one "
                "before. Hover a block for its walkthrough row. A dotted black outline marks a size that does "
                "not work out exactly.")
+
+st.subheader("Input size: the 224 vs 227 story")
+st.markdown("The paper says its inputs are **224×224**, but conv1 (11×11 kernels at stride 4, no "
+            "padding) only fits a whole number of times into **227**: (227 − 11)/4 + 1 = 55. "
+            "Pick a size above and watch the shapes.")
 
 st.subheader(f"Walkthrough at {size}×{size}")
 records = render.walk_records(rows)

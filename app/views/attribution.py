@@ -104,7 +104,8 @@ def compute(method: str, params: dict, target, where=None):
     """The cached explanation, with a progress bar (and a Stop button) while it is computed;
     None after an error box."""
     where = where or st
-    box = where.container()
+    slot = where.empty()  # the bar and the Stop button, removed when the result is in
+    box = slot.container()
     holder = box.empty()
     box.button("Stop", key=f"attr_stop_{method}", on_click=_stop, help="Stop this computation.")
 
@@ -117,7 +118,7 @@ def compute(method: str, params: dict, target, where=None):
         st.error(f"{title(method)}: {exc}")
         return None
     finally:
-        box.empty()
+        slot.empty()
 
 
 def explanation_or_run_button(method: str, params: dict, target, run: bool, where):

@@ -40,8 +40,9 @@ if layers[layer] == "vector":
 else:
     sort = c2.radio("Order the channels by", list(activations.SORTS), index=1, horizontal=True, key="fm_sort",
                     format_func={"index": "index", "mean": "mean activation", "max": "max activation"}.get)
-    shared = c3.toggle("One brightness scale for all channels", value=False, key="fm_shared",
-                       help="Off: each tile uses its own range (shows shape). On: tiles are comparable.")
+    shared = c3.toggle("Shared brightness", value=False, key="fm_shared",
+                       help="One brightness scale for all channels. Off: each tile uses its own range "
+                            "(shows shape). On: tiles are comparable.")
     c, h, w = act.shape
     scale = max(1, 40 // h)  # small maps are enlarged so a tile is at least ~40 pixels
     grids = render.tower_grids(act, layer, sort, arch, scale=scale, pad=max(1, scale // 2),
