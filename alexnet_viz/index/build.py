@@ -105,7 +105,11 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
         if progress:
             progress(0, total)
         for items in batches(found.files, job, batch_size, workers or min(8, (os.cpu_count() or 2) + 2)):
-            fresh = [it for it in items if it.error is None and it.x is not None]
+            fresh, seen = [], set(have)  # a content met twice in flight runs through the network once
+            for it in items:
+                if it.error is None and it.x is not None and it.digest not in seen:
+                    fresh.append(it)
+                    seen.add(it.digest)
             rows, feats = [], []
             if fresh:
                 x = torch.cat([it.x for it in fresh]).to(net.device)  # (B, 3, crop, crop)
@@ -121,11 +125,8 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
                 ok = [(rel(it.path), it.digest) for it in items if it.error is None]
                 con.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)", ok)
             have.update(d for d, _ in feats)
-            for it in items:
-                if it.error is not None:
-                    skipped.append((it.path, it.error))
-                elif it.x is None:
-                    reused += 1
+            skipped += [(it.path, it.error) for it in items if it.error is not None]
+            reused += sum(it.error is None for it in items) - len(fresh)
             indexed += len(fresh)
             done += len(items)
             if progress:
