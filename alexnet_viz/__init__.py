@@ -7,6 +7,7 @@ from .attribution import (
 from .kernels import colourfulness
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
+from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
 from .walkthrough import WalkRow, total_params, walkthrough
 from .weights import WeightsError
@@ -19,6 +20,7 @@ __all__ = [
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
     "sanity_check", "heatmaps", "render", "colourfulness",
+    "Index", "IndexReport", "PhotoIndexError", "build_index", "evaluate", "open_index",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"

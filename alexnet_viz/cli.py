@@ -154,10 +154,11 @@ def _run_app(cmd: list[str], cwd: Path) -> int:
 class _ProgressBar:
     """progress(done, total) -> a one-line bar on stderr: bytes, percentage, speed, time left."""
 
-    def __init__(self, label: str, stream=None):
+    def __init__(self, label: str, stream=None, unit: str = "MB"):
         import time
 
         self.label, self.stream, self.clock = label, stream or sys.stderr, time.monotonic
+        self.unit = unit  # "MB" counts bytes; any other word counts items (e.g. "images")
         self.start = self.clock()
         self.last = -1.0
         self.tty = getattr(self.stream, "isatty", lambda: False)()
@@ -171,7 +172,13 @@ class _ProgressBar:
         self.last = now
         mb = done / 1e6
         speed = done / max(now - self.start, 1e-6)
-        if total:
+        if total and self.unit != "MB":
+            fill = int(30 * done / total)
+            left = (total - done) / speed if speed > 0 else float("inf")
+            eta = "done" if finished else f"~{left:.0f} s left" if left < float("inf") else ""
+            line = (f"{self.label} [{'#' * fill}{'.' * (30 - fill)}] {done}/{total} {self.unit} "
+                    f"{100 * done / total:3.0f}%  {speed:.1f} {self.unit}/s  {eta}")
+        elif total:
             width = 30
             fill = int(width * done / total)
             left = (total - done) / speed if speed > 0 else float("inf")
@@ -272,6 +279,76 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _network_for(args: argparse.Namespace):
+    """The network a folder command asked for, with a download bar for first-time weights."""
+    from .architecture import get_architecture
+    from .network import load_network
+
+    get_architecture(args.model)
+    progress = None
+    if args.weights == "pretrained":
+        from .weights import source
+
+        progress = _ProgressBar(f"{args.model}: downloading {source(args.model).filename}")
+    return load_network(args.model, weights=args.weights, device=args.device, progress=progress)
+
+
+def _check_batching(args: argparse.Namespace) -> None:
+    if args.batch_size < 1 or (args.workers is not None and args.workers < 1):
+        raise ValueError(f"--batch-size and --workers take a number of at least 1 "
+                         f"(got {args.batch_size} and {args.workers}).")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Index every photo under FOLDER into OUT (created, resumed or brought up to date)."""
+    from .index import build_index
+
+    _check_batching(args)
+    if not Path(args.folder).is_dir():
+        raise ValueError(f"{args.folder} is not a folder: give a folder of photos.")
+    net = _network_for(args)
+    report = build_index(args.folder, net, args.out, progress=_ProgressBar("indexing", unit="images"),
+                         batch_size=args.batch_size, workers=args.workers)
+    if args.json:
+        print(json.dumps({"index": str(Path(args.out).absolute()), "folder": report.folder,
+                          "indexed": report.indexed, "reused": report.reused, "removed": report.removed,
+                          "images": report.images, "seconds": round(report.seconds, 3),
+                          "images_per_second": round(report.images_per_second, 3),
+                          "skipped": [{"path": p, "reason": r} for p, r in report.skipped]}, indent=2))
+    else:
+        for path, reason in report.skipped[:20]:
+            print(f"  skipped {path}: {reason}", file=sys.stderr)
+        if len(report.skipped) > 20:
+            print(f"  … and {len(report.skipped) - 20} more (all are listed in the index: "
+                  f"alexnet_viz.open_index(...).skipped)", file=sys.stderr)
+        print(f"{args.out}: {report}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Top-1 / top-5 accuracy on a folder with one subfolder per class (ImageNet's layout)."""
+    from .index import evaluate
+    from .index.evaluate import class_folders
+
+    _check_batching(args)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ValueError(f"{args.folder} is not a folder: give a folder with one subfolder per class.")
+    from .network import class_names
+
+    class_folders(folder, class_names(args.model))  # wrong folder names are said before any loading
+    net = _network_for(args)
+    result = evaluate(folder, net, progress=_ProgressBar("evaluating", unit="images"),
+                      batch_size=args.batch_size, workers=args.workers)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"{args.folder}: {net.name}, weights {net.weights}: {result.images} images, "
+              f"top-1 {result.top1:.2%}, top-5 {result.top5:.2%} ({result.preprocessing}; "
+              f"{len(result.skipped)} files skipped)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="alexnet-viz", description="AlexNet Explorer from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -326,11 +403,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--npy", default=None, help="also save the raw (C, H, W) attribution here")
     s.add_argument("--list", action="store_true", help="list the methods and their parameters")
     s.set_defaults(func=cmd_saliency)
+
+    for name, func, text in (("index", cmd_index, "index a folder of photos: top images per channel, fc7 neighbours"),
+                             ("evaluate", cmd_evaluate, "top-1 / top-5 accuracy on a folder with a subfolder per class")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("folder")
+        if name == "index":
+            s.add_argument("--out", required=True, help="the index folder (created, resumed or updated)")
+        s.add_argument("--model", choices=[m for m in models if m != "keras-tutorial"] if name == "index" else models,
+                       default="alexnet2012")
+        s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
+        s.add_argument("--device", default="auto")
+        s.add_argument("--batch-size", type=int, default=32)
+        s.add_argument("--workers", type=int, default=None, help="decoding threads (default: CPU cores + 2, at most 8)")
+        s.add_argument("--json", action="store_true")
+        s.set_defaults(func=func)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from .images import ImageError
+    from .index import PhotoIndexError  # noqa: F401  (a ValueError: caught below)
     from .weights import WeightsError
 
     args = build_parser().parse_args(argv)

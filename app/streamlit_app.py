@@ -23,6 +23,7 @@ PAGES = [
     st.Page("views/unit.py", title="How was this number made?", icon=":material/calculate:", url_path="unit"),
     st.Page("views/kernels.py", title="Kernels", icon=":material/blur_on:"),
     st.Page("views/attribution.py", title="Why did it say that?", icon=":material/visibility:"),
+    st.Page("views/lookfor.py", title="What does it look for?", icon=":material/image_search:", url_path="lookfor"),
 ]
 
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media

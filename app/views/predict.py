@@ -1,6 +1,9 @@
 """Predict: the top-5 classes, any class's probability and rank, and the crop the network sees."""
+from pathlib import Path
+
 import streamlit as st
 
+import indexes
 import state
 from alexnet_viz import render
 from alexnet_viz.network import PREPROCESS_MODES
@@ -46,3 +49,17 @@ with right:
 if sel.untrained:
     st.info("These probabilities come from the **untrained** network: they are spread thinly over "
             "all the classes and mean nothing yet. Load the pretrained weights to see real predictions.")
+
+st.subheader("Photos like this one")
+ix, problem = indexes.choose(sel)
+if ix is None:
+    st.caption(problem)
+else:
+    st.caption(f"The 6 photos of the index **{ix.folder.name}** nearest this one in fc7, the last 4096-unit "
+               "hidden layer (straight-line distance), as in the paper's Figure 4.")
+    cols = st.columns(6)
+    for col, (path, distance) in zip(cols, indexes.nearest(ix, sel, k=6)):
+        thumb = indexes.thumbnail(path)
+        if thumb is not None:
+            col.image(thumb, width="stretch")
+        col.caption(f"{Path(path).name}: {distance:.3g}")

@@ -1,0 +1,50 @@
+"""What does it look for? A channel's top patches from a photo index, and its map on this photo."""
+from pathlib import Path
+
+import streamlit as st
+
+import indexes
+import state
+from alexnet_viz import activations, render
+from alexnet_viz.walkthrough import layer_receptive_field
+
+sel = state.selection()
+state.page_header("What does it look for?", sel)
+ix, problem = indexes.choose(sel)
+arch = sel.net.arch
+layers = list(ix.layers) if ix is not None else [f"relu{i}" for i in range(1, 6)]
+
+c1, c2 = st.columns(2)
+layer = c1.selectbox("Layer (each conv after its ReLU)", layers, index=len(layers) - 1, key="lf_layer")
+channels = sel.acts[layer].shape[0]
+channel = int(c2.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, 0, key=f"lf_channel_{layer}"))
+tower = arch.tower_of(layer, channel) if len(arch.towers(layer)) > 1 else None
+
+st.subheader("The photos that excite it most")
+if ix is None:
+    st.info(problem)
+else:
+    found = indexes.top_patches(ix, layer, channel, k=9)
+    if not found:
+        st.info(f"The index {ix.folder.name} holds no photos yet.")
+    else:
+        st.caption(f"From {len(ix)} photos in the index **{ix.folder.name}**: for each of the strongest, the "
+                   f"receptive field of its strongest {layer} unit, cut from the crop the network sees"
+                   f"{f' ({tower})' if tower else ''}.")
+        cols = st.columns(3)
+        for i, (path, value, patch) in enumerate(found):
+            factor = max(1, 150 // patch.shape[0])
+            cols[i % 3].image(render.enlarge(patch, factor), caption=f"{Path(path).name}: {value:.3g}",
+                              width="stretch")
+
+st.subheader("Its map on this photo")
+m = sel.acts[layer][channel]  # (H, W)
+stats = activations.channel_stats(m)
+view = sel.net.view(sel.image)
+rf = layer_receptive_field(layer, arch, view.width)
+a, b = st.columns(2)
+a.image(render.channel_picture(m, 220), caption=f"Channel {channel} of {layer}, {m.shape[0]}×{m.shape[1]}, "
+        f"max {stats['max']:.3g}", width="stretch")
+b.image(render.channel_on_input(view, m, rf, 0.6, unit=stats["argmax"]),
+        caption=f"On the {view.width}×{view.height} crop; box: the strongest unit's receptive field",
+        width="stretch")
