@@ -365,6 +365,11 @@ def test_evaluate_matches_predict_image_by_image(net, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["images"], data["top1"], data["top5"]) == (5, top1 / 5, top5 / 5)
     assert set(data["per_class"]) == set(labels)
+    warped = sum(label in [i for i, _, _ in net.predict(net.preprocess(av.load_image(p), "warp"), top=5)][:1]
+                 for name, label in labels.items() for p in sorted((folder / name).glob("*.png")))
+    assert cli.main(["evaluate", str(folder), "--weights", "untrained", "--json", "--mode", "warp"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["top1"] == warped / 5 and "warp" in data["preprocessing"]
 
 
 def test_evaluate_names_unknown_folders_and_valid_ones(tmp_path, capsys):

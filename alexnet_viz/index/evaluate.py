@@ -80,8 +80,15 @@ def class_folders(folder: Path, categories: list[str]) -> dict[str, int]:
 
 
 def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None] | None = None,
-             batch_size: int = 32, workers: int | None = None) -> Evaluation:
-    """Top-1 and top-5 accuracy of ``net`` on every photo under ``folder``'s class subfolders."""
+             batch_size: int = 32, workers: int | None = None, mode: str = "aspect") -> Evaluation:
+    """Top-1 and top-5 accuracy of ``net`` on every photo under ``folder``'s class subfolders.
+
+    ``mode`` is ``net.preprocess``'s: "aspect" (the default) or "warp", Caffe's reference pipeline
+    with which bvlc_alexnet's published 57.1% / 80.2% were measured."""
+    from ..network import PREPROCESS_MODES
+
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"Unknown preprocessing mode {mode!r}: use {' or '.join(PREPROCESS_MODES)}.")
     t0 = time.perf_counter()
     root = Path(folder).expanduser().absolute()
     if not root.is_dir():
@@ -95,7 +102,7 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
         skipped += found.skipped
 
     def job(path: Path) -> Item:
-        return load_item(path, net.preprocess, digest=False)
+        return load_item(path, lambda img: net.preprocess(img, mode), digest=False)
 
     hits = {name: [0, 0, 0] for name in classes}  # images, top1, top5
     done = 0
@@ -126,5 +133,6 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
     return Evaluation(net.name, net.weights, n, sum(h[1] for h in hits.values()) / n if n else 0.0,
                       sum(h[2] for h in hits.values()) / n if n else 0.0, per_class, sorted(skipped),
                       time.perf_counter() - t0,
-                      f"shorter side {p.resize}, one centre crop {p.crop}×{p.crop} (net.preprocess)")
+                      f"{PREPROCESS_MODES[mode].replace('256', str(p.resize))}, {p.crop}×{p.crop} "
+                      f"(net.preprocess, mode={mode!r})")
 
