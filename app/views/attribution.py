@@ -138,8 +138,9 @@ def explanation_or_run_button(method: str, params: dict, target, run: bool, wher
 
 
 def downloads(e, picture: np.ndarray, where, key: str, compact: bool = False) -> None:
+    """The map as PNG and its numbers as .npy; ``where`` is one container (split in two) or two."""
     stem = f"{e.method}_{sel.model}_{sel.digest[:8]}"
-    a, b = where.columns(2)
+    a, b = where if isinstance(where, tuple) else where.columns(2)
     a.download_button("PNG" if compact else "Map (PNG)", render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
                       on_click="ignore", key=f"dl_png_{key}", help="The overlay as drawn.")
     b.download_button(".npy" if compact else "Numbers (.npy)", render.npy_bytes(e.raw), file_name=f"{stem}.npy",
@@ -230,7 +231,7 @@ if what == "one":
                      width="stretch")
             c2.image(bare, caption=f"The map alone ({sign}, clipped at the {percentile:g}th percentile)",
                      width="stretch")
-            downloads(e, picture, c1, "one")
+            downloads(e, picture, (c1, c2), "one")  # one button under each picture: labels never cut
             s1, s2, s3 = st.columns(3)
             s1.metric("Score explained", f"{e.score:.4g}",
                       help="The target's logit (for a contrast, logit A − logit B) at this image.")
