@@ -5,6 +5,7 @@ from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
 )
 from .kernels import colourfulness
+from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
@@ -19,6 +20,7 @@ __all__ = [
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
     "sanity_check", "heatmaps", "render", "colourfulness",
+    "ablate", "ablate_activations", "ablation_effect", "mc_dropout", "ten_crop", "tower_bytes",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"
