@@ -260,3 +260,63 @@ def test_the_effect_reports_top5_before_and_after_and_the_change(net, x):
     top = int(np.argmax(before))
     assert e.change() == pytest.approx(float(after[top] - before[top]), abs=1e-7)
     assert e.top()[0][1] == net.categories[e.top()[0][0]]
+
+
+# -- the command line ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo_file(photo, tmp_path_factory):
+    path = tmp_path_factory.mktemp("lab") / "photo.png"
+    photo.save(path)
+    return str(path)
+
+
+def cli_json(capsys, *args: str) -> dict:
+    import json
+
+    from alexnet_viz import cli
+
+    assert cli.main(list(args)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_ablate_prints_top5_before_after_and_the_top_class_change(net, photo, photo_file, capsys):
+    out = cli_json(capsys, "ablate", photo_file, "--weights", "untrained", "--device", "cpu",
+                   "--tower-off", "gpu2", "--from-layer", "conv3", "--lrn", "off", "--json")
+    e = lab.ablation_effect(net, net.preprocess(photo), tower_off="gpu2", from_layer="conv3", lrn="off")
+    assert out["change"] == {"tower_off": "gpu2", "from_layer": "conv3", "lrn": "off"}
+    assert [r["index"] for r in out["before"]] == [i for i, _l, _p in e.top("before")]
+    assert [r["index"] for r in out["after"]] == [i for i, _l, _p in e.top("after")]
+    assert out["top_class"]["index"] == e.top_class
+    assert out["top_class"]["change"] == pytest.approx(e.change(), abs=1e-6)
+    out = cli_json(capsys, "ablate", photo_file, "--weights", "untrained", "--device", "cpu",
+                   "--pool", "non-overlapping", "--zero", "conv5:1,2", "--json")
+    assert out["change"] == {"pool": "non-overlapping", "zero_channels": {"conv5": [1, 2]}}
+
+
+def test_cli_predict_ten_crop_adds_the_averaged_top5_and_each_crops_top1(net, photo, photo_file, capsys):
+    out = cli_json(capsys, "predict", photo_file, "--weights", "untrained", "--device", "cpu", "--ten-crop", "--json")
+    tc = av.ten_crop(net, photo)
+    assert [r["index"] for r in out["ten_crop"]["top"]] == list(np.argsort(-tc.probs)[:5])
+    assert [c["crop"] for c in out["ten_crop"]["crops"]] == list(lab.CROP_NAMES)
+    assert [c["top1"]["index"] for c in out["ten_crop"]["crops"]] == list(tc.crop_probs.argmax(axis=1))
+    assert "ten_crop" not in cli_json(capsys, "predict", photo_file, "--weights", "untrained", "--json")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model", "torchvision", "--tower-off", "gpu1"], "torchvision runs as one tower"),
+    ([], "nothing to change"),
+    (["--lrn", "of"], "invalid choice: 'of'"),
+    (["--tower-off", "gpu1", "--from-layer", "pool2"], "from_layer must be a layer split over the two GPUs"),
+    (["--zero", "conv5"], "--zero takes LAYER:CHANNELS"),
+    (["--lrn", "off", "--from-layer", "conv3"], "add --tower-off gpu1 or gpu2"),
+    (["--zero", "conv5:999"], "conv5 has channels 0 to 255"),
+])
+def test_cli_ablate_mistakes_exit_2_with_one_line(photo_file, capsys, args, words):
+    from alexnet_viz import cli
+
+    try:
+        code = cli.main(["ablate", photo_file, "--weights", "untrained", "--device", "cpu", *args])
+    except SystemExit as exc:  # argparse's own mistakes
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
