@@ -13,7 +13,7 @@ dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the wa
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -168,6 +168,9 @@ class Effect:
     before: np.ndarray  # (classes,)
     after: np.ndarray  # (classes,)
     categories: list[str]
+    layer_change: dict[str, float] = field(default_factory=dict)  # ‖after − before‖ / ‖before‖ per activation
+    maps: dict[str, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # per map layer: (the channel that changed most, its (H, W) before, after)
 
     def top(self, which: str = "after", k: int = 5) -> list[tuple[int, str, float]]:
         """[(index, label, probability)] of the ``k`` most probable classes before or after."""
@@ -192,8 +195,22 @@ def _probs(logits: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def ablation_effect(net, x: torch.Tensor, **change) -> Effect:
-    """``ablate(net, x, **change)`` beside the unchanged network, as softmax probabilities."""
-    return Effect(_probs(net(x)), _probs(ablate(net, x, **change)), net.categories)
+    """``ablate(net, x, **change)`` beside the unchanged network: softmax probabilities, how much
+    each activation changed, and each map layer's most changed channel (for a batch of one)."""
+    before = net.activations(x)
+    after = ablate_activations(net, x, **change)
+    layer_change, maps = {}, {}
+    for name, b in before.items():
+        a = after[name]
+        if a.shape != b.shape:  # e.g. 2×2 pooling at an input size where the maps differ
+            continue
+        norm = float(b.norm())
+        layer_change[name] = float((a - b).norm()) / norm if norm > 0 else float(a.norm() > 0)
+        if b.dim() == 4:
+            c = int((a - b)[0].flatten(1).norm(dim=1).argmax())
+            maps[name] = (c, b[0, c].cpu().numpy(), a[0, c].cpu().numpy())
+    last = next(reversed(before))
+    return Effect(_probs(before[last]), _probs(after[last]), net.categories, layer_change, maps)
 
 
 # -- ten-crop testing (§4.1) ---------------------------------------------------------------------
