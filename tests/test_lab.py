@@ -320,3 +320,15 @@ def test_cli_ablate_mistakes_exit_2_with_one_line(photo_file, capsys, args, word
         code = exc.code
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_the_effect_says_which_activations_changed_and_shows_the_most_changed_map(net, x):
+    e = lab.ablation_effect(net, x, tower_off="gpu2", from_layer="conv3")
+    assert all(e.layer_change[n] == 0 for n in ("conv1", "relu1", "norm1", "pool1", "conv2", "pool2"))
+    assert all(e.layer_change[n] > 0 for n in ("conv3", "conv4", "pool5", "fc6", "fc8"))
+    c, before, after = e.maps["conv3"]
+    assert 192 <= c < 384, "the most changed conv3 channel is one of GPU 2's"
+    acts = net.activations(x)
+    np.testing.assert_array_equal(before, acts["conv3"][0, c].numpy())
+    assert not after.any(), "a knocked-out channel outputs zero"
+    assert "fc6" not in e.maps, "only maps have channels to draw"
