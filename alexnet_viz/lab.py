@@ -98,6 +98,7 @@ def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mappin
           weight_scale: Mapping[str, float] = {}, keep: bool = False) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
     """(output, activations if ``keep``): the table walked with the net's own modules, changed as asked."""
     arch = net.arch
+    net._check_input(x, None)  # the network's own sentence for an input it cannot take
     acts: OrderedDict[str, torch.Tensor] = OrderedDict()
     h, w = x.shape[2:]
     for layer in arch.layers:

@@ -95,6 +95,13 @@ def test_mistakes_are_sentences(net, x, kwargs, words):
 
 
 # -- LRN (§3.3) and pooling (§3.4) -----------------------------------------------------------------
+def test_an_input_the_network_cannot_take_is_a_sentence(net):
+    with pytest.raises(ValueError, match="alexnet2012 cannot run on a 50×50 input"):
+        av.ablate(net, torch.zeros(1, 3, 50, 50), lrn="off")
+    with pytest.raises(ValueError, match="3-channel images"):
+        av.ablate(net, torch.zeros(1, 1, 227, 227))
+
+
 def test_lrn_off_equals_the_network_with_identity_in_place_of_the_norm_layers(net, x):
     body = copy.deepcopy(net.body)
     body.norm1, body.norm2 = nn.Identity(), nn.Identity()
