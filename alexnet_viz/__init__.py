@@ -5,6 +5,7 @@ from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
 )
 from .kernels import colourfulness
+from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, load_network, pick_device
 from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
@@ -21,6 +22,7 @@ __all__ = [
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",
     "sanity_check", "heatmaps", "render", "colourfulness",
     "Index", "IndexReport", "PhotoIndexError", "build_index", "evaluate", "open_index",
+    "ablate", "ablate_activations", "ablation_effect", "mc_dropout", "ten_crop", "tower_bytes",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"

@@ -108,14 +108,97 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress = _ProgressBar(f"{args.model}: downloading {source(args.model).filename}")
     net = load_network(args.model, weights=args.weights, device=args.device, progress=progress)
     top = net.predict(net.preprocess(img), top=args.top)
+    crops = None
+    if args.ten_crop:
+        from .lab import ten_crop
+
+        crops = ten_crop(net, img)
     if args.json:
-        print(json.dumps({"model": net.name, "weights": net.weights, "device": str(net.device),
-                          "top": [{"index": i, "label": label, "probability": p} for i, label, p in top]},
-                         indent=2))
+        out = {"model": net.name, "weights": net.weights, "device": str(net.device), "top": _top_json(top)}
+        if crops is not None:
+            out["ten_crop"] = {
+                "top": _top_json(_ranked(crops.probs, net.categories, args.top)),
+                "crops": [{"crop": name, "top1": _top_json(_ranked(p, net.categories, 1))[0]}
+                          for name, p in zip(crops.names, crops.crop_probs)]}
+        print(json.dumps(out, indent=2))
     else:
         print(f"{args.image}: {net.name}, weights {net.weights}, on {net.device}")
-        for rank, (i, label, p) in enumerate(top, 1):
-            print(f"{rank:>3}. {100 * p:6.2f}%  {label} ({i})")
+        _print_top(top)
+        if crops is not None:
+            print("ten-crop average (paper §4.1: four corners, centre and their mirrors):")
+            _print_top(_ranked(crops.probs, net.categories, args.top))
+    return 0
+
+
+def _ranked(probs, categories: list[str], k: int) -> list[tuple[int, str, float]]:
+    """[(index, label, probability)] of the k most probable classes of a (classes,) array."""
+    import numpy as np
+
+    idx = np.argsort(-probs, kind="stable")[:k]
+    return [(int(i), categories[int(i)], float(probs[i])) for i in idx]
+
+
+def _top_json(top) -> list[dict]:
+    return [{"index": i, "label": label, "probability": p} for i, label, p in top]
+
+
+def _print_top(top) -> None:
+    for rank, (i, label, p) in enumerate(top, 1):
+        print(f"{rank:>3}. {100 * p:6.2f}%  {label} ({i})")
+
+
+def _zero_channels(items: list[str]) -> dict[str, list[int]]:
+    """--zero conv5:1,2,3 (repeatable) -> {"conv5": [1, 2, 3]}."""
+    out: dict[str, list[int]] = {}
+    for item in items:
+        layer, colon, chans = item.partition(":")
+        try:
+            out.setdefault(layer.strip(), []).extend(int(c) for c in chans.split(",") if c.strip())
+        except ValueError:
+            raise ValueError(f"--zero takes LAYER:CHANNELS, e.g. conv5:3,17,40; got {item!r}.") from None
+        if not colon or not out[layer.strip()]:
+            raise ValueError(f"--zero takes LAYER:CHANNELS, e.g. conv5:3,17,40; got {item!r}.")
+    return out
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    """Change one of the paper's choices and show the top classes before and after."""
+    from .architecture import get_architecture
+    from .images import load_image
+    from .lab import ablation_effect, knocked_out
+    from .network import load_network
+
+    if args.top < 1:
+        raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
+    change = dict(tower_off=args.tower_off, from_layer=args.from_layer, lrn=args.lrn, pool=args.pool,
+                  zero_channels=_zero_channels(args.zero))
+    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "on", "overlapping", {}):
+        raise ValueError("nothing to change: give --tower-off, --lrn off|paper, --pool non-overlapping or --zero.")
+    if args.from_layer != "conv1" and args.tower_off is None:
+        raise ValueError(f"--from-layer {args.from_layer} says where a knocked-out tower starts: add --tower-off gpu1 or gpu2.")
+    knocked_out(get_architecture(args.model), args.tower_off, args.from_layer)  # a sentence before any loading
+    img = load_image(args.image)
+    net = load_network(args.model, weights=args.weights, device=args.device)
+    e = ablation_effect(net, net.preprocess(img), **change)
+    top = e.top_class
+    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="on",
+                    pool="overlapping", zero_channels={})
+    asked = {k: v for k, v in change.items() if v != defaults[k]}  # only what was changed
+    if args.json:
+        print(json.dumps({
+            "model": net.name, "weights": net.weights, "device": str(net.device), "change": asked,
+            "before": _top_json(e.top("before", args.top)), "after": _top_json(e.top("after", args.top)),
+            "top_class": {"index": top, "label": net.categories[top], "probability_before": float(e.before[top]),
+                          "probability_after": float(e.after[top]), "change": e.change()}}, indent=2))
+    else:
+        print(f"{args.image}: {net.name}, weights {net.weights}; changed: "
+              + ", ".join(f"{k}={v}" for k, v in asked.items()))
+        print("before:")
+        _print_top(e.top("before", args.top))
+        print("after:")
+        _print_top(e.top("after", args.top))
+        print(f"{net.categories[top]} ({top}): {100 * e.before[top]:.2f}% -> {100 * e.after[top]:.2f}% "
+              f"({100 * e.change():+.2f} points)")
     return 0
 
 
@@ -366,8 +449,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
     s.add_argument("--top", type=int, default=5)
     s.add_argument("--device", default="auto")
+    s.add_argument("--ten-crop", action="store_true",
+                   help="also average the softmax over ten crops (four corners, centre, mirrors; paper §4.1)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("ablate", help="change one of the paper's choices and compare the top classes")
+    s.add_argument("image")
+    s.add_argument("--model", choices=models, default="alexnet2012")
+    s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--tower-off", choices=("gpu1", "gpu2"), default=None,
+                   help="knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)")
+    s.add_argument("--from-layer", default="conv1", help="knock the tower out from this layer on (default conv1)")
+    s.add_argument("--lrn", choices=("on", "off", "paper"), default="on",
+                   help="local response normalisation: on, off, or the paper's k=2 (§3.3)")
+    s.add_argument("--pool", choices=("overlapping", "non-overlapping"), default="overlapping",
+                   help="3×3/2 pooling as trained, or 2×2/2 (§3.4)")
+    s.add_argument("--zero", action="append", default=[], metavar="LAYER:CHANNELS",
+                   help="zero channels of an activation, e.g. conv5:3,17,40 (repeatable)")
+    s.add_argument("--top", type=int, default=5)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ablate)
 
     s = sub.add_parser("serve", help="start the web app")
     s.add_argument("--port", type=int, default=None)

@@ -21,6 +21,7 @@ PAGES = [
     st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
     st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
     st.Page("views/unit.py", title="How was this number made?", icon=":material/calculate:", url_path="unit"),
+    st.Page("views/lab.py", title="Paper lab", icon=":material/science:", url_path="lab"),
     st.Page("views/kernels.py", title="Kernels", icon=":material/blur_on:"),
     st.Page("views/attribution.py", title="Why did it say that?", icon=":material/visibility:"),
     st.Page("views/lookfor.py", title="What does it look for?", icon=":material/image_search:", url_path="lookfor"),

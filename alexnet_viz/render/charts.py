@@ -250,3 +250,16 @@ def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: d
     fig.update_layout(title="Sanity check: does the map change when the weights do?",
                       legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
     return styled(fig, height=480)
+
+
+def mc_dropout_figure(probs: np.ndarray, categories: list[str], classes: list[int]) -> go.Figure:
+    """Monte-Carlo dropout (§4.2): each class's probability over the (n, classes) passes as a
+    box with every pass as a point, the first of ``classes`` on top."""
+    fig = go.Figure()
+    for i in classes[::-1]:
+        fig.add_trace(go.Box(x=probs[:, i], name=categories[i], orientation="h", boxpoints="all", jitter=0.4,
+                             pointpos=0, marker=dict(color=OKABE_ITO["blue"], size=5),
+                             line=dict(color=OKABE_ITO["orange"]), showlegend=False,
+                             hovertemplate=f"{categories[i]}: %{{x:.2%}}<extra></extra>"))
+    fig.update_xaxes(title=f"probability in each of {probs.shape[0]} passes with dropout on", tickformat=".1%")
+    return styled(fig, height=80 + 70 * len(classes))

@@ -98,8 +98,12 @@ def channel_on_input(image, act_c, rf, alpha: float = 0.6, unit: tuple[int, int]
     return draw_box(overlay(image, colourise(heat, cmap, float(heat.min()), float(heat.max())), alpha), box)
 
 
-def channel_picture(act_c, size: int = 220, cmap: str = "viridis") -> np.ndarray:
-    """One channel's (H, W) map coloured from its min to its max and enlarged (nearest) by a
-    whole factor to about ``size`` pixels high: (H·f, W·f, 3) uint8."""
+def channel_picture(act_c, size: int = 220, cmap: str = "viridis", lo: float | None = None,
+                    hi: float | None = None) -> np.ndarray:
+    """One channel's (H, W) map coloured from its min to its max (or from ``lo`` to ``hi``, to
+    compare two maps on one scale) and enlarged (nearest) by a whole factor to about ``size``
+    pixels high: (H·f, W·f, 3) uint8."""
     m = one_map(act_c)
-    return enlarge(colourise(m, cmap, float(m.min()), float(m.max())), max(1, size // m.shape[0]))
+    lo = float(m.min()) if lo is None else lo
+    hi = float(m.max()) if hi is None else hi
+    return enlarge(colourise(m, cmap, lo, hi), max(1, size // m.shape[0]))

@@ -1,0 +1,443 @@
+"""The paper lab: change one of the 2012 paper's choices and run the photo again.
+
+Every experiment is a private walk over the layer table (``_walk``) that calls the shared
+network's own modules and changes only the tensors flowing between them: a knocked-out GPU
+tower, LRN off or with the paper's k, 2×2 pooling, zeroed channels, dropout left on. The shared
+``net`` is never modified (other sessions use it at the same time), no hooks are attached, and
+nothing is copied: a knocked-out unit's output is set to zero, which is exactly what zero
+weights and a zero bias would give it.
+
+Paper sections: two GPUs §3.2, LRN §3.3, overlapping pooling §3.4, ten-crop testing §4.1,
+dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the walkthrough.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
+from .walkthrough import BYTES_PER_VALUE, walkthrough
+
+TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
+LRN_CHOICES = ("on", "off", "paper")
+POOL_CHOICES = ("overlapping", "non-overlapping")
+GTX_580_BYTES = 3 * 2**30  # each of the paper's two GPUs had 3 GB (§3.2)
+PAPER_BATCH = 128  # the paper's batch size (§5)
+
+Dropout = Callable[[Layer, torch.Tensor], torch.Tensor]
+
+
+# -- what to change, checked once, with sentences ---------------------------------------------------
+def split_layers(arch: Architecture) -> list[str]:
+    """The conv and fc layers whose units are split over GPU towers (conv1–conv5, fc6, fc7)."""
+    return [layer.name for layer in arch.layers if layer.kind in ("conv", "linear") and layer.towers > 1]
+
+
+def knocked_out(arch: Architecture, tower_off: str | None, from_layer: str = "conv1") -> dict[str, range]:
+    """{layer: the output channels to zero} for knocking out one tower from ``from_layer`` on.
+
+    ``tower_off`` is ``"gpu1"`` or ``"gpu2"`` (the table's "GPU 1" / "GPU 2"); a one-tower
+    network has no tower to knock out, which is a ValueError with a sentence.
+    """
+    if tower_off is None:
+        return {}
+    if tower_off not in TOWER_OFF:
+        raise ValueError(f"tower_off must be gpu1 or gpu2 (or None), not {tower_off!r}.")
+    split = split_layers(arch)
+    if not split:
+        raise ValueError(f"{arch.name} runs as one tower: no layer is split over two GPUs, so there is no "
+                         f"{tower_off} to knock out. Choose alexnet2012 (the paper's two towers).")
+    if from_layer not in split:
+        raise ValueError(f"from_layer must be a layer split over the two GPUs ({', '.join(split)}), "
+                         f"not {from_layer!r}.")
+    name = arch.tower_names[TOWER_OFF[tower_off]]
+    return {layer: next(t.channels for t in arch.towers(layer) if t.name == name)
+            for layer in split[split.index(from_layer):]}
+
+
+def _zero_plan(arch: Architecture, zero_channels: Mapping[str, Sequence[int]] | None,
+               viewable: Sequence[str]) -> dict[str, list[int]]:
+    plan: dict[str, list[int]] = {}
+    for layer, channels in (zero_channels or {}).items():
+        if layer not in viewable:
+            raise ValueError(f"zero_channels names {layer!r}; {arch.name}'s activations are "
+                             f"{', '.join(viewable)}.")
+        width = arch.towers(layer)[-1].channels.stop
+        chans = sorted({int(c) for c in channels})
+        bad = [c for c in chans if not 0 <= c < width]
+        if bad:
+            raise ValueError(f"{layer} has channels 0 to {width - 1}; there is no channel {bad[0]}.")
+        plan[layer] = chans
+    return plan
+
+
+def _check(arch: Architecture, lrn: str, pool: str) -> None:
+    if lrn not in LRN_CHOICES:
+        raise ValueError(f"lrn must be one of {', '.join(LRN_CHOICES)}, not {lrn!r}.")
+    if pool not in POOL_CHOICES:
+        raise ValueError(f"pool must be one of {', '.join(POOL_CHOICES)}, not {pool!r}.")
+    if lrn != "on" and not any(layer.kind == "lrn" for layer in arch.layers):
+        raise ValueError(f"{arch.name} has no local response normalisation to turn {lrn}: "
+                         "choose alexnet2012, which has it after conv1 and conv2.")
+    if pool != "overlapping" and not any(_overlapping(layer) for layer in arch.layers):
+        raise ValueError(f"{arch.name} has no overlapping pooling to replace.")
+
+
+def _overlapping(layer: Layer) -> bool:
+    return layer.kind == "maxpool" and layer.kernel > layer.stride
+
+
+# -- the private walk -----------------------------------------------------------------------------
+def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
+          lrn: str = "on", pool: str = "overlapping", dropout: Dropout | None = None,
+          weight_scale: Mapping[str, float] = {}, keep: bool = False) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+    """(output, activations if ``keep``): the table walked with the net's own modules, changed as asked."""
+    arch = net.arch
+    net._check_input(x, None)  # the network's own sentence for an input it cannot take
+    acts: OrderedDict[str, torch.Tensor] = OrderedDict()
+    h, w = x.shape[2:]
+    for layer in arch.layers:
+        k = layer.kind
+        module = net.body.get_submodule(layer.module) if layer.module else None
+        if k == "flatten":
+            fc_in = next(net.body.get_submodule(r.module).in_features for r in arch.layers if r.kind == "linear")
+            if x.shape[1:].numel() != fc_in:
+                raise ValueError(f"With these changes {arch.name} cannot run on a {h}×{w} input: fc6 expects "
+                                 f"{fc_in} inputs but gets {' × '.join(map(str, x.shape[1:]))}.")
+            x = torch.flatten(x, 1)  # (N, C·H·W)
+            continue
+        if k == "lrn" and lrn != "on":
+            s = layer.lrn  # "paper": the paper's k = 2 with the network's own n, α, β
+            x = x if lrn == "off" else F.local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
+        elif pool == "non-overlapping" and _overlapping(layer):
+            x = F.max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
+        elif k == "dropout":
+            x = dropout(layer, x) if dropout is not None else x  # inactive at test time
+        elif layer.name in weight_scale:  # a private product: the module's weight is untouched
+            x = F.linear(x, module.weight * weight_scale[layer.name], module.bias)
+        else:
+            x = module(x)  # the shared module, in eval mode; it holds no state a call changes
+        for plan in (knock, zero):
+            if layer.name in plan:
+                x = x.clone()
+                x[:, list(plan[layer.name])] = 0  # as zero weights and a zero bias would give
+        if keep and k != "dropout":
+            acts[layer.name] = x
+    return x, acts
+
+
+def _plan(net, tower_off, from_layer, lrn, pool, zero_channels) -> dict:
+    arch = net.arch
+    _check(arch, lrn, pool)
+    viewable = [layer.name for layer in arch.layers if layer.kind not in ("flatten", "dropout")]
+    return dict(knock=knocked_out(arch, tower_off, from_layer),
+                zero=_zero_plan(arch, zero_channels, viewable), lrn=lrn, pool=pool)
+
+
+@torch.no_grad()
+def ablate(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str = "conv1", lrn: str = "on",
+           pool: str = "overlapping", zero_channels: Mapping[str, Sequence[int]] | None = None) -> torch.Tensor:
+    """(N, classes) logits of ``net`` on ``x`` with one or more of the paper's choices changed.
+
+    tower_off: None | "gpu1" | "gpu2" — every unit of that tower in conv1–conv5, fc6 and fc7
+    from ``from_layer`` on outputs zero (§3.2). lrn: "on" | "off" (identity) | "paper" (k = 2
+    instead of Caffe's k = 1, other constants the network's own; §3.3). pool: "overlapping"
+    (3×3/2, as built) | "non-overlapping" (2×2/2, floor rounding; §3.4). zero_channels:
+    {layer: [channels]} zeroes those channels of that activation. ``net`` is never modified.
+    """
+    return _walk(net, x, **_plan(net, tower_off, from_layer, lrn, pool, zero_channels))[0]
+
+
+@torch.no_grad()
+def ablate_activations(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str = "conv1",
+                       lrn: str = "on", pool: str = "overlapping",
+                       zero_channels: Mapping[str, Sequence[int]] | None = None) -> "OrderedDict[str, torch.Tensor]":
+    """Every named activation of the changed network, as ``net.activations`` lists them."""
+    return _walk(net, x, keep=True, **_plan(net, tower_off, from_layer, lrn, pool, zero_channels))[1]
+
+
+# -- before and after, for the page and the command line --------------------------------------------
+@dataclass(frozen=True)
+class Effect:
+    """The softmax of one image before and after a change, and what changed."""
+
+    before: np.ndarray  # (classes,)
+    after: np.ndarray  # (classes,)
+    categories: list[str]
+    layer_change: dict[str, float] = field(default_factory=dict)  # ‖after − before‖ / ‖before‖ per activation
+    maps: dict[str, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # per map layer: (the channel that changed most, its (H, W) before, after)
+
+    def top(self, which: str = "after", k: int = 5) -> list[tuple[int, str, float]]:
+        """[(index, label, probability)] of the ``k`` most probable classes before or after."""
+        p = self.before if which == "before" else self.after
+        idx = np.argsort(-p, kind="stable")[:k]
+        return [(int(i), self.categories[int(i)], float(p[i])) for i in idx]
+
+    @property
+    def top_class(self) -> int:
+        """The class the unchanged network ranks first."""
+        return int(np.argmax(self.before))
+
+    def change(self, cls: int | None = None) -> float:
+        """after − before for class ``cls`` (default: the unchanged network's top class)."""
+        cls = self.top_class if cls is None else cls
+        return float(self.after[cls] - self.before[cls])
+
+
+def _probs(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+
+
+@torch.no_grad()
+def ablation_effect(net, x: torch.Tensor, **change) -> Effect:
+    """``ablate(net, x, **change)`` beside the unchanged network: softmax probabilities, how much
+    each activation changed, and each map layer's most changed channel (for a batch of one)."""
+    before = net.activations(x)
+    after = ablate_activations(net, x, **change)
+    layer_change, maps = {}, {}
+    for name, b in before.items():
+        a = after[name]
+        if a.shape != b.shape:  # e.g. 2×2 pooling at an input size where the maps differ
+            continue
+        norm = float(b.norm())
+        layer_change[name] = float((a - b).norm()) / norm if norm > 0 else float(a.norm() > 0)
+        if b.dim() == 4:
+            c = int((a - b)[0].flatten(1).norm(dim=1).argmax())
+            maps[name] = (c, b[0, c].cpu().numpy(), a[0, c].cpu().numpy())
+    last = next(reversed(before))
+    return Effect(_probs(before[last]), _probs(after[last]), net.categories, layer_change, maps)
+
+
+# -- ten-crop testing (§4.1) ---------------------------------------------------------------------
+CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre",
+              "top-left, mirrored", "top-right, mirrored", "bottom-left, mirrored", "bottom-right, mirrored",
+              "centre, mirrored")
+
+
+@dataclass(frozen=True)
+class TenCrop:
+    """§4.1's test: five crops of the resized image and their mirrors, softmax averaged.
+
+    ``crops`` are in ``CROP_NAMES`` order: the four corners, the centre (the crop ``net.view``
+    gives), then the horizontal mirror of each of those five in the same order.
+    """
+
+    probs: np.ndarray  # (classes,): the mean of the ten softmaxes
+    crops: list  # 10 PIL images, crop × crop
+    crop_probs: np.ndarray  # (10, classes)
+    names: tuple[str, ...] = CROP_NAMES
+
+    @property
+    def centre_probs(self) -> np.ndarray:
+        return self.crop_probs[4]
+
+
+def resized(net, img):
+    """The image with its shorter side resized as ``net.preprocess`` does before the centre crop."""
+    from torchvision.transforms import functional as TF
+
+    img = img if img.mode == "RGB" else img.convert("RGB")
+    return TF.resize(img, net.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+
+
+def crop_tensor(net, crops) -> torch.Tensor:
+    """Crops already at the network's input size -> the (N, 3, crop, crop) normalised batch."""
+    from torchvision.transforms import functional as TF
+
+    x = torch.stack([TF.pil_to_tensor(c).float() * net.prep.scale for c in crops])
+    return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
+
+
+@torch.no_grad()
+def ten_crop(net, img) -> TenCrop:
+    """The ten crops of §4.1 and the softmax averaged over them: one batched forward of 10."""
+    from PIL import ImageOps
+    from torchvision.transforms import functional as TF
+
+    big = resized(net, img)
+    c, (w, h) = net.prep.crop, big.size
+    boxes = [(0, 0), (w - c, 0), (0, h - c), (w - c, h - c)]
+    five = [big.crop((x0, y0, x0 + c, y0 + c)) for x0, y0 in boxes] + [TF.center_crop(big, c)]
+    crops = five + [ImageOps.mirror(im) for im in five]
+    probs = torch.softmax(net(crop_tensor(net, crops)).float(), dim=1).cpu().numpy()  # (10, classes)
+    return TenCrop(probs.mean(axis=0), crops, probs)
+
+
+# -- dropout (§4.2) ------------------------------------------------------------------------------
+def _dropout_masks(p: float, n: int, seed: int, device) -> Dropout:
+    """Dropout as torch trains with it (keep with 1 − p, scale by 1/(1 − p)), reproducibly: at
+    the first dropout the batch of one becomes ``n`` copies, each with its own masks."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def drop(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1 and n > 1:
+            x = x.expand(n, *x.shape[1:])
+        keep = (torch.rand(x.shape, generator=gen) >= p).to(device=x.device, dtype=x.dtype)
+        return x * keep / (1 - p)
+
+    return drop
+
+
+@torch.no_grad()
+def mc_dropout(net, x: torch.Tensor, n: int = 20, p: float = 0.5, seed: int = 0) -> np.ndarray:
+    """(n, classes) softmax of ``n`` passes with dropout left on where the table has it (§4.2).
+
+    The conv layers run once; the fc layers run on ``n`` copies, each with its own masks.
+    """
+    if n < 1:
+        raise ValueError(f"Monte-Carlo dropout needs at least one pass, not {n}.")
+    if not 0 <= p < 1:
+        raise ValueError(f"The dropout probability must be at least 0 and below 1, not {p}.")
+    if x.shape[0] != 1:
+        raise ValueError(f"mc_dropout takes a batch of one image; this batch has {x.shape[0]}.")
+    if not any(layer.kind == "dropout" for layer in net.arch.layers):
+        raise ValueError(f"{net.arch.name} has no dropout layers.")
+    out, _ = _walk(net, x, dropout=_dropout_masks(p, n, seed, x.device))
+    return torch.softmax(out.float(), dim=1).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class DropoutScaling:
+    """§4.2's test-time rule beside torch's, on one image.
+
+    The paper trains with plain masks (a unit is kept or zeroed) and multiplies outputs by
+    1 − p = 0.5 at test time; torch scales the kept outputs by 1/(1 − p) while training and does
+    nothing at test time. A network trained the paper's way would have learned the weights after
+    each dropout 1/(1 − p) times torch's (the same function during training), so its test-time
+    logits are ``paper``; ``torch`` are the network's own. They agree up to rounding.
+    ``train_mean`` is the mean over ``n`` training-mode passes (torch's masks) of the layer that
+    reads the first dropout, beside ``test`` (that layer at test time): equal in expectation.
+    """
+
+    torch: np.ndarray  # (classes,) logits, dropout off
+    paper: np.ndarray  # (classes,) logits, paper's weights × 0.5 at test time
+    layer: str  # the layer that reads the first dropout (fc7 in alexnet2012)
+    train_mean: np.ndarray  # (units,) its mean over n training-mode passes
+    test: np.ndarray  # (units,) its test-time value
+    n: int
+
+
+@torch.no_grad()
+def dropout_scaling(net, x: torch.Tensor, n: int = 200, seed: int = 0) -> DropoutScaling:
+    """The paper's "multiply by 0.5" and torch's inverted dropout, computed side by side."""
+    arch = net.arch
+    drops = [i for i, layer in enumerate(arch.layers) if layer.kind == "dropout"]
+    if not drops:
+        raise ValueError(f"{arch.name} has no dropout layers.")
+    keep = {arch.layers[i].name: 1 - arch.layers[i].p for i in drops}  # 1 − p per dropout
+    readers = {next(r for r in arch.layers[i:] if r.kind == "linear").name: 1 / keep[arch.layers[i].name]
+               for i in drops}  # the layer after each dropout, and how the paper's weights compare
+
+    def paper_rule(layer: Layer, h: torch.Tensor) -> torch.Tensor:
+        return h * keep[layer.name]  # the paper's test time: every unit, output × (1 − p)
+
+    paper, _ = _walk(net, x, dropout=paper_rule, weight_scale=readers)
+    first = arch.layers[drops[0]].name
+    masks = _dropout_masks(1 - keep[first], n, seed, x.device)
+
+    def first_only(layer: Layer, h: torch.Tensor) -> torch.Tensor:
+        return masks(layer, h) if layer.name == first else h
+
+    reader = next(iter(readers))
+    _, trained = _walk(net, x, dropout=first_only, keep=True)
+    test = net.activations(x, upto=reader)[reader][0]
+    return DropoutScaling(net(x)[0].cpu().numpy(), paper[0].cpu().numpy(), reader,
+                          trained[reader].mean(dim=0).cpu().numpy(), test.cpu().numpy(), n)
+
+
+# -- the two towers in bytes (§3.2) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class TowerBytes:
+    """Per tower: parameters, multiply-adds and activation memory per image; where the towers talk."""
+
+    towers: tuple[str, ...]  # ("GPU 1", "GPU 2")
+    params: dict[str, int]  # per tower, plus WHOLE for layers not split (fc8)
+    macs: dict[str, int]
+    activation_bytes: dict[str, int]  # per image, every layer's output, float32
+    crossings: list[dict]  # one row per layer that reads the other tower: layer, reads, bytes per image
+    batch: int = PAPER_BATCH
+    gpu_bytes: int = GTX_580_BYTES
+
+    @property
+    def cross_bytes_per_image(self) -> int:
+        """What the paper's layout sends between the GPUs per image (Caffe's LRN rows left out)."""
+        return sum(row["bytes per image"] for row in self.crossings if not row["caffe only"])
+
+    @property
+    def cross_bytes_per_batch(self) -> int:
+        return self.cross_bytes_per_image * self.batch
+
+    def rows(self) -> list[dict]:
+        """A table: one row per tower (and one for what is not split), with the share of 3 GB
+        that its weights and one 128-image batch of activations take."""
+        out = []
+        for name in (*self.towers, WHOLE):
+            if not self.params.get(name):
+                continue
+            weights = self.params[name] * BYTES_PER_VALUE
+            batch = self.activation_bytes[name] * self.batch
+            out.append({"tower": name if name != WHOLE else "not split (fc8)",
+                        "parameters": self.params[name], "multiply-adds per image": self.macs[name],
+                        "activations per image (bytes)": self.activation_bytes[name],
+                        f"weights + activations of {self.batch} images (bytes)": weights + batch,
+                        "share of a GTX 580's 3 GB": (weights + batch) / self.gpu_bytes})
+        return out
+
+
+def tower_bytes(model="alexnet2012", batch: int = PAPER_BATCH) -> TowerBytes:
+    """The two-tower accounting of §3.2, from the walkthrough at the variant's input size.
+
+    A split layer's parameters, MACs and outputs divide evenly between its towers (each tower
+    computes its own channels). A layer that reads both towers (conv3, fc6, fc7) needs the other
+    tower's half of its input copied over; fc8, not split, is placed on the first tower, so only
+    the second tower's half of fc7 crosses. Caffe's LRN window (5 channels across all 96 or
+    256) also needs the 2 channels either side of the boundary from the other tower; the paper's
+    cuda-convnet normalised within each GPU, so those rows are marked "Caffe only". Forward pass
+    only: training sends the gradients of the same values back.
+    """
+    arch = get_architecture(model) if isinstance(model, str) else model
+    rows = walkthrough(arch)
+    names = tuple(arch.tower_names)
+    if not split_layers(arch):
+        raise ValueError(f"{arch.name} runs as one tower: there is nothing to split between two GPUs.")
+    params = {n: 0 for n in (*names, WHOLE)}
+    macs, mem = dict(params), dict(params)
+    crossings = []
+    prev = None
+    for row in rows:
+        towers = row.towers
+        if towers:
+            for name, width in zip(names, towers):
+                share = width / sum(towers)
+                params[name] += round(row.params * share)
+                macs[name] += round(row.macs * share)
+                mem[name] += round(row.memory_bytes * share)
+        else:
+            params[WHOLE] += row.params
+            macs[WHOLE] += row.macs
+            mem[WHOLE] += row.memory_bytes
+        if row.cross_tower and prev is not None and prev.towers:
+            per_value = prev.memory_bytes // sum(prev.towers)  # bytes of one channel (or unit)
+            # each tower receives the other towers' channels; an unsplit reader lives on the first
+            receivers = names if row.towers else names[:1]
+            crossed = sum(per_value * sum(w for n, w in zip(names, prev.towers) if n != r) for r in receivers)
+            crossings.append({"layer": row.name, "reads": prev.name,
+                              "values crossing": crossed // BYTES_PER_VALUE, "bytes per image": crossed,
+                              f"bytes per {batch}-image batch": crossed * batch, "caffe only": False})
+        if row.kind == "lrn" and row.towers:
+            c, h, w = row.output_shape
+            half = arch.layer(row.name).lrn.size // 2
+            crossed = 2 * half * h * w * BYTES_PER_VALUE  # `half` channels each way across the boundary
+            crossings.append({"layer": row.name, "reads": prev.name, "values crossing": crossed // BYTES_PER_VALUE,
+                              "bytes per image": crossed, f"bytes per {batch}-image batch": crossed * batch,
+                              "caffe only": True})
+        if row.kind not in ("flatten", "dropout"):  # fc6 reads pool5's maps, flattened
+            prev = row
+    return TowerBytes(names, params, macs, mem, crossings, batch)
+

@@ -1,0 +1,225 @@
+"""Paper lab: change one of the 2012 paper's choices and watch this photo's prediction.
+
+One experiment at a time, each naming its paper section: two GPUs (§3.2), LRN (§3.3),
+overlapping pooling (§3.4), ten-crop testing (§4.1), dropout (§4.2) and a channel knockout.
+Widgets -> one library call (``alexnet_viz.lab``, shared through ``cache.store()``) -> render.
+The shared network is never changed: the library walks a private copy of the computation.
+"""
+import numpy as np
+import streamlit as st
+
+import alexnet_viz as av
+import cache
+import state
+from alexnet_viz import lab, render
+from alexnet_viz import unit_figures as UF
+
+sel = state.selection()
+state.page_header("Paper lab", sel)
+net, arch = sel.net, sel.net.arch
+names, probs = net.categories, sel.forward.probs
+
+EXPERIMENTS = {
+    "towers": "Two GPUs (§3.2)",
+    "lrn": "Local response normalisation (§3.3)",
+    "pool": "Overlapping pooling (§3.4)",
+    "tencrop": "Ten-crop testing (§4.1)",
+    "dropout": "Dropout (§4.2)",
+    "knockout": "Channel knockout",
+}
+CLAIMS = {
+    "towers": "The paper claimed: spreading the kernels over two GTX 580s (3 GB each), which talk only in "
+              "conv3 and the fully connected layers, cut top-1 / top-5 error by 1.7% / 1.2% against a net "
+              "with half as many kernels in each conv layer on one GPU.",
+    "lrn": "The paper claimed: local response normalisation (k = 2, n = 5, α = 10⁻⁴, β = 0.75, after the "
+           "ReLUs of conv1 and conv2) cut top-1 / top-5 error by 1.4% / 1.2%.",
+    "pool": "The paper claimed: overlapping pooling (3×3 windows at stride 2) cut top-1 / top-5 error by "
+            "0.4% / 0.3% against non-overlapping 2×2 windows at stride 2, which produce output of "
+            "equivalent dimensions.",
+    "tencrop": "The paper claimed: at test time, averaging the softmax over ten patches — the four corners, "
+               "the centre and their horizontal reflections — predicts better than one patch.",
+    "dropout": "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
+               "substantial overfitting; at test time it uses all the neurons and multiplies their "
+               "outputs by 0.5.",
+    "knockout": "The paper reports (§6.1) that removing any one middle conv layer costs about 2% top-1; "
+                "here you remove single channels of one layer instead.",
+}
+
+top = int(probs.argmax())
+c1, c2 = st.columns([1, 1])
+exp = c1.selectbox("Experiment", list(EXPERIMENTS), format_func=EXPERIMENTS.get, key="lab_experiment")
+cls = c2.selectbox("Class to watch (type to search)", range(len(names)), index=top,
+                   format_func=lambda i: f"{names[i]} ({i})", key="lab_class",
+                   help="Its probability before and after the change is shown with each experiment; "
+                        "by default the network's top class on this photo.")
+st.subheader(EXPERIMENTS[exp])
+st.markdown(CLAIMS[exp])
+if sel.untrained:
+    st.info("These numbers come from the **untrained** network: the experiments run, but their effect on "
+            "a prediction means little until the pretrained weights are loaded.")
+
+
+def key(what: str, *params) -> tuple:
+    return (what, sel.model, str(sel.weights), sel.digest, *params)
+
+
+def effect(**change) -> lab.Effect:
+    """The shared before/after of one change; a change this network cannot make stops the page
+    with the library's sentence."""
+    params = tuple(sorted((k, tuple((layer, tuple(c)) for layer, c in v.items()) if isinstance(v, dict) else v)
+                          for k, v in change.items()))
+    try:
+        return cache.store().get_or_compute(key("lab-effect", params),
+                                            lambda: lab.ablation_effect(net, sel.x, **change))
+    except ValueError as exc:
+        st.info(str(exc))
+        st.stop()
+
+
+def top_rows(top5) -> list[dict]:
+    return [{"class": label, "probability": f"{100 * p:.2f}%"} for _i, label, p in top5]
+
+
+def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
+    """Top-5 before and after, the watched class's change, and the maps that changed."""
+    b, a, m = st.columns([2, 2, 1.4])
+    b.markdown(f"**Top 5, {before}**")
+    b.dataframe(top_rows(e.top("before")), hide_index=True, width="stretch", key=f"lab_{exp}_before")
+    a.markdown(f"**Top 5, {after}**")
+    a.dataframe(top_rows(e.top("after")), hide_index=True, width="stretch", key=f"lab_{exp}_after")
+    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%",
+             delta=f"{100 * e.change(cls):+.2f} points", delta_color="normal")
+    m.caption(f"{before}: {100 * e.before[cls]:.2f}%")
+    changed = [layer for layer, v in e.layer_change.items() if v > 0]
+    if not changed:
+        return
+    with st.expander("What changed inside the network", expanded=False):
+        st.caption("For each activation, ‖after − before‖ / ‖before‖: 0 where nothing changed.")
+        st.dataframe([{"layer": layer, "relative change": v} for layer, v in e.layer_change.items()],
+                     hide_index=True, key=f"lab_{exp}_changes",
+                     column_config={"relative change": st.column_config.ProgressColumn(
+                         format="%.3f", min_value=0.0, max_value=max(1.0, max(e.layer_change.values())))})
+        maps = [layer for layer in changed if layer in e.maps]
+        if maps:
+            layer = st.selectbox("The most changed channel of", maps, key=f"lab_{exp}_maps")
+            c, before_map, after_map = e.maps[layer]
+            lo = float(min(before_map.min(), after_map.min()))
+            hi = float(max(before_map.max(), after_map.max()))
+            p, q = st.columns(2)
+            p.image(render.channel_picture(before_map, lo=lo, hi=hi), width="stretch",
+                    caption=f"{layer}, channel {c}, {before} (one colour scale for both: {lo:.3g} to {hi:.3g})")
+            q.image(render.channel_picture(after_map, lo=lo, hi=hi), width="stretch",
+                    caption=f"{layer}, channel {c}, {after}")
+
+
+# -- the experiments ----------------------------------------------------------------------------
+if exp == "towers":
+    if not lab.split_layers(arch):
+        st.info(f"{arch.name} runs as one tower: no layer is split over two GPUs. Choose alexnet2012 "
+                "(the paper's two towers) under Network in the sidebar.")
+        st.stop()
+    k1, k2 = st.columns(2)
+    tower = k1.radio("Knock out", ["gpu2", "gpu1"], format_func={"gpu1": "GPU 1", "gpu2": "GPU 2"}.get,
+                     horizontal=True, key="lab_tower",
+                     help="Every unit of that tower in conv1–conv5, fc6 and fc7 outputs zero from the chosen "
+                          "layer on, as if its weights and biases were zero.")
+    start = k2.selectbox("From this layer on", lab.split_layers(arch), key="lab_from")
+    label = {"gpu1": "GPU 1", "gpu2": "GPU 2"}[tower]
+    show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
+    tb = lab.tower_bytes(arch)
+    st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
+    st.dataframe(tb.rows(), hide_index=True, width="stretch", key="lab_tower_rows",
+                 column_config={"share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
+    st.markdown("**Where the towers talk**: each GPU receives the other's half of what these layers read")
+    st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings")
+    b1, b2 = st.columns(2)
+    b1.metric("Bytes between the GPUs per image", f"{tb.cross_bytes_per_image:,}")
+    b2.metric(f"… per {tb.batch}-image batch", f"{tb.cross_bytes_per_batch / 2**20:.1f} MiB")
+    st.caption("Forward pass only; training sends the gradients of the same values back. fc8 is not split, "
+               "so it sits on GPU 1 and only GPU 2's half of fc7 crosses. Caffe's LRN window runs across "
+               "the boundary (rows marked caffe only); the paper's cuda-convnet normalised within each GPU. "
+               "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
+
+elif exp == "lrn":
+    mode = st.radio("Normalisation", ["off", "paper"], horizontal=True, key="lab_lrn",
+                    format_func={"off": "off (identity)", "paper": "the paper's k = 2"}.get)
+    e = effect(lrn=mode)
+    spec = next(layer.lrn for layer in arch.layers if layer.kind == "lrn")
+    show_effect(e, "LRN off" if mode == "off" else "LRN with k = 2")
+    st.caption(f"As built (Caffe): b = a / (k + α/n · Σ a²)^β with k = {spec.k:g}, n = {spec.size}, α = {spec.alpha:g}, "
+               f"β = {spec.beta:g}. “k = 2” changes only k. Read literally the paper's α is not divided by n "
+               f"(α/n would be {av.architecture.PAPER_LRN.alpha / spec.size:g}, not {spec.alpha / spec.size:g}); "
+               "this experiment keeps the network's own α.")
+
+elif exp == "pool":
+    pools = [layer for layer in arch.layers if layer.kind == "maxpool"]
+    first = pools[0]
+    before_pool = arch.layers[arch.layers.index(first) - 1].name
+    src = sel.acts[before_pool]  # (C, H, W): what pool1 reads
+    c = int(src.reshape(src.shape[0], -1).max(axis=1).argmax())
+    mid = sel.acts[first.name].shape[1] // 2
+    u = av.trace_unit(net, sel.x, first.name, c, mid, mid, acts=sel.acts)
+    left, right = st.columns([1.2, 1])
+    left.plotly_chart(UF.pool_figure(src[c], u, first.stride), theme=None, key="lab_pool_windows")
+    right.markdown(f"{before_pool}, channel {c} (this photo's strongest), with {first.name}'s window for unit "
+                   f"({mid}, {mid}) in orange and its neighbours' dashed: each {first.kernel}×{first.kernel} "
+                   f"window steps only {first.stride}, so neighbours share a row or a column.")
+    right.caption(UF.overlap_words(u, first.kernel, first.stride))
+    e = effect(pool="non-overlapping")
+    show_effect(e, "2×2 windows at stride 2")
+    st.warning("These weights were trained for 3×3 windows, so this shows how sensitive the trained network is "
+               "to the swap, not the paper's 0.4% comparison (that needs two networks, each trained with its "
+               "own pooling).")
+
+elif exp == "tencrop":
+    def _ten() -> dict:
+        t = av.ten_crop(net, sel.image)
+        return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops])}
+
+    with st.spinner("Running the ten crops…"):
+        tc = cache.store().get_or_compute(key("lab-tencrop"), _ten)
+    for row in (0, 5):
+        cols = st.columns(5)
+        for i in range(row, row + 5):
+            j = int(tc["crop_probs"][i].argmax())
+            cols[i - row].image(tc["crops"][i], width="stretch",
+                                caption=f"{lab.CROP_NAMES[i]}: {names[j]} {100 * tc['crop_probs'][i][j]:.2f}%")
+    st.caption(f"The photo's shorter side resized to {net.prep.resize}, then {net.prep.crop}×{net.prep.crop} "
+               "crops (the paper says 224; Caffe's AlexNet takes 227). The centre crop is the one every other "
+               "page uses.")
+    show_effect(lab.Effect(tc["crop_probs"][4], tc["probs"], names), "ten-crop average", "centre crop")
+
+elif exp == "dropout":
+    d = cache.store().get_or_compute(key("lab-dropout-scaling"), lambda: lab.dropout_scaling(net, sel.x))
+    s1, s2 = st.columns(2)
+    s1.markdown("**Why it is off at test time.** The paper keeps each unit with probability 0.5 while "
+                "training and multiplies the outputs by 0.5 at test time; torch instead multiplies the kept "
+                "units by 2 while training and does nothing at test time. Either way the next layer sees at "
+                "test time what it saw on average in training.")
+    s2.metric("Largest logit difference, paper's rule vs torch's", f"{np.abs(d.paper - d.torch).max():.2e}",
+              help="The paper's rule on the weights it would have learned (twice torch's after each dropout) "
+                   "beside this network at test time.")
+    err = np.abs(d.train_mean - d.test).mean() / max(np.abs(d.test).mean(), 1e-12)
+    s2.metric(f"{d.layer}: mean of {d.n} training-mode passes vs test time", f"{100 * err:.2f}% apart",
+              help=f"Mean absolute difference over {d.layer}'s units, relative to their mean size: shrinks "
+                   "as the number of passes grows (equal in expectation).")
+    n = st.slider("Monte-Carlo passes with dropout on", 10, 100, 30, step=10, key="lab_mc_n")
+    mc = cache.store().get_or_compute(key("lab-mc", n), lambda: lab.mc_dropout(net, sel.x, n=n))
+    five = [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
+    st.plotly_chart(render.mc_dropout_figure(mc, names, five), theme=None, key="lab_mc_figure")
+    agree = int((mc.argmax(axis=1) == top).sum())
+    st.markdown(f"In **{agree} of {n}** passes the top class is still “{names[top]}”.")
+    show_effect(lab.Effect(probs, mc.mean(axis=0), names), f"mean of {n} passes with dropout on", "dropout off")
+
+else:  # knockout
+    maps = [name for name, a in sel.acts.items() if a.ndim == 3]
+    layer = st.selectbox("Layer", maps, index=maps.index("conv5") if "conv5" in maps else 0, key="lab_zero_layer")
+    a = sel.acts[layer]
+    strongest = [int(i) for i in np.argsort(-a.reshape(a.shape[0], -1).max(axis=1), kind="stable")[:5]]
+    chans = st.multiselect(f"Channels to zero (0–{a.shape[0] - 1}); by default this photo's five strongest",
+                           range(a.shape[0]), default=strongest, key=f"lab_zero_{layer}")
+    if not chans:
+        st.info("Choose at least one channel to zero.")
+        st.stop()
+    show_effect(effect(zero_channels={layer: sorted(chans)}),
+                f"{len(chans)} channel{'s' if len(chans) > 1 else ''} of {layer} zeroed")
