@@ -7,7 +7,8 @@ from .attribution import (
 from .kernels import colourfulness
 from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
-from .network import Network, class_names, load_network, pick_device
+from .network import Network, class_names, pick_device
+from .towers import load_network  # one device, or two: one tower on each
 from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
 from .walkthrough import WalkRow, total_params, walkthrough

@@ -95,7 +95,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Classify one image: the top-K classes and their probabilities."""
     from .architecture import get_architecture
     from .images import load_image
-    from .network import load_network
+    from .towers import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
@@ -166,7 +166,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from .architecture import get_architecture
     from .images import load_image
     from .lab import ablation_effect, knocked_out
-    from .network import load_network
+    from .towers import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
@@ -305,7 +305,8 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     """An attribution map of IMAGE, overlaid on the crop the network sees, written as a PNG."""
     from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
     from .images import load_image
-    from .network import class_names, load_network
+    from .network import class_names
+    from .towers import load_network
     from .render import attribution_picture, png_bytes
 
     if args.list:
@@ -365,7 +366,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
 def _network_for(args: argparse.Namespace):
     """The network a folder command asked for, with a download bar for first-time weights."""
     from .architecture import get_architecture
-    from .network import load_network
+    from .towers import load_network
 
     get_architecture(args.model)
     progress = None

@@ -27,6 +27,8 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device != "auto":
+        if isinstance(device, str) and "," in device:
+            raise ValueError(f"{device!r} names two devices: alexnet_viz.load_network puts one tower on each.")
         try:
             dev = torch.device(device)
         except RuntimeError as exc:
@@ -223,24 +225,18 @@ def _imagenet_names() -> tuple[str, ...]:
 def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
                  progress: Callable[[int, int | None], None] | None = None,
                  fallback_to_untrained: bool = False) -> Network:
-    """The public entry point: a variant, its weights, on a device.
+    """A variant, its weights, on one device (``alexnet_viz.load_network``, in ``towers``, also
+    takes two devices, ``"cuda:0,cuda:1"``, and puts one tower on each).
 
-    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ... or two devices, ``"cuda:0,cuda:1"``, which puts
-    alexnet2012's tower GPU 1 on the first and GPU 2 on the second (``towers.TwoDeviceNetwork``).
+    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...
     weights: ``"untrained"`` (the paper's initialisation from a fixed seed), ``"pretrained"``
     (downloaded, verified and cached on first use), or a path to a weight file.
     progress(done_bytes, total_bytes_or_None) is called while a download runs.
     With ``fallback_to_untrained``, a weights error gives the untrained network instead, with
     the error's sentence in ``net.weights_error`` so the caller can tell the user.
     """
-    from .towers import parse_devices, place_towers
-
     arch = get_architecture(model)
-    two = parse_devices(device)  # "cuda:0,cuda:1": one tower on each (alexnet_viz/towers.py)
-    if two is not None and max(layer.towers for layer in arch.layers) != 2:
-        raise ValueError(f"{arch.name} runs as one tower, so it cannot be split over {device}: two devices "
-                         "need alexnet2012 (the paper's two towers).")
-    dev = two[0] if two is not None else pick_device(device)
+    dev = pick_device(device)
     error = None
     try:  # weights first: a bad path is refused before 61 million parameters are allocated
         state, description = W.state_dict_for(arch.name, weights, progress=progress)
@@ -255,4 +251,4 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
         body.load_state_dict(state)
     net = Network(arch, body, description, dev)
     net.weights_error = error
-    return net if two is None else place_towers(net, two)
+    return net

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .network import Network, pick_device
+from .network import load_network as _load_one
 
 OWN, BOTH, EDGES, FIRST = "own", "both", "edges", "first"  # what a layer's towers read
 
@@ -123,3 +124,20 @@ class TwoDeviceNetwork(Network):
 def place_towers(net: Network, devices: tuple[torch.device, torch.device]) -> TwoDeviceNetwork:
     """``net`` with its two towers on two devices (see the module's docstring)."""
     return TwoDeviceNetwork(net, devices)
+
+
+def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
+                 progress=None, fallback_to_untrained: bool = False) -> Network:
+    """The public entry point (``alexnet_viz.load_network``): ``network.load_network`` for one
+    device; for two, ``"cuda:0,cuda:1"``, alexnet2012's tower GPU 1 on the first and GPU 2 on the
+    second (a ``TwoDeviceNetwork``), as the paper ran it."""
+    from .architecture import get_architecture
+
+    two = parse_devices(device)
+    if two is None:
+        return _load_one(model, weights, device, progress, fallback_to_untrained)
+    arch = get_architecture(model)
+    if max(layer.towers for layer in arch.layers) != 2:
+        raise ValueError(f"{arch.name} runs as one tower, so it cannot be split over {device}: two devices "
+                         "need alexnet2012 (the paper's two towers).")
+    return place_towers(_load_one(model, weights, two[0], progress, fallback_to_untrained), two)
