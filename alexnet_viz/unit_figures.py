@@ -81,9 +81,9 @@ def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 460
     blocks = -(-len(idx) // cols)
     titles = [""] * (2 * blocks * cols)
     for j, i in enumerate(idx):
-        name = "colour " + COLOURS[u.in_channels[i]] if u.source == "input" else "ch " + str(u.in_channels[i])
-        titles[(2 * (j // cols)) * cols + j % cols] = f"{name}: {u.terms[i]:+.3g}"
-    fig = make_subplots(rows=2 * blocks, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+        name = COLOURS[u.in_channels[i]] if u.source == "input" else str(u.in_channels[i])
+        titles[(2 * (j // cols)) * cols + j % cols] = f"{name}: {u.terms[i]:+.2g}"  # short: fits a narrow page
+    fig = make_subplots(rows=2 * blocks, cols=cols, subplot_titles=titles, horizontal_spacing=0.06,
                         vertical_spacing=0.07)
     for j, i in enumerate(idx):
         r, c = 2 * (j // cols) + 1, j % cols + 1
@@ -101,7 +101,7 @@ def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 460
         fig.update_yaxes(title_text="input", row=2 * b + 1, col=1)
         fig.update_yaxes(title_text="kernel", row=2 * b + 2, col=1)
     styled(fig, height)
-    fig.update_annotations(font_size=15)
+    fig.update_annotations(font_size=13)
     fig.update_layout(margin=dict(l=40, r=10, t=30, b=10))
     return fig
 

@@ -179,7 +179,8 @@ if u.kind == "conv":
             or u.window[3] > u.source_shape[2]:
         left.caption("The window hangs over the edge of the map: the zero padding there adds nothing.")
     right.markdown(f"**The {min(8, len(u.in_channels))} input channels that matter most** (by |term|): "
-                   "each input patch above its kernel; red weights add, blue subtract.")
+                   "each input patch above its kernel, titled with its channel and its term Σ patch·kernel; "
+                   "red weights add, blue subtract.")
     right.plotly_chart(UF.conv_patches_figure(u), theme=None, key="unit_patches")
 elif u.kind == "linear":
     total = float(u.terms.sum())
