@@ -68,7 +68,7 @@ def top_channels(u: Unit, k: int = 8) -> np.ndarray:
     return np.argsort(-np.abs(u.terms), kind="stable")[:k]
 
 
-def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 460) -> go.Figure:
+def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 430) -> go.Figure:
     """The input patches of the k channels that contribute most (by |term|), each above its kernel,
     ``per_row`` channels to a row, largest first.
 

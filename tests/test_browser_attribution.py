@@ -66,6 +66,7 @@ def test_attribution_page_runs_methods_compares_and_checks(page):
     drawn(pg, 3)
     no_exception(pg, "Grad-CAM")
     assert pg.get_by_text("Grad-CAM for “").first.is_visible()
+    pg.get_by_text("How to show it").first.click()  # the display controls sit in an expander under the method
     pg.get_by_text("signed", exact=True).first.click()  # a display-only change
     settle(pg)
     no_exception(pg, "the signed display")
@@ -75,8 +76,8 @@ def test_attribution_page_runs_methods_compares_and_checks(page):
     settle(pg)
     drawn(pg, 4)  # the colour bar and three maps
     no_exception(pg, "the comparison")
-    assert pg.get_by_text("One shared colour scale").first.is_visible()
-    pg.screenshot(path=SHOTS / "03_compare_shared.png", full_page=True)
+    assert pg.get_by_text("Each map on its own colour scale").first.is_visible(), "no shared units: per map"
+    pg.screenshot(path=SHOTS / "03_compare_per_map.png", full_page=True)
 
     pg.locator('[data-testid="stButtonGroup"]').get_by_text("Sanity check").click()
     settle(pg)
