@@ -200,7 +200,83 @@ def test_bad_input_shape_is_a_sentence(tv):
 
 def test_occlusion_counts_its_passes(tv, x64):
     total = A.passes("occlusion", (64, 64), window=16, stride=8)
-    assert total == 1 + 7  # one unoccluded pass, then (⌈48/8⌉+1)² = 49 windows in batches of 8
+    assert total == 1 + 2  # one unoccluded pass, then (⌈48/8⌉+1)² = 49 windows in batches of 32
+
+
+# -- occlusion by incremental inference -----------------------------------------------------------
+def captum_occlusion(net, x, target, window, stride):
+    """Captum's own Occlusion on the whole network, the reference: (H, W) float64."""
+    from captum.attr import Occlusion
+
+    with torch.no_grad():
+        attr = Occlusion(lambda z: net(z)[:, target]).attribute(
+            x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=0.0,
+            perturbations_per_eval=16)
+    return attr[0].sum(0).double().numpy()
+
+
+def relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("side,window,stride", [
+    (227, 57, 28),  # the last square overhangs the right and bottom border (196 + 57 > 227)
+    (223, 57, 28),  # conv1 gives 54×54, so pool1's ceil mode adds an overhanging window
+])
+def test_occlusion_is_captums_map_on_the_2012_network(net2012, side, window, stride):
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(2)) * 50
+    ours = explain(net2012, x, "occlusion", 3, window=window, stride=stride)
+    ref = captum_occlusion(net2012, x, 3, window, stride)
+    assert np.abs(ref).max() > 1e-3 * abs(ours.score)  # the drops are well above float rounding
+    assert relative(ours.map, ref) <= 1e-4
+    assert ours.extras["computed"] == ours.extras["positions"] == A.occlusion_windows((side, side), window, stride)
+
+
+@pytest.mark.parametrize("window,stride", [(16, 8), (20, 12), (64, 64), (5, 3)])
+def test_occlusion_is_captums_map_on_torchvision_in_double_precision(tv, window, stride):
+    """Untrained torchvision's drops are ~1e-4 of its score, below float32's noise (Captum's own
+    map is 1e-3 off in float32), so the algorithm is compared in float64: any region it failed
+    to recompute would show as an error of order 1 (Captum accumulates its map in float32, so
+    1e-6 is the floor here). Padded conv1, floor-mode pools, border overhang."""
+    import copy
+
+    net64 = copy.deepcopy(tv).double()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    from alexnet_viz.occlusion import drops_to_map, occlusion_drops
+
+    _, drops = occlusion_drops(net64, x, lambda logits: logits[:, 5], window, stride, batch=7)
+    ours = 3 * drops_to_map(drops, (64, 64), window, stride)  # the map sums the 3 colour channels
+    assert relative(ours, captum_occlusion(net64, x, 5, window, stride)) <= 1e-6
+
+
+def test_occlusion_of_a_contrast_is_the_difference_of_the_two_maps(tv, x64):
+    a, b = (explain(tv, x64, "occlusion", t, window=32, stride=16).map for t in (3, 7))
+    both = explain(tv, x64, "occlusion", (3, 7), window=32, stride=16).map
+    assert np.allclose(both, a - b, atol=1e-3 * np.abs(a - b).max())
+
+
+def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
+    """On a smooth synthetic network (one conv averaging a blob, then a linear read-out) the
+    drops vary smoothly with the square's position, which is what coarse-to-fine relies on."""
+    from alexnet_viz.occlusion import coarse_to_fine, drops_to_map, occlusion_drops
+    from scipy.stats import spearmanr
+
+    m = ATTRIBUTION_METHODS["occlusion"]
+    mode = next(p for p in m.params if p.name == "mode")
+    assert mode.default == "exact" and "approximate" in mode.choices
+    assert "NOT the exact map" in mode.help and "approximate" in m.description
+    net = build_network("torchvision")
+    x = torch.zeros(1, 3, 96, 96)
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    x[:, :] = torch.exp(-((yy - 40) ** 2 + (xx - 60) ** 2) / 300)  # one bright blob
+    score = lambda logits: logits[:, 0]  # noqa: E731
+    _, exact = occlusion_drops(net, x, score, 16, 4)
+    approx, computed = coarse_to_fine(net, x, score, 16, 4)
+    assert computed < 0.6 * exact.size
+    rho = spearmanr(drops_to_map(exact, (96, 96), 16, 4).ravel(), drops_to_map(approx, (96, 96), 16, 4).ravel())
+    assert rho.statistic > 0.9
+    e = explain(net, x, "occlusion", 0, window=16, stride=4, mode="approximate")
+    assert e.extras["approximate"] and e.extras["computed"] == computed
 
 
 @pytest.mark.parametrize("method,params", [
