@@ -189,11 +189,20 @@ def _deconvolution(f: _Objective, x, p, layer):
 
 
 def _grad_cam(f: _Objective, x, p, layer):
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    cam = LayerGradCam(f, layer).attribute(x, target=0, relu_attributions=False)  # (1, 1, h, w)
-    up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
-    return {"raw": up, "layer_map": cam.detach()[0, 0].cpu().numpy()}  # raw: (1, 1, H, W)
+    """Grad-CAM without hooks, back-propagating only as far as the layer: its activation comes
+    from a pass without gradients, then becomes the leaf the rest of the network starts from.
+    The same arithmetic as Captum's LayerGradCam (relu_attributions=False)."""
+    name = p["layer"]
+    f.tick()
+    with torch.no_grad():
+        acts = f.net.activations(x.detach(), upto=name)[name]  # (1, C, h, w)
+    acts.requires_grad_(True)
+    score = f.pick(f.net.forward_from(name, acts))  # (1,)
+    (grad,) = torch.autograd.grad(score.sum(), acts)  # (1, C, h, w)
+    with torch.no_grad():
+        cam = (grad.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)  # (1, 1, h, w)
+        up = torch.nn.functional.interpolate(cam, tuple(x.shape[2:]), mode="bilinear")  # (1, 1, H, W)
+    return {"raw": up, "layer_map": cam[0, 0].cpu().numpy(), "score": float(score[0])}
 
 
 def _guided_grad_cam(f: _Objective, x, p, layer):
@@ -297,7 +306,7 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            "A conv layer's activations weighted by the spatial mean of their gradients, summed "
            "over channels, upsampled (bilinear) to the input. Coarse; the positive part is the "
            "classic Grad-CAM.",
-           (_LAYER,), uses_hooks=True, sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
+           (_LAYER,), sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
     Method("guided_grad_cam", "Guided Grad-CAM",
            "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "
            "restricted to where Grad-CAM points.",
@@ -535,7 +544,8 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
             # ReLU hooks: true, and harmless here because the hooks live on a private copy.
             warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
             result = m.run(objective, x, p, layer)
-        score = objective.score(x)
+        # a runner that already evaluated the score at the input says so: no second forward pass
+        score = result.pop("score") if "score" in result else objective.score(x)
     if progress is not None:
         progress(total, total)
     raw = result.pop("raw").detach()[0].float().cpu()  # (C, H, W)

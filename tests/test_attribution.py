@@ -147,6 +147,39 @@ def test_grad_cam_layer_is_selectable_and_upsampled(tv, x64):
     assert not np.allclose(c5.map, c1.map)
 
 
+@pytest.mark.parametrize("model,layer", [("alexnet2012", "conv5"), ("alexnet2012", "conv2"),
+                                         ("torchvision", "conv5"), ("torchvision", "conv3")])
+def test_grad_cam_is_captums_layer_grad_cam(net2012, tv, model, layer):
+    """Back-propagating only from the layer gives the very map Captum's hooks give."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    net = net2012 if model == "alexnet2012" else tv
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(4)) * (50 if model == "alexnet2012" else 1)
+    target = Contrast(3, 9)
+    ours = explain(net, x, "grad_cam", target, layer=layer)
+    copy_ = A.private_copy(net)
+    module = copy_.body.get_submodule(net.arch.layer(layer).module)
+    with torch.enable_grad():
+        contrast = lambda z: (lambda logits: logits[:, 3] - logits[:, 9])(copy_(z))  # noqa: E731 - one pass
+        cam = LayerGradCam(contrast, module).attribute(
+            x.clone().requires_grad_(True), relu_attributions=False)  # (1, 1, h, w)
+    up = LayerAttribution.interpolate(cam, (227, 227), interpolate_mode="bilinear")[0, 0].detach().numpy()
+    scale = np.abs(up).max()
+    assert scale > 0 and np.abs(ours.map - up).max() <= 1e-5 * scale
+    assert np.abs(ours.layer_map - cam[0, 0].detach().numpy()).max() <= 1e-5 * scale
+    with torch.no_grad():
+        logits = net(x)[0]
+    assert ours.score == pytest.approx(float(logits[3] - logits[9]), rel=1e-5, abs=1e-6)
+
+
+def test_forward_from_a_layer_is_the_rest_of_the_network(tv, x64):
+    acts = tv.activations(x64, upto="relu5")
+    with torch.no_grad():
+        assert torch.allclose(tv.forward_from("relu5", acts["relu5"]), tv(x64), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no layer named"):
+        tv.forward_from("conv9", acts["relu5"])
+
+
 def test_target_defaults_to_the_top_prediction(tv, x64):
     with torch.no_grad():
         top = int(tv(x64).argmax())
@@ -467,7 +500,8 @@ def test_registry_describes_every_method_for_a_page():
         assert m.resolve({}) == m.defaults()
     ig = ATTRIBUTION_METHODS["integrated_gradients"]
     assert ig.defaults()["baseline"] == "black" and set(p.name for p in ig.params) >= {"steps", "baseline"}
-    assert set(HOOKED) == {"guided_backprop", "deconvolution", "grad_cam", "guided_grad_cam"}
+    # Grad-CAM needs no hooks since it starts the backward pass at its layer (see below)
+    assert set(HOOKED) == {"guided_backprop", "deconvolution", "guided_grad_cam"}
 
 
 def test_a_new_method_is_one_registry_entry(tv, x64, monkeypatch):
