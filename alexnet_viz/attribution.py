@@ -150,14 +150,22 @@ def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.
 
 
 def _integrated_gradients(f: _Objective, x, p, layer):
-    from captum.attr import IntegratedGradients
+    from .integrated_gradients import integrated_gradients
 
     base = _baseline(f, x, p["baseline"], p["blur_sigma"])
-    attr, delta = IntegratedGradients(f).attribute(
-        x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
-        return_convergence_delta=True)
-    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
-            "extras": {"baseline": base.detach()[0].cpu().numpy()}}
+    r = integrated_gradients(lambda z: f.pick(f.net(z)), x, base, p["steps"], p["tolerance"],
+                             max(p["max_steps"], p["steps"]), _BATCH, f.tick)
+    return {"raw": r.attribution, "delta": r.delta, "baseline_score": r.baseline_score, "score": r.score,
+            "extras": {"baseline": base.detach()[0].cpu().numpy(), "error": r.error, "steps": r.steps,
+                       "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note}}
+
+
+def _count_integrated_gradients(p: dict, size: tuple[int, int]) -> int:
+    """The forward pass at both ends and the first rule; at most, every split the cap allows
+    (each: one forward pass at the midpoint and two rules). The bar ends early when it stops."""
+    rule = math.ceil(p["steps"] / _BATCH)
+    splits = 0 if not p["tolerance"] else max(0, max(p["max_steps"], p["steps"]) - p["steps"]) // (2 * p["steps"])
+    return 1 + rule + splits * (1 + 2 * rule)
 
 
 def _smoothgrad(f: _Objective, x, p, layer):
@@ -202,7 +210,7 @@ def _grad_cam(f: _Objective, x, p, layer):
     with torch.no_grad():
         cam = (grad.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)  # (1, 1, h, w)
         up = torch.nn.functional.interpolate(cam, tuple(x.shape[2:]), mode="bilinear")  # (1, 1, H, W)
-    return {"raw": up, "layer_map": cam[0, 0].cpu().numpy(), "score": float(score[0])}
+    return {"raw": up, "layer_map": cam[0, 0].cpu().numpy(), "score": float(score[0].detach())}
 
 
 def _guided_grad_cam(f: _Objective, x, p, layer):
@@ -271,16 +279,24 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
-           "convergence delta says how far the sum is from that.",
-           (Param("steps", "int", 32, 2, 512, help="Points on the path from baseline to input."),
+           "path integral is taken to a stated accuracy (Gauss–Legendre on pieces of the path, "
+           "splitting the worst piece), and the convergence delta says how far the sum still is.",
+           (Param("steps", "int", 4, 2, 512,
+                  help="Gauss–Legendre points per piece of the path (the first rule covers it all)."),
+            Param("tolerance", "float", 0.01, 0.0, 1.0,
+                  help="Completeness error to reach, as a fraction of |score(input) − score(baseline)|; "
+                       "0 takes exactly `steps` points, a fixed rule."),
+            Param("max_steps", "int", 128, 2, 1024,
+                  help="At most this many gradient evaluations; the result says when it stopped there."),
             Param("baseline", "choice", "black", choices=("black", "blurred", "mean"),
                   help="black: an all-black image; blurred: the input Gaussian-blurred; "
                        "mean: the dataset's mean colour (zeros after normalisation)."),
             Param("blur_sigma", "float", 10.0, 0.5, 50.0,
                   help="Blur of the 'blurred' baseline, in pixels.")),
-           cost="steps forward + backward passes (in batches of 8)", sign="signed",
+           cost="steps forward + backward passes (in batches of 8), more where the tolerance needs "
+                "them, up to max_steps", sign="signed",
            reference="Sundararajan, Taly & Yan 2017", run=_integrated_gradients,
-           count=lambda p, size: math.ceil(p["steps"] / _BATCH) + 2),  # + the delta's score at both ends
+           count=_count_integrated_gradients),
     Method("smoothgrad", "SmoothGrad",
            "Saliency averaged over noisy copies of the input, which removes much of the "
            "gradient's speckle. Each run draws fresh noise.",

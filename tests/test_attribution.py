@@ -313,7 +313,7 @@ def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
 
 
 @pytest.mark.parametrize("method,params", [
-    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20}),
+    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20, "tolerance": 0}),
     ("smoothgrad", {"samples": 10}), ("guided_grad_cam", {}), ("saliency", {})])
 def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, params):
     seen = []
@@ -327,7 +327,7 @@ def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, p
 # -- integrated gradients -------------------------------------------------------------------------
 @pytest.mark.parametrize("target", [3, Contrast(3, 7)])
 def test_integrated_gradients_completeness_within_the_reported_delta(tv, x64, target):
-    e = explain(tv, x64, "integrated_gradients", target, steps=32, baseline="mean")
+    e = explain(tv, x64, "integrated_gradients", target, steps=32, baseline="mean", tolerance=0)
     with torch.no_grad():  # f(x) − f(baseline), computed here independently
         logits = tv(torch.cat([x64, torch.zeros_like(x64)]))
     f = logits[:, 3] - (logits[:, 7] if isinstance(target, Contrast) else 0)
@@ -338,6 +338,48 @@ def test_integrated_gradients_completeness_within_the_reported_delta(tv, x64, ta
     assert abs(total - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6  # the delta is what it says
     assert abs(e.delta) < 0.05 * abs(gap)  # and with 32 steps the axiom nearly holds
     assert e.map.sum() == pytest.approx(total, rel=1e-3)
+
+
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_integrated_gradients_reaches_the_asked_accuracy_or_says_why_not(net2012, tv, model):
+    net = net2012 if model == "alexnet2012" else tv
+    side = 227 if model == "alexnet2012" else 64
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(5)) * (50 if side == 227 else 1)
+    seen = []
+    e = explain(net, x, "integrated_gradients", 3, progress=lambda d, t: seen.append((d, t)), baseline="mean")
+    r = e.extras
+    gap = e.score - e.baseline_score
+    assert r["error"] == pytest.approx(abs(e.delta) / abs(gap))
+    assert abs(float(e.raw.astype(np.float64).sum()) - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6
+    assert 4 <= r["steps"] <= 128 and r["pieces"] >= 1 and r["note"]
+    if r["meaningful"] and not r["capped"]:
+        assert r["error"] <= 0.01
+    elif r["capped"]:
+        assert "cap" in r["note"] and r["steps"] + 2 * 4 > 128
+    else:
+        assert "says nothing" in r["note"]
+    assert seen[-1] == (seen[0][1], seen[0][1]) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # a tighter tolerance never stops earlier
+    tight = explain(net, x, "integrated_gradients", 3, baseline="mean", tolerance=0.001)
+    assert tight.extras["steps"] >= r["steps"]
+
+
+def test_integrated_gradients_reports_a_gap_too_small_to_judge():
+    from alexnet_viz.integrated_gradients import integrated_gradients
+
+    weights = torch.randn(1, 3, 8, 8)
+    f = lambda z: 1e6 + (z * weights).sum((1, 2, 3))  # noqa: E731 - a linear score riding on a huge constant
+    r = integrated_gradients(f, torch.randn(1, 3, 8, 8) * 1e-3, torch.zeros(1, 3, 8, 8))
+    assert not r.meaningful and "says nothing" in r.note
+    g = lambda z: (z ** 3 * weights).sum((1, 2, 3))  # noqa: E731 - smooth: one rule nearly suffices
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    r = integrated_gradients(g, x, torch.zeros_like(x), steps=2, tolerance=1e-6, max_steps=512)
+    assert r.meaningful and not r.capped and r.error <= 1e-6 and r.steps == 2  # 2 points integrate α² exactly
+    h = lambda z: torch.relu(z - 0.3).sum((1, 2, 3))  # noqa: E731 - kinks along the path: pieces needed
+    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-3, max_steps=512)
+    assert r.error <= 1e-3 and r.pieces > 1
+    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-9, max_steps=6)
+    assert r.capped and "cap of 6" in r.note
 
 
 def test_integrated_gradients_baselines(net2012, tv, x64):
@@ -551,7 +593,7 @@ def test_cli_lists_the_methods(capsys):
     assert main(["saliency", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ATTRIBUTION_METHODS)
-    assert "steps=32" in out and "layer=conv5" in out
+    assert "steps=4" in out and "tolerance=0.01" in out and "layer=conv5" in out
 
 
 def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):
