@@ -5,10 +5,10 @@ with the raw (C, H, W) attribution and the extras a page shows (integrated gradi
 convergence delta, Grad-CAM's map at layer resolution, the scores). ``sanity_check`` runs
 Adebayo et al.'s (2018) cascading randomisation on a private copy of the network.
 
-Isolation. Captum's hook-based methods (guided backprop, deconvolution, Grad-CAM, guided
-Grad-CAM) attach hooks to every ReLU or to a layer while they run; on a network shared by many
-sessions that would change other sessions' gradients. So every method here runs on a private
-*structural copy* of the network: new module objects (with their own, empty hook dicts) whose
+Isolation. Captum's hook-based methods (guided backprop, deconvolution, guided Grad-CAM)
+attach hooks to every ReLU or to a layer while they run; on a network shared by many sessions
+that would change other sessions' gradients. So those methods run on a private
+*structural copy* of the network (the others, Grad-CAM included, attach nothing and only read it): new module objects (with their own, empty hook dicts) whose
 parameter and buffer tensors are the very same tensors as the shared network's. Making one
 costs a fraction of a millisecond and no memory for weights; the shared network is only ever
 read. Parameters never require grad; gradients are taken with respect to the input only.
@@ -527,7 +527,7 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
     ``Contrast(a, b)`` or ``(a, b)`` for "why a rather than b", or None for the top prediction.
     progress(done, total) is called as forward passes complete. ``params`` override the
     method's defaults (see ``ATTRIBUTION_METHODS[method].params``). The shared ``net`` is only
-    read: the work happens on ``private_copy(net)``.
+    read: hook-based methods work on ``private_copy(net)``.
     """
     m = get_method(method)
     p = m.resolve(params)
@@ -552,7 +552,8 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
     if progress is not None:
         progress(0, total)
     with _requires_grad_kept(net), torch.inference_mode(False), torch.enable_grad():
-        copy_ = private_copy(net)
+        # only hook-based methods need new module objects; the others only read the network
+        copy_ = private_copy(net) if m.uses_hooks else net
         objective = _Objective(copy_, target, tick)
         layer = copy_.body.get_submodule(layer_module) if layer_module else None
         with warnings.catch_warnings():
