@@ -5,10 +5,10 @@ with the raw (C, H, W) attribution and the extras a page shows (integrated gradi
 convergence delta, Grad-CAM's map at layer resolution, the scores). ``sanity_check`` runs
 Adebayo et al.'s (2018) cascading randomisation on a private copy of the network.
 
-Isolation. Captum's hook-based methods (guided backprop, deconvolution, Grad-CAM, guided
-Grad-CAM) attach hooks to every ReLU or to a layer while they run; on a network shared by many
-sessions that would change other sessions' gradients. So every method here runs on a private
-*structural copy* of the network: new module objects (with their own, empty hook dicts) whose
+Isolation. Captum's hook-based methods (guided backprop, deconvolution, guided Grad-CAM)
+attach hooks to every ReLU or to a layer while they run; on a network shared by many sessions
+that would change other sessions' gradients. So those methods run on a private
+*structural copy* of the network (the others, Grad-CAM included, attach nothing and only read it): new module objects (with their own, empty hook dicts) whose
 parameter and buffer tensors are the very same tensors as the shared network's. Making one
 costs a fraction of a millisecond and no memory for weights; the shared network is only ever
 read. Parameters never require grad; gradients are taken with respect to the input only.
@@ -32,7 +32,11 @@ from .network import Network
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
-_BATCH = 8  # inputs per forward pass for the methods that evaluate many (IG, SmoothGrad, occlusion)
+_BATCH = 8  # inputs per forward pass for the methods that evaluate many (IG, SmoothGrad)
+# occlusion's squares per batch: each recomputes only a small region of the early layers, so a
+# batch costs far less than a full forward pass and bigger batches use the cores better
+_OCCLUSION_BATCH = 32
+_COARSE, _REFINE = 2, 0.1  # occlusion's approximate mode: a grid 2× coarser, the top 10% refined
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -113,8 +117,8 @@ class Method:
         return {p.name: p.default for p in self.params}
 
     def passes(self, size: tuple[int, int] = (227, 227), **params: Any) -> int:
-        """How many forward evaluations the method makes on a ``size`` input (batched by 8
-        where it makes many), with ``params`` over its defaults."""
+        """How many forward evaluations the method makes on a ``size`` input (batched where it
+        makes many: see its ``cost``), with ``params`` over its defaults."""
         return self.count(self.resolve(params), size)
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,14 +154,22 @@ def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.
 
 
 def _integrated_gradients(f: _Objective, x, p, layer):
-    from captum.attr import IntegratedGradients
+    from .integrated_gradients import integrated_gradients
 
     base = _baseline(f, x, p["baseline"], p["blur_sigma"])
-    attr, delta = IntegratedGradients(f).attribute(
-        x, baselines=base, target=0, n_steps=p["steps"], internal_batch_size=_BATCH,
-        return_convergence_delta=True)
-    return {"raw": attr, "delta": float(delta.flatten()[0]), "baseline_score": f.score(base),
-            "extras": {"baseline": base.detach()[0].cpu().numpy()}}
+    r = integrated_gradients(lambda z: f.pick(f.net(z)), x, base, p["steps"], p["tolerance"],
+                             max(p["max_steps"], p["steps"]), _BATCH, f.tick)
+    return {"raw": r.attribution, "delta": r.delta, "baseline_score": r.baseline_score, "score": r.score,
+            "extras": {"baseline": base.detach()[0].cpu().numpy(), "error": r.error, "steps": r.steps,
+                       "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note}}
+
+
+def _count_integrated_gradients(p: dict, size: tuple[int, int]) -> int:
+    """The forward pass at both ends and the first rule; at most, every split the cap allows
+    (each: one forward pass at the midpoint and two rules). The bar ends early when it stops."""
+    rule = math.ceil(p["steps"] / _BATCH)
+    splits = 0 if not p["tolerance"] else max(0, max(p["max_steps"], p["steps"]) - p["steps"]) // (2 * p["steps"])
+    return 1 + rule + splits * (1 + 2 * rule)
 
 
 def _smoothgrad(f: _Objective, x, p, layer):
@@ -189,11 +201,20 @@ def _deconvolution(f: _Objective, x, p, layer):
 
 
 def _grad_cam(f: _Objective, x, p, layer):
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    cam = LayerGradCam(f, layer).attribute(x, target=0, relu_attributions=False)  # (1, 1, h, w)
-    up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
-    return {"raw": up, "layer_map": cam.detach()[0, 0].cpu().numpy()}  # raw: (1, 1, H, W)
+    """Grad-CAM without hooks, back-propagating only as far as the layer: its activation comes
+    from a pass without gradients, then becomes the leaf the rest of the network starts from.
+    The same arithmetic as Captum's LayerGradCam (relu_attributions=False)."""
+    name = p["layer"]
+    f.tick()
+    with torch.no_grad():
+        acts = f.net.activations(x.detach(), upto=name)[name]  # (1, C, h, w)
+    acts.requires_grad_(True)
+    score = f.pick(f.net.forward_from(name, acts))  # (1,)
+    (grad,) = torch.autograd.grad(score.sum(), acts)  # (1, C, h, w)
+    with torch.no_grad():
+        cam = (grad.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)  # (1, 1, h, w)
+        up = torch.nn.functional.interpolate(cam, tuple(x.shape[2:]), mode="bilinear")  # (1, 1, H, W)
+    return {"raw": up, "layer_map": cam[0, 0].cpu().numpy(), "score": float(score[0].detach())}
 
 
 def _guided_grad_cam(f: _Objective, x, p, layer):
@@ -203,18 +224,41 @@ def _guided_grad_cam(f: _Objective, x, p, layer):
 
 
 def _occlusion(f: _Objective, x, p, layer):
-    from captum.attr import Occlusion
+    """Captum's Occlusion map, computed by incremental inference (see ``occlusion``): the
+    unoccluded pass once, then per square only the region of each layer it changes."""
+    from . import occlusion as O
 
-    c, w, s = x.shape[1], p["window"], p["stride"]
-    attr = Occlusion(f).attribute(x, sliding_window_shapes=(c, w, w), strides=(c, s, s),
-                                  baselines=0.0, target=0, perturbations_per_eval=_BATCH)
-    return {"raw": attr}
+    size, w, s = (x.shape[2], x.shape[3]), p["window"], p["stride"]
+    positions = occlusion_windows(size, w, s)
+    if p["mode"] == "exact":
+        _, drops = O.occlusion_drops(f.net, x.detach(), f.pick, w, s, 0.0, _OCCLUSION_BATCH, f.tick)
+        computed = positions
+    else:
+        drops, computed = O.coarse_to_fine(f.net, x.detach(), f.pick, w, s, _COARSE, _REFINE, 0.0,
+                                           _OCCLUSION_BATCH, f.tick)
+    grid = torch.from_numpy(O.drops_to_map(drops, size, w, s)).float().to(x.device)  # (H, W)
+    # every colour channel of a pixel is occluded together, so all three carry the same value
+    return {"raw": grid.expand(1, x.shape[1], *size), "extras": {
+        "positions": positions, "computed": computed, "approximate": p["mode"] != "exact"}}
 
 
 def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
     """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
     h, w = size
     return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
+
+
+def _count_occlusion(p: dict, size: tuple[int, int]) -> int:
+    """The unoccluded pass, then the squares in batches; the approximate mode's refinement is
+    counted at its most (every refined neighbourhood apart), so its bar may end early."""
+    from .occlusion import coarse_positions
+
+    every = occlusion_windows(size, p["window"], p["stride"])
+    if p["mode"] == "exact":
+        return 1 + math.ceil(every / _OCCLUSION_BATCH)
+    coarse = coarse_positions(size, p["window"], p["stride"], _COARSE)
+    fine = min(every - coarse, math.ceil(_REFINE * coarse) * (2 * _COARSE - 1) ** 2)
+    return 1 + math.ceil(coarse / _OCCLUSION_BATCH) + math.ceil(fine / _OCCLUSION_BATCH)
 
 
 def _check_occlusion(p: dict, size: tuple[int, int]) -> None:
@@ -240,17 +284,25 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
-           "convergence delta says how far the sum is from that.",
-           (Param("steps", "int", 32, 2, 512, help="Points on the path from baseline to input."),
+           "path integral is taken to a stated accuracy (Gauss–Legendre on pieces of the path, "
+           "splitting the worst piece), and the convergence delta says how far the sum still is.",
+           (Param("steps", "int", 4, 2, 512,
+                  help="Gauss–Legendre points per piece of the path (the first rule covers it all)."),
+            Param("tolerance", "float", 0.01, 0.0, 1.0,
+                  help="Completeness error to reach, as a fraction of |score(input) − score(baseline)|; "
+                       "0 takes exactly `steps` points, a fixed rule."),
+            Param("max_steps", "int", 128, 2, 1024,
+                  help="At most this many gradient evaluations; the result says when it stopped there."),
             Param("baseline", "choice", "black", choices=("black", "blurred", "mean"),
                   help="black: an all-black image; blurred: the input Gaussian-blurred; "
                        "mean: the dataset's mean colour (zeros after normalisation)."),
             Param("blur_sigma", "float", 10.0, 0.5, 50.0, when=("baseline", "blurred"),
                   help="Blur of the 'blurred' baseline, in pixels.")),
-           cost="steps forward + backward passes (in batches of 8)", sign="signed",
+           cost="steps forward + backward passes (in batches of 8), more where the tolerance needs "
+                "them, up to max_steps", sign="signed",
            reference="Sundararajan, Taly & Yan 2017", units="score (contribution to the target score)",
            run=_integrated_gradients,
-           count=lambda p, size: math.ceil(p["steps"] / _BATCH) + 2),  # + the delta's score at both ends
+           count=_count_integrated_gradients),
     Method("smoothgrad", "SmoothGrad",
            "Saliency averaged over noisy copies of the input, which removes much of the "
            "gradient's speckle. Each run draws fresh noise.",
@@ -277,7 +329,7 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            "A conv layer's activations weighted by the spatial mean of their gradients, summed "
            "over channels, upsampled (bilinear) to the input. Coarse; the positive part is the "
            "classic Grad-CAM.",
-           (_LAYER,), uses_hooks=True, sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
+           (_LAYER,), sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
     Method("guided_grad_cam", "Guided Grad-CAM",
            "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "
            "restricted to where Grad-CAM points.",
@@ -285,14 +337,22 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            reference="Selvaraju et al. 2017", run=_guided_grad_cam, count=lambda p, size: 2),
     Method("occlusion", "Occlusion",
            "Slide a grey (dataset-mean) square over the image and record how much the target "
-           "score drops: slow, but needs no gradients.",
+           "score drops: slow, but needs no gradients. Exact mode gives Captum's Occlusion map, "
+           "computed by incremental inference (only the region each square changes is "
+           "recomputed); approximate mode is coarse-to-fine and only approximates that map.",
            (Param("window", "int", 31, 3, 227, help="Side of the occluding square, in pixels."),
             Param("stride", "int", 8, 1, 227,
-                  help="Pixels between window positions; at most the window.")),
-           cost="(⌈(side − window) / stride⌉ + 1)² forward passes (in batches of 8)",
+                  help="Pixels between window positions; at most the window."),
+            Param("mode", "choice", "exact", choices=("exact", "approximate"),
+                  help="exact: every square position, the same map as Captum's Occlusion. "
+                       "approximate (coarse-to-fine, NOT the exact map): every 2nd position in "
+                       "each direction, interpolated between, and every position only around the "
+                       "10% of those whose score drop is largest.")),
+           cost="(⌈(side − window) / stride⌉ + 1)² squares, each recomputing only the region it "
+                "changes (in batches of 32); approximate: about 30–50% of the squares",
            sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
            run=_occlusion, check=_check_occlusion,
-           count=lambda p, size: 1 + math.ceil(occlusion_windows(size, p["window"], p["stride"]) / _BATCH)),
+           count=_count_occlusion),
 )}
 
 
@@ -431,10 +491,12 @@ class _Objective(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.tick()
-        logits = self.net(x)  # (N, classes)
+        return self.pick(self.net(x)).unsqueeze(1)  # (N, 1): Captum's target is then always 0
+
+    def pick(self, logits: torch.Tensor) -> torch.Tensor:
+        """The explained score from the logits: (N, classes) -> (N,)."""
         t = self.target
-        out = logits[:, t.a] - logits[:, t.b] if isinstance(t, Contrast) else logits[:, t]
-        return out.unsqueeze(1)  # (N, 1): Captum's target is then always 0
+        return logits[:, t.a] - logits[:, t.b] if isinstance(t, Contrast) else logits[:, t]
 
     @torch.no_grad()
     def score(self, x: torch.Tensor) -> float:
@@ -460,7 +522,7 @@ def _batch(x: torch.Tensor, net: Network) -> torch.Tensor:
 
 
 def passes(method: str, size: tuple[int, int] = (227, 227), **params: Any) -> int:
-    """How many forward evaluations a method makes (batched by 8 where it makes many)."""
+    """How many forward evaluations a method makes (batched where it makes many)."""
     return get_method(method).passes(size, **params)
 
 
@@ -473,7 +535,7 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
     ``Contrast(a, b)`` or ``(a, b)`` for "why a rather than b", or None for the top prediction.
     progress(done, total) is called as forward passes complete. ``params`` override the
     method's defaults (see ``ATTRIBUTION_METHODS[method].params``). The shared ``net`` is only
-    read: the work happens on ``private_copy(net)``.
+    read: hook-based methods work on ``private_copy(net)``.
     """
     m = get_method(method)
     p = m.resolve(params)
@@ -498,7 +560,8 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
     if progress is not None:
         progress(0, total)
     with _requires_grad_kept(net), torch.inference_mode(False), torch.enable_grad():
-        copy_ = private_copy(net)
+        # only hook-based methods need new module objects; the others only read the network
+        copy_ = private_copy(net) if m.uses_hooks else net
         objective = _Objective(copy_, target, tick)
         layer = copy_.body.get_submodule(layer_module) if layer_module else None
         with warnings.catch_warnings():
@@ -506,7 +569,8 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
             # ReLU hooks: true, and harmless here because the hooks live on a private copy.
             warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
             result = m.run(objective, x, p, layer)
-        score = objective.score(x)
+        # a runner that already evaluated the score at the input says so: no second forward pass
+        score = result.pop("score") if "score" in result else objective.score(x)
     if progress is not None:
         progress(total, total)
     raw = result.pop("raw").detach()[0].float().cpu()  # (C, H, W)

@@ -110,6 +110,19 @@ class Network(nn.Module):
         self._walk(x, out, upto)
         return out
 
+    def forward_from(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """The rest of the network after layer ``name``, from its output ``h``: (N, classes).
+
+        With ``activations(x, upto=name)[name]`` this is ``net(x)``; a method that needs
+        gradients only as far back as ``name`` (Grad-CAM) runs the first part without them.
+        """
+        names = self.arch.names()
+        if name not in names:
+            raise ValueError(f"{self.arch.name} has no layer named {name!r}; it has {', '.join(names)}.")
+        for layer, module in self._steps[names.index(name) + 1:]:
+            h = torch.flatten(h, 1) if layer.kind == "flatten" else module(h)
+        return h
+
     def _check_input(self, x: torch.Tensor, upto: str | None) -> None:
         """A sentence instead of a deep torch error when x cannot go through this network."""
         c = self.arch.in_channels

@@ -147,6 +147,39 @@ def test_grad_cam_layer_is_selectable_and_upsampled(tv, x64):
     assert not np.allclose(c5.map, c1.map)
 
 
+@pytest.mark.parametrize("model,layer", [("alexnet2012", "conv5"), ("alexnet2012", "conv2"),
+                                         ("torchvision", "conv5"), ("torchvision", "conv3")])
+def test_grad_cam_is_captums_layer_grad_cam(net2012, tv, model, layer):
+    """Back-propagating only from the layer gives the very map Captum's hooks give."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    net = net2012 if model == "alexnet2012" else tv
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(4)) * (50 if model == "alexnet2012" else 1)
+    target = Contrast(3, 9)
+    ours = explain(net, x, "grad_cam", target, layer=layer)
+    copy_ = A.private_copy(net)
+    module = copy_.body.get_submodule(net.arch.layer(layer).module)
+    with torch.enable_grad():
+        contrast = lambda z: (lambda logits: logits[:, 3] - logits[:, 9])(copy_(z))  # noqa: E731 - one pass
+        cam = LayerGradCam(contrast, module).attribute(
+            x.clone().requires_grad_(True), relu_attributions=False)  # (1, 1, h, w)
+    up = LayerAttribution.interpolate(cam, (227, 227), interpolate_mode="bilinear")[0, 0].detach().numpy()
+    scale = np.abs(up).max()
+    assert scale > 0 and np.abs(ours.map - up).max() <= 1e-5 * scale
+    assert np.abs(ours.layer_map - cam[0, 0].detach().numpy()).max() <= 1e-5 * scale
+    with torch.no_grad():
+        logits = net(x)[0]
+    assert ours.score == pytest.approx(float(logits[3] - logits[9]), rel=1e-5, abs=1e-6)
+
+
+def test_forward_from_a_layer_is_the_rest_of_the_network(tv, x64):
+    acts = tv.activations(x64, upto="relu5")
+    with torch.no_grad():
+        assert torch.allclose(tv.forward_from("relu5", acts["relu5"]), tv(x64), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no layer named"):
+        tv.forward_from("conv9", acts["relu5"])
+
+
 def test_target_defaults_to_the_top_prediction(tv, x64):
     with torch.no_grad():
         top = int(tv(x64).argmax())
@@ -200,11 +233,87 @@ def test_bad_input_shape_is_a_sentence(tv):
 
 def test_occlusion_counts_its_passes(tv, x64):
     total = A.passes("occlusion", (64, 64), window=16, stride=8)
-    assert total == 1 + 7  # one unoccluded pass, then (⌈48/8⌉+1)² = 49 windows in batches of 8
+    assert total == 1 + 2  # one unoccluded pass, then (⌈48/8⌉+1)² = 49 windows in batches of 32
+
+
+# -- occlusion by incremental inference -----------------------------------------------------------
+def captum_occlusion(net, x, target, window, stride):
+    """Captum's own Occlusion on the whole network, the reference: (H, W) float64."""
+    from captum.attr import Occlusion
+
+    with torch.no_grad():
+        attr = Occlusion(lambda z: net(z)[:, target]).attribute(
+            x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=0.0,
+            perturbations_per_eval=16)
+    return attr[0].sum(0).double().numpy()
+
+
+def relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("side,window,stride", [
+    (227, 57, 28),  # the last square overhangs the right and bottom border (196 + 57 > 227)
+    (223, 57, 28),  # conv1 gives 54×54, so pool1's ceil mode adds an overhanging window
+])
+def test_occlusion_is_captums_map_on_the_2012_network(net2012, side, window, stride):
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(2)) * 50
+    ours = explain(net2012, x, "occlusion", 3, window=window, stride=stride)
+    ref = captum_occlusion(net2012, x, 3, window, stride)
+    assert np.abs(ref).max() > 1e-3 * abs(ours.score)  # the drops are well above float rounding
+    assert relative(ours.map, ref) <= 1e-4
+    assert ours.extras["computed"] == ours.extras["positions"] == A.occlusion_windows((side, side), window, stride)
+
+
+@pytest.mark.parametrize("window,stride", [(16, 8), (20, 12), (64, 64), (5, 3)])
+def test_occlusion_is_captums_map_on_torchvision_in_double_precision(tv, window, stride):
+    """Untrained torchvision's drops are ~1e-4 of its score, below float32's noise (Captum's own
+    map is 1e-3 off in float32), so the algorithm is compared in float64: any region it failed
+    to recompute would show as an error of order 1 (Captum accumulates its map in float32, so
+    1e-6 is the floor here). Padded conv1, floor-mode pools, border overhang."""
+    import copy
+
+    net64 = copy.deepcopy(tv).double()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    from alexnet_viz.occlusion import drops_to_map, occlusion_drops
+
+    _, drops = occlusion_drops(net64, x, lambda logits: logits[:, 5], window, stride, batch=7)
+    ours = 3 * drops_to_map(drops, (64, 64), window, stride)  # the map sums the 3 colour channels
+    assert relative(ours, captum_occlusion(net64, x, 5, window, stride)) <= 1e-6
+
+
+def test_occlusion_of_a_contrast_is_the_difference_of_the_two_maps(tv, x64):
+    a, b = (explain(tv, x64, "occlusion", t, window=32, stride=16).map for t in (3, 7))
+    both = explain(tv, x64, "occlusion", (3, 7), window=32, stride=16).map
+    assert np.allclose(both, a - b, atol=1e-3 * np.abs(a - b).max())
+
+
+def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
+    """On a smooth synthetic network (one conv averaging a blob, then a linear read-out) the
+    drops vary smoothly with the square's position, which is what coarse-to-fine relies on."""
+    from alexnet_viz.occlusion import coarse_to_fine, drops_to_map, occlusion_drops
+    from scipy.stats import spearmanr
+
+    m = ATTRIBUTION_METHODS["occlusion"]
+    mode = next(p for p in m.params if p.name == "mode")
+    assert mode.default == "exact" and "approximate" in mode.choices
+    assert "NOT the exact map" in mode.help and "approximate" in m.description
+    net = build_network("torchvision")
+    x = torch.zeros(1, 3, 96, 96)
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    x[:, :] = torch.exp(-((yy - 40) ** 2 + (xx - 60) ** 2) / 300)  # one bright blob
+    score = lambda logits: logits[:, 0]  # noqa: E731
+    _, exact = occlusion_drops(net, x, score, 16, 4)
+    approx, computed = coarse_to_fine(net, x, score, 16, 4)
+    assert computed < 0.6 * exact.size
+    rho = spearmanr(drops_to_map(exact, (96, 96), 16, 4).ravel(), drops_to_map(approx, (96, 96), 16, 4).ravel())
+    assert rho.statistic > 0.9
+    e = explain(net, x, "occlusion", 0, window=16, stride=4, mode="approximate")
+    assert e.extras["approximate"] and e.extras["computed"] == computed
 
 
 @pytest.mark.parametrize("method,params", [
-    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20}),
+    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20, "tolerance": 0}),
     ("smoothgrad", {"samples": 10}), ("guided_grad_cam", {}), ("saliency", {})])
 def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, params):
     seen = []
@@ -218,7 +327,7 @@ def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, p
 # -- integrated gradients -------------------------------------------------------------------------
 @pytest.mark.parametrize("target", [3, Contrast(3, 7)])
 def test_integrated_gradients_completeness_within_the_reported_delta(tv, x64, target):
-    e = explain(tv, x64, "integrated_gradients", target, steps=32, baseline="mean")
+    e = explain(tv, x64, "integrated_gradients", target, steps=32, baseline="mean", tolerance=0)
     with torch.no_grad():  # f(x) − f(baseline), computed here independently
         logits = tv(torch.cat([x64, torch.zeros_like(x64)]))
     f = logits[:, 3] - (logits[:, 7] if isinstance(target, Contrast) else 0)
@@ -229,6 +338,48 @@ def test_integrated_gradients_completeness_within_the_reported_delta(tv, x64, ta
     assert abs(total - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6  # the delta is what it says
     assert abs(e.delta) < 0.05 * abs(gap)  # and with 32 steps the axiom nearly holds
     assert e.map.sum() == pytest.approx(total, rel=1e-3)
+
+
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_integrated_gradients_reaches_the_asked_accuracy_or_says_why_not(net2012, tv, model):
+    net = net2012 if model == "alexnet2012" else tv
+    side = 227 if model == "alexnet2012" else 64
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(5)) * (50 if side == 227 else 1)
+    seen = []
+    e = explain(net, x, "integrated_gradients", 3, progress=lambda d, t: seen.append((d, t)), baseline="mean")
+    r = e.extras
+    gap = e.score - e.baseline_score
+    assert r["error"] == pytest.approx(abs(e.delta) / abs(gap))
+    assert abs(float(e.raw.astype(np.float64).sum()) - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6
+    assert 4 <= r["steps"] <= 128 and r["pieces"] >= 1 and r["note"]
+    if r["meaningful"] and not r["capped"]:
+        assert r["error"] <= 0.01
+    elif r["capped"]:
+        assert "cap" in r["note"] and r["steps"] + 2 * 4 > 128
+    else:
+        assert "says nothing" in r["note"]
+    assert seen[-1] == (seen[0][1], seen[0][1]) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # a tighter tolerance never stops earlier
+    tight = explain(net, x, "integrated_gradients", 3, baseline="mean", tolerance=0.001)
+    assert tight.extras["steps"] >= r["steps"]
+
+
+def test_integrated_gradients_reports_a_gap_too_small_to_judge():
+    from alexnet_viz.integrated_gradients import integrated_gradients
+
+    weights = torch.randn(1, 3, 8, 8)
+    f = lambda z: 1e6 + (z * weights).sum((1, 2, 3))  # noqa: E731 - a linear score riding on a huge constant
+    r = integrated_gradients(f, torch.randn(1, 3, 8, 8) * 1e-3, torch.zeros(1, 3, 8, 8))
+    assert not r.meaningful and "says nothing" in r.note
+    g = lambda z: (z ** 3 * weights).sum((1, 2, 3))  # noqa: E731 - smooth: one rule nearly suffices
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    r = integrated_gradients(g, x, torch.zeros_like(x), steps=2, tolerance=1e-6, max_steps=512)
+    assert r.meaningful and not r.capped and r.error <= 1e-6 and r.steps == 2  # 2 points integrate α² exactly
+    h = lambda z: torch.relu(z - 0.3).sum((1, 2, 3))  # noqa: E731 - kinks along the path: pieces needed
+    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-3, max_steps=512)
+    assert r.error <= 1e-3 and r.pieces > 1
+    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-9, max_steps=6)
+    assert r.capped and "cap of 6" in r.note
 
 
 def test_integrated_gradients_baselines(net2012, tv, x64):
@@ -391,7 +542,8 @@ def test_registry_describes_every_method_for_a_page():
         assert m.resolve({}) == m.defaults()
     ig = ATTRIBUTION_METHODS["integrated_gradients"]
     assert ig.defaults()["baseline"] == "black" and set(p.name for p in ig.params) >= {"steps", "baseline"}
-    assert set(HOOKED) == {"guided_backprop", "deconvolution", "grad_cam", "guided_grad_cam"}
+    # Grad-CAM needs no hooks since it starts the backward pass at its layer (see below)
+    assert set(HOOKED) == {"guided_backprop", "deconvolution", "guided_grad_cam"}
 
 
 def test_a_new_method_is_one_registry_entry(tv, x64, monkeypatch):
@@ -441,7 +593,7 @@ def test_cli_lists_the_methods(capsys):
     assert main(["saliency", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ATTRIBUTION_METHODS)
-    assert "steps=32" in out and "layer=conv5" in out
+    assert "steps=4" in out and "tolerance=0.01" in out and "layer=conv5" in out
 
 
 def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):
