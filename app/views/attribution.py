@@ -87,10 +87,10 @@ COSTLY_PASSES = 4  # a method needing more batched passes than this runs only wh
 
 
 def costly(method: str) -> bool:
-    """A method whose starting settings take many passes: its parameters go in a form with a Run
-    button, so that dragging a slider never starts a long computation."""
-    start = {**ATTRIBUTION_METHODS[method].defaults(), **PAGE_DEFAULTS.get(method, {})}
-    return passes(method, (crop, crop), **start) > COSTLY_PASSES
+    """A method whose library defaults take many passes (integrated gradients, occlusion): its
+    parameters go in a form with a Run button, so that dragging a slider never starts a long
+    computation (the page may still start it at cheaper settings)."""
+    return passes(method, (crop, crop)) > COSTLY_PASSES
 
 
 def _stop() -> None:
@@ -212,11 +212,13 @@ if what == "one":
             params, run = param_widgets(method), False
         st.caption(cost_line(method, params))
         if method == "occlusion":
-            start, lib = PAGE_DEFAULTS["occlusion"], m.defaults()
+            start = PAGE_DEFAULTS["occlusion"]
+            lib = {k: m.defaults()[k] for k in ("window", "stride")}
             st.caption(f"The page starts occlusion coarse (window {start['window']}, stride {start['stride']}: "
                        f"{occlusion_windows((crop, crop), **start)} windows, seconds on a laptop CPU). The "
                        f"library's default, window {lib['window']} and stride {lib['stride']} "
-                       f"({occlusion_windows((crop, crop), **lib)} windows), takes 10–50 s on a 2-core CPU.")
+                       f"({occlusion_windows((crop, crop), **lib)} windows) takes a few seconds more: each window "
+                       "recomputes only the region it changes.")
         with st.expander("How to show it"):
             sign, percentile, opacity = display_controls(st)
             if m.sign != sign:
