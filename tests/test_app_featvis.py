@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
 from alexnet_viz import featvis
-from app_support import APP, fresh_caches, offline_pretrained_weights
+from app_support import open_home_page, offline_pretrained_weights
 import indexes  # noqa: E402  (the app's module, on the path app_support set)
 
 TIMEOUT = 120
@@ -28,15 +27,8 @@ def setup(monkeypatch):
     monkeypatch.delenv(indexes.UPLOAD_ENV, raising=False)
 
 
-def open_page(home: Path, monkeypatch, clear: bool = True) -> AppTest:
-    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(home))
-    if clear:
-        fresh_caches()
-        st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+def open_page(home: Path, monkeypatch) -> AppTest:
+    return open_home_page(PAGE, home, monkeypatch, TIMEOUT)
 
 
 def png(seed: int, size=(120, 100)) -> bytes:
