@@ -222,7 +222,7 @@ def upload_form(sel) -> None:
             return
         st.caption(f"Up to {MAX_UPLOAD_FILES} photos, {av.MAX_BYTES // 2**20} MB each and "
                    f"{MAX_UPLOAD_TOTAL // 2**20} MB in all, for {sel.net.name} with its current weights. "
-                   f"They are kept on this server in {index_dir()}.")
+                   "They are kept on this server, and the index is offered to everyone who uses it.")
         files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                                  accept_multiple_files=True, key="lf_upload_files")
         name = st.text_input("Index name (letters, digits, - and _)", key="lf_upload_name")

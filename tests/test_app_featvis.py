@@ -62,6 +62,7 @@ def test_the_visualisation_is_computed_on_request_then_cached(tmp_path, monkeypa
     assert len(at.main.get("image")) == images + 1
     assert any("Optimised to excite channel 4 of relu1" in i.proto.imgs[0].caption for i in at.main.get("image"))
     assert list((tmp_path / "visualizations" / "alexnet2012").glob("relu1-4-*.png"))  # on disk
+    assert all(b.key != "lf_vis_relu1_4" for b in at.button)  # the picture took the button's place
 
     at.run()  # another run: from the shared store, and the button has gone
     assert calls == [("relu1", [4])] and len(at.main.get("image")) == images + 1

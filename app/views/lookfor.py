@@ -44,12 +44,13 @@ with left:
 with right:
     st.subheader("What excites it")
     picture = visualisation.cached(sel, layer, channel)
-    if picture is None and st.button(f"Compute its feature visualisation ({visualisation.steps()} steps)",
-                                     key=f"lf_vis_{layer}_{channel}"):
-        bar = st.empty()
-        picture = visualisation.compute(sel, layer, channel, lambda done, total: bar.progress(
-            done / total if total else 1.0, text=f"Optimising: step {done} of {total}"))
-        bar.empty()
+    if picture is None:
+        slot = st.empty()  # the button, then the progress bar in its place
+        if slot.button(f"Compute it ({visualisation.steps()} steps)", key=f"lf_vis_{layer}_{channel}",
+                       help="Optimise an image to excite this channel; it is then kept for everyone."):
+            picture = visualisation.compute(sel, layer, channel, lambda done, total: slot.progress(
+                done / total if total else 1.0, text=f"Optimising: step {done} of {total}"))
+            slot.empty()
     if picture is None:
         st.caption("An image optimised to excite this channel as much as possible (Olah et al., Distill "
                    "2017); computed once, then kept for everyone.")
