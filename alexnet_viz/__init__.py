@@ -4,6 +4,7 @@ from .architecture import ARCHITECTURES, Architecture, Layer, get_architecture
 from .attribution import (
     ATTRIBUTION_METHODS, Contrast, Explanation, SanityCheck, attribute, explain, find_class, sanity_check,
 )
+from .featvis import cached_visualization, visualize, visualize_many
 from .kernels import colourfulness
 from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
@@ -24,6 +25,7 @@ __all__ = [
     "sanity_check", "heatmaps", "render", "colourfulness",
     "Index", "IndexReport", "PhotoIndexError", "build_index", "evaluate", "open_index",
     "ablate", "ablate_activations", "ablation_effect", "mc_dropout", "ten_crop", "tower_bytes",
+    "visualize", "visualize_many", "cached_visualization",
     "Unit", "trace_unit", "effective_receptive_field", "strongest_input", "strongest_reader",
 ]
 __version__ = "0.1.0"

@@ -56,3 +56,16 @@ def offline_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
         return net
 
     monkeypatch.setattr(av, "load_network", load)
+
+
+def open_home_page(page: str, home: Path, monkeypatch: pytest.MonkeyPatch, timeout: int = 120):
+    """A fresh AppTest on ``page`` with ``$ALEXNET_VIZ_HOME`` at ``home`` and empty caches, run once."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(home))
+    fresh_caches()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

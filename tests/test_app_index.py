@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
-from app_support import APP, fresh_caches, offline_pretrained_weights
+from app_support import open_home_page, offline_pretrained_weights
 
 TIMEOUT = 120
 
@@ -35,13 +34,7 @@ def home(tmp_path_factory) -> Path:
 
 
 def open_page(page: str, env_home: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(env_home))
-    fresh_caches()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_home_page(page, env_home, monkeypatch, TIMEOUT)
 
 
 def test_lookfor_shows_the_top_patches_and_the_map(home, monkeypatch):

@@ -1,10 +1,12 @@
-"""What does it look for? A channel's top patches from a photo index, and its map on this photo."""
+"""What does it look for? A channel's top patches from a photo index beside its feature visualisation,
+its map on this photo, and (where the operator allows it) an index built from uploaded photos."""
 from pathlib import Path
 
 import streamlit as st
 
 import indexes
 import state
+import visualisation
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field
 
@@ -20,22 +22,41 @@ channels = sel.acts[layer].shape[0]
 channel = int(c2.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, 0, key=f"lf_channel_{layer}"))
 tower = arch.tower_of(layer, channel) if len(arch.towers(layer)) > 1 else None
 
-st.subheader("The photos that excite it most")
-if ix is None:
-    st.info(problem)
-else:
-    found = indexes.top_patches(ix, layer, channel, k=9)
-    if not found:
-        st.info(f"The index {ix.folder.name} holds no photos yet.")
+left, right = st.columns([3, 1], gap="medium")
+with left:
+    st.subheader("The photos that excite it most")
+    if ix is None:
+        st.info(problem)
     else:
-        st.caption(f"From {len(ix)} photos in the index **{ix.folder.name}**: for each of the strongest, the "
-                   f"receptive field of its strongest {layer} unit, cut from the crop the network sees"
-                   f"{f' ({tower})' if tower else ''}.")
-        cols = st.columns(3)
-        for i, (path, value, patch) in enumerate(found):
-            factor = max(1, 150 // patch.shape[0])
-            cols[i % 3].image(render.enlarge(patch, factor), caption=f"{Path(path).name}: {value:.3g}",
-                              width="stretch")
+        found = indexes.top_patches(ix, layer, channel, k=9)
+        if not found:
+            st.info(f"The index {ix.folder.name} holds no photos yet.")
+        else:
+            st.caption(f"From {len(ix)} photos in the index **{ix.folder.name}**: for each of the strongest, the "
+                       f"receptive field of its strongest {layer} unit, cut from the crop the network sees"
+                       f"{f' ({tower})' if tower else ''}.")
+            cols = st.columns(3)
+            for i, (path, value, patch) in enumerate(found):
+                factor = max(1, 150 // patch.shape[0])
+                cols[i % 3].image(render.enlarge(patch, factor), caption=f"{Path(path).name}: {value:.3g}",
+                                  width="stretch")
+    indexes.upload_form(sel)
+with right:
+    st.subheader("What excites it")
+    picture = visualisation.cached(sel, layer, channel)
+    if picture is None:
+        slot = st.empty()  # the button, then the progress bar in its place
+        if slot.button(f"Compute it ({visualisation.steps()} steps)", key=f"lf_vis_{layer}_{channel}",
+                       help="Optimise an image to excite this channel; it is then kept for everyone."):
+            picture = visualisation.compute(sel, layer, channel, lambda done, total: slot.progress(
+                done / total if total else 1.0, text=f"Optimising: step {done} of {total}"))
+            slot.empty()
+    if picture is None:
+        st.caption("An image optimised to excite this channel as much as possible (Olah et al., Distill "
+                   "2017); computed once, then kept for everyone.")
+    else:
+        st.image(picture, width="stretch", caption=f"Optimised to excite channel {channel} of {layer}: "
+                 f"{visualisation.steps()} steps, Fourier-parameterised, decorrelated colour, jittered.")
 
 st.subheader("Its map on this photo")
 m = sel.acts[layer][channel]  # (H, W)
