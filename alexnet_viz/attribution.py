@@ -213,8 +213,21 @@ def _grad_cam(f: _Objective, x, p, layer):
     (grad,) = torch.autograd.grad(score.sum(), acts)  # (1, C, h, w)
     with torch.no_grad():
         cam = (grad.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)  # (1, 1, h, w)
-        up = torch.nn.functional.interpolate(cam, tuple(x.shape[2:]), mode="bilinear")  # (1, 1, H, W)
-    return {"raw": up, "layer_map": cam[0, 0].cpu().numpy(), "score": float(score[0].detach())}
+    return {"raw": _to_input(cam, f.net, name, x), "layer_map": cam[0, 0].cpu().numpy(),
+            "score": float(score[0].detach())}
+
+
+def _to_input(cam: torch.Tensor, net, name: str, x: torch.Tensor) -> torch.Tensor:
+    """A (1, 1, h, w) layer map on the (H, W) input, each unit at its receptive field's centre
+    (the mapping the Feature maps page uses), bilinear between centres: plain bilinear resizing
+    puts conv5's 13 units up to 8.8 pixels away from where they look."""
+    from .render.placement import upsample_to_input
+    from .walkthrough import layer_receptive_field
+
+    size = int(x.shape[-1])
+    rf = layer_receptive_field(name, net.arch, size)
+    up = upsample_to_input(cam[0, 0].cpu().numpy(), size, rf)  # (H, W)
+    return torch.from_numpy(up).to(cam.dtype)[None, None]  # (1, 1, H, W)
 
 
 def _guided_grad_cam(f: _Objective, x, p, layer):
@@ -272,8 +285,11 @@ def _check_occlusion(p: dict, size: tuple[int, int]) -> None:
 
 
 _CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # every variant has these five
-_LAYER = Param("layer", "choice", "conv5", choices=_CONV_LAYERS,
-               help="The conv layer whose activations and gradients make the map.")
+_CAM_LAYERS = _CONV_LAYERS + ("relu1", "relu2", "relu3", "relu4", "relu5")  # ... and their ReLUs
+# Selvaraju et al. (and Caffe, whose conv5 blob is rectified in place) use the rectified maps.
+_LAYER = Param("layer", "choice", "relu5", choices=_CAM_LAYERS,
+               help="The layer whose activations and gradients make the map: a conv layer, or the "
+                    "same layer after its ReLU (relu5, the default, as Selvaraju et al. use).")
 
 ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("saliency", "Saliency (vanilla gradient)",
@@ -326,9 +342,9 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            "itself at every ReLU, ignoring which units were active.",
            uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014", run=_deconvolution),
     Method("grad_cam", "Grad-CAM",
-           "A conv layer's activations weighted by the spatial mean of their gradients, summed "
-           "over channels, upsampled (bilinear) to the input. Coarse; the positive part is the "
-           "classic Grad-CAM.",
+           "A layer's activations weighted by the spatial mean of their gradients, summed over "
+           "channels, and placed on the input with each unit at its receptive field's centre (as the "
+           "Feature maps page places a channel). Coarse; the positive part is the classic Grad-CAM.",
            (_LAYER,), sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
     Method("guided_grad_cam", "Guided Grad-CAM",
            "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "

@@ -98,7 +98,9 @@ def test_every_method_runs_from_its_widgets(explain_calls):
         if name == "integrated_gradients":
             assert "Convergence delta" in texts(at) and "completeness" in texts(at)
         if name == "grad_cam":  # the layer widget lists the network's conv layers
-            assert at.selectbox(key="attr_grad_cam_layer").options == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+            assert at.selectbox(key="attr_grad_cam_layer").options == [
+                "conv1", "conv2", "conv3", "conv4", "conv5", "relu1", "relu2", "relu3", "relu4", "relu5"]
+            assert at.selectbox(key="attr_grad_cam_layer").value == "relu5", "the rectified maps by default"
             at.selectbox(key="attr_grad_cam_layer").set_value("conv3").run()
             assert "Grad-CAM at conv3 is 13×13" in texts(at)
     ran = {(m, tuple(sorted(p.items()))) for m, p in explain_calls}

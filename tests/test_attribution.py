@@ -141,14 +141,14 @@ def test_methods_really_differ(tv, x64):
 def test_grad_cam_layer_is_selectable_and_upsampled(tv, x64):
     c5 = explain(tv, x64, "grad_cam", 3)
     c1 = explain(tv, x64, "grad_cam", 3, layer="conv1")
-    assert c5.params["layer"] == "conv5" and c5.layer_map.shape == (3, 3)
+    assert c5.params["layer"] == "relu5" and c5.layer_map.shape == (3, 3)  # the rectified maps, by default
     assert c1.layer_map.shape == (15, 15)  # conv1's output at 64×64
     assert c5.map.shape == c1.map.shape == (64, 64)
     assert not np.allclose(c5.map, c1.map)
 
 
-@pytest.mark.parametrize("model,layer", [("alexnet2012", "conv5"), ("alexnet2012", "conv2"),
-                                         ("torchvision", "conv5"), ("torchvision", "conv3")])
+@pytest.mark.parametrize("model,layer", [("alexnet2012", "conv5"), ("alexnet2012", "relu5"), ("alexnet2012", "conv2"),
+                                         ("torchvision", "conv5"), ("torchvision", "relu3")])
 def test_grad_cam_is_captums_layer_grad_cam(net2012, tv, model, layer):
     """Back-propagating only from the layer gives the very map Captum's hooks give."""
     from captum.attr import LayerAttribution, LayerGradCam
@@ -163,13 +163,30 @@ def test_grad_cam_is_captums_layer_grad_cam(net2012, tv, model, layer):
         contrast = lambda z: (lambda logits: logits[:, 3] - logits[:, 9])(copy_(z))  # noqa: E731 - one pass
         cam = LayerGradCam(contrast, module).attribute(
             x.clone().requires_grad_(True), relu_attributions=False)  # (1, 1, h, w)
-    up = LayerAttribution.interpolate(cam, (227, 227), interpolate_mode="bilinear")[0, 0].detach().numpy()
+    # placed as the Feature maps page places a layer: each unit at its receptive field's centre
+    from alexnet_viz.render.placement import upsample_to_input
+    from alexnet_viz.walkthrough import layer_receptive_field
+
+    up = upsample_to_input(cam[0, 0].detach().numpy(), 227, layer_receptive_field(layer, net.arch, 227))
     scale = np.abs(up).max()
     assert scale > 0 and np.abs(ours.map - up).max() <= 1e-5 * scale
     assert np.abs(ours.layer_map - cam[0, 0].detach().numpy()).max() <= 1e-5 * scale
     with torch.no_grad():
         logits = net(x)[0]
     assert ours.score == pytest.approx(float(logits[3] - logits[9]), rel=1e-5, abs=1e-6)
+
+
+def test_grad_cam_puts_each_unit_where_it_looks(net2012):
+    """conv5's strongest unit lands on its receptive field's centre, as on the Feature maps page
+    (plain bilinear resizing put conv5's units up to 8.8 pixels away)."""
+    from alexnet_viz.walkthrough import layer_receptive_field
+
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(5)) * 50
+    e = explain(net2012, x, "grad_cam", 3, layer="conv5")
+    rf = layer_receptive_field("conv5", net2012.arch, 227)
+    i, j = np.unravel_index(np.argmax(e.layer_map), e.layer_map.shape)
+    y, x_ = rf.start + rf.jump * i, rf.start + rf.jump * j
+    assert e.map[int(round(y)), int(round(x_))] == pytest.approx(float(e.layer_map.max()), rel=1e-4)
 
 
 def test_forward_from_a_layer_is_the_rest_of_the_network(tv, x64):
@@ -593,7 +610,7 @@ def test_cli_lists_the_methods(capsys):
     assert main(["saliency", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ATTRIBUTION_METHODS)
-    assert "steps=4" in out and "tolerance=0.01" in out and "layer=conv5" in out
+    assert "steps=4" in out and "tolerance=0.01" in out and "layer=relu5" in out
 
 
 def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):
