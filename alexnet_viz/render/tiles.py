@@ -99,15 +99,15 @@ class Grid:
 
 
 def labelled_tiles(grid: Grid, cmap: str = "viridis", width: int = 720) -> np.ndarray:
-    """``grid.rgb(cmap)`` enlarged (nearest, a whole factor) to at least about ``width`` pixels,
+    """``grid.rgb(cmap)`` enlarged (nearest, by the whole factor that comes nearest ``width`` pixels),
     each tile's channel number written in its top-left corner, white on a dark box, large enough
     to read on a projector: (H'·f, W'·f, 3) uint8. Clicks map back with ``grid.channel_at_pixel``."""
     from PIL import Image, ImageDraw, ImageFont
 
-    f = max(1, math.ceil(width / grid.image.shape[1]))
+    f = max(1, round(width / grid.image.shape[1]))
     img = Image.fromarray(enlarge(grid.rgb(cmap), f))
     th, tw = grid.tile[0] * f, grid.tile[1] * f
-    size = int(min(24, max(12, 0.3 * min(th, tw))))
+    size = int(min(40, max(12, 0.4 * min(th, tw))))  # shown ~40 % of a tile high, whatever the zoom
     font = ImageFont.load_default(size=size)
     draw = ImageDraw.Draw(img, "RGBA")
     for c in grid.channels:

@@ -4,6 +4,7 @@ A click on a tile picks its channel; a click on the enlarged channel opens "How 
 made?" for the unit under the pointer. The layer and channel live in the URL
 (``?layer=relu2&channel=130``), so a copied link opens the same view (for the sample photos).
 """
+import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates as clickable_image
 
@@ -42,16 +43,34 @@ def from_link(link: dict) -> str | None:
 
 def new_click(key: str, click: dict | None) -> dict | None:
     """The component's value if it is a click not handled yet (a value stays after its rerun)."""
-    if not click or ss.setdefault(SEEN, {}).get(key) == click.get("unix_time"):
+    if not click or not click.get("width") or ss.setdefault(SEEN, {}).get(key) == click.get("unix_time"):
         return None
     ss[SEEN][key] = click.get("unix_time")
     return click
+
+
+class EncodedPNG:
+    """PNG bytes made once and cached, handed to the click component, which asks for ``.save``."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def save(self, fp, **_ignored) -> None:
+        fp.write(self.data)
 
 
 link = {k: st.query_params[k] for k in ("layer", "channel") if k in st.query_params}
 note = from_link(link) if link and link != ss.get(QP) else None
 if ss.get("fm_layer") not in layers:  # first visit, or a network without that layer
     ss["fm_layer"] = DEFAULT
+
+# A click on the enlarged channel opens its unit at once, before this page draws anything.
+_layer, _channel = ss["fm_layer"], ss.get(f"fm_channel_{ss['fm_layer']}")
+_click = new_click(f"fm_unit_{_layer}_{_channel}", ss.get(f"fm_unit_{_layer}_{_channel}"))
+if _click and layers[_layer] == "map":
+    _r, _q = render.unit_at_pixel(sel.acts[_layer].shape[1:], _click["x"], _click["y"], _click["width"])
+    st.switch_page("views/unit.py", query_params={"layer": _layer, "channel": str(_channel),
+                                                   "row": str(_r), "col": str(_q)})
 
 state.page_header("Feature maps", sel)
 if note:
@@ -106,20 +125,20 @@ else:
     st.caption("Each tile carries its channel number. **Click a tile** to show that channel below.")
     cols = st.columns(len(grids))
     for col, (tower, grid) in zip(cols, grids.items()):
-        pic = cache.store().get_or_compute(
+        png = cache.store().get_or_compute(  # encoded once: a click reruns the page without re-encoding
             ("fm_tiles", sel.model, str(sel.weights), sel.digest, sel.mode, layer, sort, shared, tower),
-            lambda grid=grid: render.labelled_tiles(grid, "viridis"))  # (H, W, 3) uint8, numbers on the tiles
+            lambda grid=grid: np.frombuffer(render.png_bytes(render.labelled_tiles(grid, "viridis")), np.uint8))
         with col:
             key = f"fm_tiles_{layer}_{tower}"
-            click = new_click(key, clickable_image(pic, key=key, width="stretch", cursor="pointer",
-                                                   png_compression_level=1))
-        if click and click.get("width"):
+            click = new_click(key, clickable_image(EncodedPNG(png.tobytes()), key=key, width="stretch",
+                                                   cursor="pointer"))
+        if click:
             picked = grid.channel_at_pixel(click["x"], click["y"], click["width"])
             if picked is not None:  # a click on the white frame between tiles picks nothing
                 ss[f"fm_channel_{layer}"] = picked
         col.caption(f"{tower}: channels {min(grid.channels)}–{max(grid.channels)}"
                     if grid.tower else f"all {c} channels")
-        col.download_button(f"Download {tower} (PNG)", render.png_bytes(pic), file_name=f"{layer}_{tower}.png",
+        col.download_button(f"Download {tower} (PNG)", png.tobytes(), file_name=f"{layer}_{tower}.png",
                             mime="image/png", on_click="ignore", key=f"fm_dl_{tower}")
 
     st.subheader("One channel, on the input")
@@ -137,24 +156,20 @@ else:
     rf = layer_receptive_field(layer, arch, crop)
     over = render.channel_on_input(view, m, rf, alpha, unit=stats["argmax"])  # (crop, crop, 3)
     a, b, s = st.columns([1, 1, 1])
-    with a:
-        key = f"fm_unit_{layer}_{channel}"
-        click = new_click(key, clickable_image(render.channel_picture(m, 220), key=key, width="stretch",
-                                               cursor="crosshair", png_compression_level=1))
-    if click and click.get("width"):
-        r, q = render.unit_at_pixel((h, w), click["x"], click["y"], click["width"])
-        st.switch_page("views/unit.py", query_params={"layer": layer, "channel": str(channel),
-                                                       "row": str(r), "col": str(q)})
+    with a:  # its clicks are handled at the top of the page
+        clickable_image(render.channel_picture(m, 220), key=f"fm_unit_{layer}_{channel}", width="stretch",
+                        cursor="crosshair", png_compression_level=1)
     a.caption(f"Channel {channel} of {layer}, {h}×{w}, enlarged. **Click a unit** to see how its number was made.")
-    r, q = stats["argmax"]
-    a.page_link("views/unit.py", label=f"How was the strongest unit, ({r}, {q}), made?", icon=":material/calculate:",
-                query_params={"layer": layer, "channel": str(channel), "row": str(r), "col": str(q)})
     b.image(over, caption=f"On the {crop}×{crop} crop; box: the {rf.size:g}-pixel receptive field of the "
                           f"strongest unit {stats['argmax']}", width="stretch")
     b.download_button("Download the overlay (PNG)", render.png_bytes(over),
                       file_name=f"{layer}_{channel}_overlay.png", mime="image/png", on_click="ignore")
     s.metric("Mean", f"{stats['mean']:.3g}")
     s.metric("Max", f"{stats['max']:.3g}", help=f"at unit (row, column) {stats['argmax']}")
+    r, q = stats["argmax"]
+    s.page_link("views/unit.py", label="How was the max made?", icon=":material/calculate:",
+                help=f"Unit ({r}, {q}) of channel {channel}: its arithmetic on the next page.",
+                query_params={"layer": layer, "channel": str(channel), "row": str(r), "col": str(q)})
     if rectified:
         s.metric("Zero (switched off) fraction", f"{stats['zero_fraction']:.1%}",
                  help="The share of units the ReLU set to zero on this photo.")
