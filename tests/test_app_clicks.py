@@ -129,3 +129,17 @@ def test_a_click_on_the_input_block_or_another_variant_stays_on_the_architecture
     at.selectbox(key="arch_variant").set_value("torchvision").run()
     assert any("sidebar" in c.value for c in at.main.caption), "says why its blocks do not open feature maps"
     assert at.title[0].value == "Architecture"
+
+
+def test_a_click_on_an_fc_bar_opens_that_units_computation():
+    at = open_page(FM, {"layer": "fc8"})
+    fig = render.unit_bars(at.session_state["_selection"].acts["fc8"], 20, at.session_state["_selection"].net.arch,
+                           "fc8")
+    unit = int(fig.data[0].customdata[3])
+    at.session_state["fm_units"] = {"selection": {"points": [{"curve_number": 0, "point_index": 3,
+                                                              "customdata": unit}],
+                                                  "point_indices": [3], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["_unit_pos"] == ("fc8", unit, None, None)
+    assert params(at) == {"layer": "fc8", "channel": str(unit)}

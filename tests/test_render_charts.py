@@ -64,6 +64,8 @@ def test_unit_bars_colour_units_by_tower_strongest_first():
     fig = Ch.unit_bars(vec, 3, ALEX, "fc6")
     by_tower = {t.name: list(t.x) for t in fig.data}
     assert by_tower == {"GPU 1": ["unit 1", "unit 3"], "GPU 2": ["unit 2050"]}
+    assert {t.name: list(t.customdata) for t in fig.data} == {"GPU 1": [1, 3], "GPU 2": [2050]}, \
+        "each bar carries its unit, for a click"
     assert list(fig.layout.xaxis.categoryarray) == ["unit 1", "unit 2050", "unit 3"]
     assert fig.layout.showlegend
     fc8 = np.zeros(1000)

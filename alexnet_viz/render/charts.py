@@ -52,6 +52,7 @@ def unit_bars(vec: np.ndarray, k: int, arch: Architecture, layer: str,
         if not sel:
             continue
         fig.add_bar(x=[names[j] for j in sel], y=[units[j][1] for j in sel], name=t.name,
+                    customdata=[units[j][0] for j in sel],  # the unit's index, for clicks
                     marker_color=TOWER_COLOURS[t.name], hovertemplate="%{x}: %{y:.3f}<extra>" + t.name + "</extra>")
     fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-40)
     fig.update_yaxes(title="activation")

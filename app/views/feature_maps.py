@@ -102,7 +102,12 @@ summary = activations.layer_summary(act)
 if layers[layer] == "vector":
     k = c2.slider("How many units", 5, 50, 20, key="fm_k")
     labels = sel.net.categories if len(act) == len(sel.net.categories) else None
-    st.plotly_chart(render.unit_bars(act, k, arch, layer, labels), theme=None, key="fm_units")
+    bars = st.plotly_chart(render.unit_bars(act, k, arch, layer, labels), theme=None, key="fm_units",
+                           on_select="rerun", selection_mode="points")
+    picked = bars["selection"]["points"]  # a click on a bar opens that unit's computation
+    if picked and picked[0].get("customdata") is not None:
+        st.switch_page("views/unit.py", query_params={"layer": layer, "channel": str(int(picked[0]["customdata"]))})
+    st.caption("Click a bar to see how that unit's number was made.")
     strongest = int(act.argmax())
     st.page_link("views/unit.py", label=f"How was the strongest unit, {layer}[{strongest}], made?",
                  icon=":material/calculate:", query_params={"layer": layer, "channel": str(strongest)})
