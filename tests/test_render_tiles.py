@@ -196,3 +196,19 @@ def test_labelled_tiles_write_each_channel_number_and_keep_the_click_geometry(al
         np.testing.assert_array_equal(out[bottom - 2, right - 2], plain[(bottom - 2) // f, (right - 2) // f])
     top, left, bottom, right = g.box_of(100)
     assert g.channel_at_pixel((left + 1) * f, (top + 1) * f, out.shape[1]) == 100, "a click on the label"
+
+
+def test_mark_tile_frames_the_chosen_tile_and_nothing_else(alex_acts):
+    g = T.tower_grids(alex_acts["relu2"][0], "relu2", "index", ALEX)["GPU 1"]
+    pic = T.labelled_tiles(g)
+    before = pic.copy()
+    marked = T.mark_tile(pic, g, 30)
+    f = pic.shape[1] // g.image.shape[1]
+    top, left, bottom, right = (v * f for v in g.box_of(30))
+    changed = np.argwhere((marked != pic).any(axis=2))
+    assert len(changed) > 0 and np.array_equal(pic, before), "a copy is marked"
+    m = g.pad * f
+    assert changed[:, 0].min() >= top - m and changed[:, 0].max() < bottom + m
+    assert changed[:, 1].min() >= left - m and changed[:, 1].max() < right + m
+    np.testing.assert_array_equal(marked[top + 10:bottom - 10, left + 10:right - 10],
+                                  pic[top + 10:bottom - 10, left + 10:right - 10]), "the map inside stays visible"

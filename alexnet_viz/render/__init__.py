@@ -14,7 +14,7 @@ from .encode import csv_bytes, npy_bytes, png_bytes
 from .images import draw_box, enlarge, overlay
 from .placement import channel_on_input, channel_picture, receptive_field_box, unit_at_pixel, upsample_to_input
 from .tables import channel_table, class_ranks, probability_rows, variant_comparison, walk_records
-from .tiles import Grid, input_kernels, kernel_grid, labelled_tiles, tile_grid, tower_grids
+from .tiles import Grid, input_kernels, kernel_grid, labelled_tiles, mark_tile, tile_grid, tower_grids
 
 __all__ = [
     "attribution_picture", "attribution_pictures", "colour_bar",
@@ -23,5 +23,5 @@ __all__ = [
     "colourise", "lut", "to_uint8", "csv_bytes", "npy_bytes", "png_bytes", "draw_box", "enlarge", "overlay",
     "channel_on_input", "channel_picture", "receptive_field_box", "unit_at_pixel", "upsample_to_input",
     "channel_table", "class_ranks", "probability_rows", "variant_comparison", "walk_records",
-    "Grid", "input_kernels", "kernel_grid", "labelled_tiles", "tile_grid", "tower_grids",
+    "Grid", "input_kernels", "kernel_grid", "labelled_tiles", "mark_tile", "tile_grid", "tower_grids",
 ]

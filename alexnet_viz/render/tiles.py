@@ -15,8 +15,8 @@ import numpy as np
 from ..activations import channel_order
 from ..architecture import WHOLE, Architecture, get_architecture
 from ..arrays import chw, conv_weight
-from .colour import colourise, to_uint8
-from .images import enlarge
+from .colour import OKABE_ITO, colourise, to_uint8
+from .images import draw_box, enlarge
 
 NORMALISE = ("per_channel", "shared")
 
@@ -116,6 +116,15 @@ def labelled_tiles(grid: Grid, cmap: str = "viridis", width: int = 720) -> np.nd
         draw.rectangle((left, top, min(x1 + 2, left + tw - 1), min(y1 + 2, top + th - 1)), fill=(0, 0, 0, 170))
         draw.text((left + 2, top + 1), str(c), fill=(255, 255, 255, 255), font=font)
     return np.asarray(img)
+
+
+def mark_tile(picture: np.ndarray, grid: Grid, channel: int, colour: str = OKABE_ITO["orange"]) -> np.ndarray:
+    """A copy of ``picture`` (``grid`` drawn by :func:`labelled_tiles`, any whole enlargement) with a
+    thick frame around ``channel``'s tile, over the padding around it: the selected tile."""
+    f = picture.shape[1] // grid.image.shape[1]
+    top, left, bottom, right = (v * f for v in grid.box_of(channel))
+    m = grid.pad * f  # the frame covers the padding first, then the tile's edge
+    return draw_box(picture, (top - m, left - m, bottom + m, right + m), colour, width=max(4, m + 3))
 
 
 def _compose(tiles: list[np.ndarray], cols: int, pad: int, pad_value: int,

@@ -59,6 +59,12 @@ class EncodedPNG:
         fp.write(self.data)
 
 
+def numbered(grid: render.Grid) -> tuple[np.ndarray, np.ndarray]:
+    """The grid with its channel numbers, (H, W, 3) uint8, and its PNG bytes (as uint8, so the cache counts them)."""
+    pic = render.labelled_tiles(grid, "viridis")
+    return pic, np.frombuffer(render.png_bytes(pic), np.uint8)
+
+
 link = {k: st.query_params[k] for k in ("layer", "channel") if k in st.query_params}
 note = from_link(link) if link and link != ss.get(QP) else None
 if ss.get("fm_layer") not in layers:  # first visit, or a network without that layer
@@ -127,27 +133,30 @@ else:
                + ("; ordered by index" if sort == "index" else f"; ordered by {sort}, strongest first{per_tower}")
                + "; bright = strong (viridis). "
                "Tiles read left to right, top to bottom.")
-    st.caption("Each tile carries its channel number. **Click a tile** to show that channel below.")
+    st.caption("Each tile carries its channel number; the orange frame marks the channel shown below. "
+               "**Click a tile** to show another.")
+    for tower, grid in grids.items():  # a click on a tile picks its channel, before the tiles are drawn
+        click = new_click(f"fm_tiles_{layer}_{tower}", ss.get(f"fm_tiles_{layer}_{tower}"))
+        picked = grid.channel_at_pixel(click["x"], click["y"], click["width"]) if click else None
+        if picked is not None:  # a click on the white frame between tiles picks nothing
+            ss[f"fm_channel_{layer}"] = picked
+    order = [ch for g in grids.values() for ch in g.channels]
+    chosen = ss.get(f"fm_channel_{layer}", order[0])  # the channel box's value (its default: the first)
     cols = st.columns(len(grids))
     for col, (tower, grid) in zip(cols, grids.items()):
-        png = cache.store().get_or_compute(  # encoded once: a click reruns the page without re-encoding
+        pic, png = cache.store().get_or_compute(  # drawn and encoded once per view, not per click
             ("fm_tiles", sel.model, str(sel.weights), sel.digest, sel.mode, layer, sort, shared, tower),
-            lambda grid=grid: np.frombuffer(render.png_bytes(render.labelled_tiles(grid, "viridis")), np.uint8))
+            lambda grid=grid: numbered(grid))
+        shown = render.mark_tile(pic, grid, chosen) if chosen in grid.channels else EncodedPNG(png.tobytes())
         with col:
-            key = f"fm_tiles_{layer}_{tower}"
-            click = new_click(key, clickable_image(EncodedPNG(png.tobytes()), key=key, width="stretch",
-                                                   cursor="pointer"))
-        if click:
-            picked = grid.channel_at_pixel(click["x"], click["y"], click["width"])
-            if picked is not None:  # a click on the white frame between tiles picks nothing
-                ss[f"fm_channel_{layer}"] = picked
+            clickable_image(shown, key=f"fm_tiles_{layer}_{tower}", width="stretch", cursor="pointer",
+                            png_compression_level=1)
         col.caption(f"{tower}: channels {min(grid.channels)}–{max(grid.channels)}"
                     if grid.tower else f"all {c} channels")
         col.download_button(f"Download {tower} (PNG)", png.tobytes(), file_name=f"{layer}_{tower}.png",
                             mime="image/png", on_click="ignore", key=f"fm_dl_{tower}")
 
     st.subheader("One channel, on the input")
-    order = [ch for g in grids.values() for ch in g.channels]
     cc1, cc2 = st.columns([1, 1])
     channel = cc1.selectbox("Channel (in index order)" if sort == "index" else f"Channel (strongest first{per_tower})",
                             order, key=f"fm_channel_{layer}",
