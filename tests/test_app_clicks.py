@@ -143,3 +143,15 @@ def test_a_click_on_an_fc_bar_opens_that_units_computation():
     assert not at.exception, at.exception
     assert at.session_state["_unit_pos"] == ("fc8", unit, None, None)
     assert params(at) == {"layer": "fc8", "channel": str(unit)}
+
+
+def test_coming_back_from_the_unit_page_shows_the_same_layer_and_channel():
+    at = open_page(FM, {"layer": "conv4", "channel": "300"})
+    shown = 300.0
+    click(at, "fm_unit_conv4_300", 6.5 * shown / 13, 2.5 * shown / 13, shown, shown, 11)
+    assert at.session_state["_unit_pos"] == ("conv4", 300, 2, 6)
+    at.query_params.clear()  # the browser drops the unit's address on the way back
+    at.switch_page(FM).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="fm_layer").value == "conv4" and at.selectbox(key="fm_channel_conv4").value == 300
+    assert not at.info

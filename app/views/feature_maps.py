@@ -67,6 +67,8 @@ def numbered(grid: render.Grid) -> tuple[np.ndarray, np.ndarray]:
 
 link = {k: st.query_params[k] for k in ("layer", "channel") if k in st.query_params}
 note = from_link(link) if link and link != ss.get(QP) else None
+if "fm_layer" not in ss and ss.get(QP):  # back from another page (its widgets are gone): the last view
+    from_link(ss[QP])
 if ss.get("fm_layer") not in layers:  # first visit, or a network without that layer
     ss["fm_layer"] = DEFAULT
 
