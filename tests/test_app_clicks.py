@@ -155,3 +155,12 @@ def test_coming_back_from_the_unit_page_shows_the_same_layer_and_channel():
     assert not at.exception, at.exception
     assert at.selectbox(key="fm_layer").value == "conv4" and at.selectbox(key="fm_channel_conv4").value == 300
     assert not at.info
+
+
+def test_a_channel_the_other_variant_lacks_falls_back_to_the_first():
+    at = open_page(FM, {"layer": "conv2", "channel": "250"})  # alexnet2012's conv2 has 256 channels
+    at.query_params.clear()
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()  # torchvision's conv2 has 192
+    assert not at.exception, at.exception
+    assert at.selectbox(key="fm_layer").value == "conv2"
+    assert at.selectbox(key="fm_channel_conv2").value in range(192)
