@@ -1,15 +1,12 @@
 """What several test modules need and the library itself does not: networks built the short
-way, the input normalisation undone, the tile under a pixel of a grid, a made-up attribution."""
+way, the input normalisation undone, a made-up attribution."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from alexnet_viz.network import Network, load_network
-from alexnet_viz.render import Grid
 
 
 def build_network(model: str, device: str | torch.device = "cpu") -> Network:
@@ -22,23 +19,6 @@ def deprocess(net: Network, x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(net.prep.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(net.prep.std, device=x.device).view(1, 3, 1, 1)
     return ((x * std + mean) / (255.0 * net.prep.scale)).clamp(0, 1)
-
-
-def channel_at(grid: Grid, row_px: float, col_px: float) -> int | None:
-    """The channel whose tile covers pixel (row_px, col_px) of ``grid.image``; None on padding or outside.
-
-    Worked out from the layout alone, so it checks ``Grid.box_of`` independently.
-    """
-    th, tw = grid.tile
-    r, c = int(math.floor(row_px)) - grid.pad, int(math.floor(col_px)) - grid.pad
-    if r < 0 or c < 0:
-        return None
-    gr, rr = divmod(r, th + grid.pad)
-    gc, rc = divmod(c, tw + grid.pad)
-    if rr >= th or rc >= tw or gc >= grid.cols:
-        return None
-    k = gr * grid.cols + gc
-    return int(grid.channels[k]) if k < len(grid.channels) else None
 
 
 @pytest.fixture(scope="module")

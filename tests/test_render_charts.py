@@ -64,6 +64,8 @@ def test_unit_bars_colour_units_by_tower_strongest_first():
     fig = Ch.unit_bars(vec, 3, ALEX, "fc6")
     by_tower = {t.name: list(t.x) for t in fig.data}
     assert by_tower == {"GPU 1": ["unit 1", "unit 3"], "GPU 2": ["unit 2050"]}
+    assert {t.name: list(t.customdata) for t in fig.data} == {"GPU 1": [1, 3], "GPU 2": [2050]}, \
+        "each bar carries its unit, for a click"
     assert list(fig.layout.xaxis.categoryarray) == ["unit 1", "unit 2050", "unit 3"]
     assert fig.layout.showlegend
     fc8 = np.zeros(1000)
@@ -99,3 +101,20 @@ def test_the_sanity_chart_fits_its_axis_to_the_data():
     assert lo < -0.55 and hi >= 1.0 and lo > -0.8, "Grad-CAM's -0.55 is on the chart, not far below it"
     assert Ch.sanity_range({"m": np.array([1.0, 0.8])})[0] <= 0.0  # the zero line stays in view
     assert any("0.5" in a.text for a in fig.layout.annotations)
+
+
+def test_a_click_on_a_diagram_block_names_a_layer_the_feature_maps_page_shows():
+    from alexnet_viz.walkthrough import viewable_layers
+    for model in ("alexnet2012", "torchvision"):
+        fig = Ch.architecture_diagram(model)
+        hover = fig.data[0]
+        assert len(hover.customdata) == len(hover.hovertext)
+        for block, text in zip(hover.customdata, hover.hovertext):
+            assert text.startswith(f"<b>{block}</b>"), "each marker carries the block it sits on"
+        viewable = viewable_layers(model)
+        opened = {b: Ch.diagram_layer(model, b) for b in fig.layout.meta["blocks"]}
+        assert opened.pop("input") is None
+        assert all(layer in viewable for layer in opened.values()), opened
+        assert opened["conv1"] == "relu1" and opened["fc6"] == "relu6", "conv and fc open their ReLU"
+        assert opened["pool1"] == "pool1" and opened["fc8"] == "fc8", "fc8 has no ReLU after it"
+    assert Ch.diagram_layer("alexnet2012", "norm2") == "norm2" and Ch.diagram_layer("alexnet2012", "nope") is None

@@ -66,3 +66,16 @@ def test_channel_picture_is_the_map_in_viridis_enlarged_by_a_whole_factor():
     assert pic[0, 0].tolist() == colour.lut("viridis")[0].tolist()
     assert pic[-1, -1].tolist() == colour.lut("viridis")[255].tolist()
     assert (pic[:73, :73] == pic[0, 0]).all()
+
+
+@pytest.mark.parametrize("shape,shown", [((13, 13), 220), ((55, 55), 331.7), ((6, 9), 400)])
+def test_a_click_on_the_enlarged_map_selects_the_unit_under_it(shape, shown):
+    h, w = shape
+    per = shown / w
+    for r, c in [(0, 0), (h - 1, w - 1), (h // 2, w // 3)]:
+        assert P.unit_at_pixel(shape, (c + 0.5) * per, (r + 0.5) * per, shown) == (r, c)
+    assert P.unit_at_pixel(shape, shown, h * per, shown) == (h - 1, w - 1), "the far edge stays inside"
+    assert P.unit_at_pixel(shape, -3, -1, shown) == (0, 0)
+    picture = P.channel_picture(np.arange(h * w, dtype=float).reshape(h, w), 220)
+    f = picture.shape[1] / w
+    assert picture.shape[0] == h * f, "the picture keeps the map's aspect ratio, so one scale maps both axes"

@@ -7,7 +7,7 @@ import torch
 
 from alexnet_viz.architecture import get_architecture
 from alexnet_viz.render import tiles as T
-from helpers import alex, alex_acts, channel_at, tv  # noqa: F401  (fixtures)
+from helpers import alex, alex_acts, tv  # noqa: F401  (fixtures)
 
 ALEX = get_architecture("alexnet2012")
 TV = get_architecture("torchvision")
@@ -28,9 +28,9 @@ def test_each_tile_shows_exactly_its_channel_and_channel_at_round_trips():
         owner[top:bottom, left:right] = c
     for r in range(g.image.shape[0]):
         for col in range(g.image.shape[1]):
-            got = channel_at(g, r, col)
+            got = g.channel_at(r, col)
             assert (got if got is not None else -1) == owner[r, col], (r, col)
-    assert channel_at(g, -1, 3) is None and channel_at(g, 3, 10_000) is None
+    assert g.channel_at(-1, 3) is None and g.channel_at(3, 10_000) is None
 
 
 def test_per_channel_normalisation_stretches_every_tile_and_dead_tiles_are_black():
@@ -54,7 +54,7 @@ def test_scale_enlarges_tiles_with_nearest_and_channel_at_follows():
     assert g.tile == (12, 12)
     t, l, b, r = g.box_of(1)
     assert (g.image[t:t + 4, l:l + 4] == g.image[t, l]).all()
-    assert channel_at(g, t + 11, l + 11) == 1 and channel_at(g, t + 12, l) is None
+    assert g.channel_at(t + 11, l + 11) == 1 and g.channel_at(t + 12, l) is None
 
 
 def test_bad_channel_and_layout_get_sentences():
@@ -124,7 +124,7 @@ def test_kernel_grid_splits_conv1_into_two_towers_of_48(alex, tv):
     t, l, b, r = g.box_of(50)
     want = np.rint(T.conv1_kernels(alex.body.conv1.weight)[50] * 255).astype(np.uint8)
     np.testing.assert_array_equal(g.image[t:b:4, l:r:4], want)
-    assert channel_at(g, t + 20, l + 20) == 50
+    assert g.channel_at(t + 20, l + 20) == 50
     assert list(T.kernel_grid(tv.body.features[0].weight, TV)) == ["all"]
 
 
@@ -164,3 +164,51 @@ def test_one_tower_kernels_and_channels_name_no_tower(tv):
     assert k.tower is None and "one tower" in k.note
     with pytest.raises(ValueError, match="another layer or network"):
         T.kernel_grid(tv.body.features[0].weight, ALEX)
+
+
+@pytest.mark.parametrize("shown", [393, 640, 250.5])
+def test_a_click_on_the_shown_grid_lands_on_the_tile_under_it(alex_acts, shown):
+    """conv1's GPU 2 grid as the Feature maps page draws it: a click at the centre of each tile,
+    at any displayed width, selects that tile's channel; a click on the frame selects nothing."""
+    grids = T.tower_grids(alex_acts["relu1"][0], "relu1", "max", ALEX)
+    g = grids["GPU 2"]
+    f = shown / g.image.shape[1]  # displayed pixels per image pixel
+    for c in g.channels:
+        top, left, bottom, right = g.box_of(c)
+        assert g.channel_at_pixel((left + right) / 2 * f, (top + bottom) / 2 * f, shown) == c
+        assert g.channel_at_pixel((left + 0.1) * f, (bottom - 0.1) * f, shown) == c, "corners count"
+    assert g.channel_at_pixel(0.2 * f, 0.2 * f, shown) is None, "the white frame"
+    with pytest.raises(ValueError, match="visible"):
+        g.channel_at_pixel(1, 1, 0)
+
+
+def test_labelled_tiles_write_each_channel_number_and_keep_the_click_geometry(alex_acts):
+    g = T.tower_grids(alex_acts["relu5"][0], "relu5", "index", ALEX, scale=3, pad=1)["GPU 1"]
+    plain = g.rgb("viridis")
+    out = T.labelled_tiles(g, width=720)
+    f = out.shape[1] // plain.shape[1]
+    assert out.shape == (plain.shape[0] * f, plain.shape[1] * f, 3) and 720 * 2 / 3 <= out.shape[1] <= 720 * 1.5
+    assert out.dtype == np.uint8
+    for c in (g.channels[0], g.channels[-1]):
+        top, left, bottom, right = (v * f for v in g.box_of(c))
+        corner = out[top:top + 14, left:left + 14].astype(int)
+        assert (corner.max(axis=2) > 240).any() and (corner.max(axis=2) < 60).any(), "white digits on a dark box"
+        np.testing.assert_array_equal(out[bottom - 2, right - 2], plain[(bottom - 2) // f, (right - 2) // f])
+    top, left, bottom, right = g.box_of(100)
+    assert g.channel_at_pixel((left + 1) * f, (top + 1) * f, out.shape[1]) == 100, "a click on the label"
+
+
+def test_mark_tile_frames_the_chosen_tile_and_nothing_else(alex_acts):
+    g = T.tower_grids(alex_acts["relu2"][0], "relu2", "index", ALEX)["GPU 1"]
+    pic = T.labelled_tiles(g)
+    before = pic.copy()
+    marked = T.mark_tile(pic, g, 30)
+    f = pic.shape[1] // g.image.shape[1]
+    top, left, bottom, right = (v * f for v in g.box_of(30))
+    changed = np.argwhere((marked != pic).any(axis=2))
+    assert len(changed) > 0 and np.array_equal(pic, before), "a copy is marked"
+    m = g.pad * f
+    assert changed[:, 0].min() >= top - m and changed[:, 0].max() < bottom + m
+    assert changed[:, 1].min() >= left - m and changed[:, 1].max() < right + m
+    np.testing.assert_array_equal(marked[top + 10:bottom - 10, left + 10:right - 10],
+                                  pic[top + 10:bottom - 10, left + 10:right - 10]), "the map inside stays visible"

@@ -68,3 +68,26 @@ def test_one_tower_has_no_gpu_words():
     x = torch.randn(1, 3, 224, 224)
     u = av.trace_unit(net, x, "conv2", 5, 3, 3)
     assert UF.reads_sentence(u, net.arch) == "reads all 64 channels of pool1"
+
+
+@pytest.mark.parametrize("unit", [("conv2", 130, 10, 12), ("conv1", 5, 0, 54)])
+def test_the_patches_figure_shows_each_patch_above_its_kernel_largest_term_first(traced, unit):
+    net, x, acts = traced
+    u = av.trace_unit(net, x, *unit, acts=acts)
+    fig = UF.conv_patches_figure(u)
+    idx = UF.top_channels(u)
+    cols = min(4, len(idx))
+    assert len(fig.data) == 2 * len(idx)
+    for j, i in enumerate(idx):
+        patch, kernel = fig.data[2 * j], fig.data[2 * j + 1]
+        np.testing.assert_array_equal(np.asarray(patch.z), u.patch[i])
+        np.testing.assert_array_equal(np.asarray(kernel.z), u.weight[i])
+        below = int(patch.yaxis[1:] or 1) + cols
+        assert kernel.yaxis == f"y{below}", "the kernel sits right below its patch"
+        assert kernel.zmin == -kernel.zmax, "kernels on a scale centred on zero"
+    titles = [a.text for a in fig.layout.annotations]
+    name = UF.COLOURS if u.source == "input" else None
+    assert titles == [f"{name[u.in_channels[i]] if name else u.in_channels[i]}: {u.terms[i]:+.2g}" for i in idx]
+    assert all(fig.layout[f"yaxis{n if n > 1 else ''}"].scaleanchor == f"x{n if n > 1 else ''}"
+               for n in range(1, 2 * len(fig.data) // 2 + 1)), "square cells, as on the map"
+    assert [fig.layout[f"yaxis{n if n > 1 else ''}"].title.text for n in (1, cols + 1)] == ["input", "kernel"]

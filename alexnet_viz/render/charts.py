@@ -52,6 +52,7 @@ def unit_bars(vec: np.ndarray, k: int, arch: Architecture, layer: str,
         if not sel:
             continue
         fig.add_bar(x=[names[j] for j in sel], y=[units[j][1] for j in sel], name=t.name,
+                    customdata=[units[j][0] for j in sel],  # the unit's index, for clicks
                     marker_color=TOWER_COLOURS[t.name], hovertemplate="%{x}: %{y:.3f}<extra>" + t.name + "</extra>")
     fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-40)
     fig.update_yaxes(title="activation")
@@ -191,7 +192,8 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
                               layer="below")
 
     fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", marker=dict(size=40, opacity=0),
-                             hovertext=htext, hoverinfo="text", showlegend=False))
+                             customdata=[b[0] for b in blocks for _ in (lanes if b[2] else (WHOLE,))],
+                             hovertext=htext, hoverinfo="text", showlegend=False))  # customdata: the block, for clicks
     if two_lanes:
         for tower, (y0, y1) in lanes.items():
             fig.add_annotation(x=-0.55, y=(y0 + y1) / 2, text=f"<b>{tower}</b>", showarrow=False,
@@ -205,6 +207,20 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
                       else f"{arch.name}: input {size}×{size}, one tower", showlegend=two_lanes,
                       legend=dict(orientation="h", y=-0.02), hovermode="closest")
     return styled(fig, height=420 if two_lanes else 300)
+
+
+def diagram_layer(model: str | Architecture, block: str) -> str | None:
+    """The activation a click on a diagram block opens on the Feature maps page: a conv or fc
+    block's ReLU where one follows it (what the page shows first), else the block's own layer;
+    None for the input, which has no activation."""
+    arch = get_architecture(model) if isinstance(model, str) else model
+    names = arch.names()
+    if block not in names:
+        return None
+    i = names.index(block)
+    if arch.layers[i].kind in ("conv", "linear") and i + 1 < len(names) and arch.layers[i + 1].kind == "relu":
+        return names[i + 1]
+    return block
 
 
 # -- attribution sanity check ---------------------------------------------------------------------

@@ -107,3 +107,14 @@ def channel_picture(act_c, size: int = 220, cmap: str = "viridis", lo: float | N
     lo = float(m.min()) if lo is None else lo
     hi = float(m.max()) if hi is None else hi
     return enlarge(colourise(m, cmap, lo, hi), max(1, size // m.shape[0]))
+
+
+def unit_at_pixel(shape: tuple[int, int], x: float, y: float, displayed_width: float) -> tuple[int, int]:
+    """The unit (row, col) of an (H, W) map under a click at (x, y) on its picture
+    (:func:`channel_picture`) shown ``displayed_width`` pixels wide, aspect ratio kept; a click on
+    the last pixel's edge stays inside the map."""
+    h, w = shape
+    if displayed_width <= 0:
+        raise ValueError(f"The map is shown {displayed_width} pixels wide: a click needs a visible map.")
+    per_unit = displayed_width / w  # displayed pixels per unit, across and down alike
+    return min(max(int(y // per_unit), 0), h - 1), min(max(int(x // per_unit), 0), w - 1)

@@ -15,7 +15,8 @@ import numpy as np
 from ..activations import channel_order
 from ..architecture import WHOLE, Architecture, get_architecture
 from ..arrays import chw, conv_weight
-from .colour import colourise, to_uint8
+from .colour import OKABE_ITO, colourise, to_uint8
+from .images import draw_box, enlarge
 
 NORMALISE = ("per_channel", "shared")
 
@@ -62,6 +63,29 @@ class Grid:
         out[~self.tile_mask()] = background
         return out
 
+    def channel_at(self, row_px: float, col_px: float) -> int | None:
+        """The channel whose tile covers pixel (row_px, col_px) of ``image``; None on padding,
+        on an empty slot of the last row, or outside the grid."""
+        th, tw = self.tile
+        r, c = math.floor(row_px) - self.pad, math.floor(col_px) - self.pad
+        if r < 0 or c < 0:
+            return None
+        gr, rr = divmod(r, th + self.pad)
+        gc, rc = divmod(c, tw + self.pad)
+        if rr >= th or rc >= tw or gc >= self.cols:
+            return None
+        k = gr * self.cols + gc
+        return int(self.channels[k]) if k < len(self.channels) else None
+
+    def channel_at_pixel(self, x: float, y: float, displayed_width: float) -> int | None:
+        """The channel under a click at (x, y) on the grid shown ``displayed_width`` pixels wide
+        (x to the right, y down, as a browser reports them; the aspect ratio kept), or None on
+        padding. Any uniform enlargement of ``image`` (:func:`labelled_tiles`) maps the same way."""
+        if displayed_width <= 0:
+            raise ValueError(f"The grid is shown {displayed_width} pixels wide: a click needs a visible grid.")
+        f = self.image.shape[1] / displayed_width  # image pixels per displayed pixel
+        return self.channel_at(y * f, x * f)
+
     def box_of(self, channel: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right) of ``channel``'s tile in ``image``; bottom/right exclusive."""
         try:
@@ -72,6 +96,35 @@ class Grid:
         top = self.pad + (k // self.cols) * (th + self.pad)
         left = self.pad + (k % self.cols) * (tw + self.pad)
         return top, left, top + th, left + tw
+
+
+def labelled_tiles(grid: Grid, cmap: str = "viridis", width: int = 720) -> np.ndarray:
+    """``grid.rgb(cmap)`` enlarged (nearest, by the whole factor that comes nearest ``width`` pixels),
+    each tile's channel number written in its top-left corner, white on a dark box, large enough
+    to read on a projector: (H'·f, W'·f, 3) uint8. Clicks map back with ``grid.channel_at_pixel``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    f = max(1, round(width / grid.image.shape[1]))
+    img = Image.fromarray(enlarge(grid.rgb(cmap), f))
+    th, tw = grid.tile[0] * f, grid.tile[1] * f
+    size = int(min(40, max(12, 0.4 * min(th, tw))))  # shown ~40 % of a tile high, whatever the zoom
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(img, "RGBA")
+    for c in grid.channels:
+        top, left = (v * f for v in grid.box_of(c)[:2])
+        x0, y0, x1, y1 = draw.textbbox((left + 2, top + 1), str(c), font=font)
+        draw.rectangle((left, top, min(x1 + 2, left + tw - 1), min(y1 + 2, top + th - 1)), fill=(0, 0, 0, 170))
+        draw.text((left + 2, top + 1), str(c), fill=(255, 255, 255, 255), font=font)
+    return np.asarray(img)
+
+
+def mark_tile(picture: np.ndarray, grid: Grid, channel: int, colour: str = OKABE_ITO["orange"]) -> np.ndarray:
+    """A copy of ``picture`` (``grid`` drawn by :func:`labelled_tiles`, any whole enlargement) with a
+    thick frame around ``channel``'s tile, over the padding around it: the selected tile."""
+    f = picture.shape[1] // grid.image.shape[1]
+    top, left, bottom, right = (v * f for v in grid.box_of(channel))
+    m = grid.pad * f  # the frame covers the padding first, then the tile's edge
+    return draw_box(picture, (top - m, left - m, bottom + m, right + m), colour, width=max(4, m + 3))
 
 
 def _compose(tiles: list[np.ndarray], cols: int, pad: int, pad_value: int,

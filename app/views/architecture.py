@@ -5,6 +5,7 @@ import streamlit as st
 import state
 from alexnet_viz import render
 from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrough
+from alexnet_viz.walkthrough import viewable_layers
 
 sel = state.selection()
 state.page_header("Architecture", sel)
@@ -27,18 +28,30 @@ if not fatal and not problems:
     st.success(f"At {size}×{size} every layer's size works out exactly, "
                f"{total_params(rows):,} parameters in all.")
 
-st.plotly_chart(render.architecture_diagram(arch, size), theme=None, key="diagram")
+shown = arch.name == sel.net.arch.name  # blocks open feature maps of the sidebar's network only
+fig = render.architecture_diagram(arch, size)
+if shown:
+    clicked = st.plotly_chart(fig, theme=None, key="diagram", on_select="rerun", selection_mode="points")
+    points = clicked["selection"]["points"]  # a dict-like PlotlyState
+    target = render.diagram_layer(arch, points[0].get("customdata")) if points else None
+    if target in viewable_layers(arch):
+        st.session_state["fm_layer"] = target  # read by the Feature maps page's layer box
+        st.switch_page("views/feature_maps.py")
+else:
+    st.plotly_chart(fig, theme=None, key="diagram_other")
+click = ("Click a block to open its feature maps (a conv or fc block opens its ReLU)." if shown else
+         f"The sidebar's network is {sel.net.arch.name}: draw that variant to open feature maps by clicking a block.")
 crossing = [layer.name for layer in arch.layers if layer.kind in ("conv", "linear")
             and len(arch.towers(layer.name)) > 1 and layer.groups == 1]
 if len(arch.towers(arch.layers[0].name)) > 1:
     st.caption(f"One lane per GPU ({len(arch.towers(arch.layers[0].name))} towers). Solid lines stay within a "
                f"tower; dashed black lines cross between towers, only where the paper has them "
                f"({', '.join(crossing)}). Hover a block for its walkthrough row. A dotted black outline marks a "
-               "size that does not work out exactly.")
+               f"size that does not work out exactly. {click}")
 else:
     st.caption("One lane: this variant is one tower on one device, every layer reading all of the one "
                "before. Hover a block for its walkthrough row. A dotted black outline marks a size that does "
-               "not work out exactly.")
+               f"not work out exactly. {click}")
 
 st.subheader("Input size: the 224 vs 227 story")
 st.markdown("The paper says its inputs are **224×224**, but conv1 (11×11 kernels at stride 4, no "
