@@ -106,7 +106,7 @@ def words() -> None:
 
 
 def paper() -> None:
-    st.markdown(f"**The paper's words** ({lesson.PAPER})")
+    st.markdown(f"**The paper's words** — {lesson.PAPER}")
     st.markdown("\n".join(f"- “{q.text}” ({q.section})" if q.quoted else f"- {q.text} ({q.section}, in other words)"
                           for q in step.paper))
     if not two_towers and step.shape_of:
