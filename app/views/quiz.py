@@ -78,7 +78,7 @@ if q_state["verdict"]:
     kind, message = q_state["verdict"]
     getattr(st, kind)(message)
 
-h1, h2, _ = st.columns([1, 1, 3])
+h1, h2, _ = st.columns([1, 1.6, 2.4])
 h1.button("Hint", key="quiz_hint", on_click=lambda: q_state.update(hint=True), disabled=q_state["hint"],
           width="stretch")
 h2.button("Show the answer", key="quiz_show", on_click=lambda: q_state.update(hint=True, shown=True),
