@@ -62,7 +62,7 @@ st.subheader(f"Step {n} of {lesson.STEPS}: {step.title}")
 def picture() -> None:
     if step.number == 1:
         view = sel.view
-        a, b = st.columns(2)
+        a, b = st.columns(3 if presentation.presenting() else 2)[:2]  # on a projector: both in the first screen
         a.image(sel.image, caption=f"Your photo ({state.image_size_words(sel.image)})", width="stretch")
         b.image(view, caption=f"What the network sees: {view.width}×{view.height}", width="stretch")
     elif step.maps is None:  # the output: probabilities
