@@ -196,6 +196,27 @@ def total_params(rows: list[WalkRow]) -> int:
     return sum(r.params for r in rows)
 
 
+def param_formula(row: WalkRow, layer: Layer) -> str:
+    """How ``row.params`` is made, with the numbers filled in, e.g. for alexnet2012's conv2:
+    "256 kernels × 48×5×5 weights + 256 biases = 307,456 (2 groups: each kernel reads 48 of the
+    96 input channels)"."""
+    if row.name != layer.name:
+        raise ValueError(f"The row is {row.name} but the layer is {layer.name}.")
+    if row.input_shape is None:
+        return f"{row.params:,} (as built; the network does not run this far at this size)"
+    if row.kind == "conv":
+        cin = row.input_shape[0]
+        per = cin // layer.groups
+        text = (f"{layer.out_channels} kernels × {per}×{layer.kernel}×{layer.kernel} weights + "
+                f"{layer.out_channels} biases = {row.params:,}")
+        if layer.groups > 1:
+            text += f" ({layer.groups} groups: each kernel reads {per} of the {cin} input channels)"
+        return text
+    if row.kind in ("linear", "batchnorm"):
+        return f"{row.formula} = {row.params:,}"
+    return f"no parameters: {row.formula}" if row.formula else "no parameters"
+
+
 def viewable_layers(arch: Architecture | str) -> dict[str, str]:
     """The layers ``net.activations`` returns, in order: name -> "map" (C, H, W) or "vector" (fc).
 

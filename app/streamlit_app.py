@@ -12,12 +12,15 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
 import cache  # noqa: E402
+import presentation  # noqa: E402
 import state  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
 
 PAGES = [
     st.Page("views/predict.py", title="Predict", icon=":material/label:", default=True),
+    st.Page("views/lesson.py", title="Eight-step lesson", icon=":material/school:", url_path="lesson"),
+    st.Page("views/quiz.py", title="Shape quiz", icon=":material/quiz:", url_path="quiz"),
     st.Page("views/architecture.py", title="Architecture", icon=":material/account_tree:"),
     st.Page("views/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
     st.Page("views/unit.py", title="How was this number made?", icon=":material/calculate:", url_path="unit"),
@@ -30,5 +33,6 @@ PAGES = [
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)
 st.sidebar.markdown("## AlexNet Explorer")
+presentation.switch()  # before the sidebar's controls: a presenter finds it at the top
 state.sidebar()
 page.run()

@@ -69,3 +69,19 @@ def open_home_page(page: str, home: Path, monkeypatch: pytest.MonkeyPatch, timeo
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def count_forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Fresh caches, and a list that grows by the input's shape at every real forward pass."""
+    from alexnet_viz.network import Network
+
+    fresh_caches()
+    calls: list[tuple] = []
+    original = Network.activations
+
+    def counting(self, x, upto=None):
+        calls.append(tuple(x.shape))
+        return original(self, x, upto)
+
+    monkeypatch.setattr(Network, "activations", counting)
+    return calls

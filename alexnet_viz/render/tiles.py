@@ -186,12 +186,14 @@ def tile_grid(act, channels: Sequence[int] | None = None, cols: int | None = Non
 
 def tower_grids(act, layer: str, sort: str = "index", arch: Architecture | str | None = None,
                 *, cols: int | None = None, pad: int = 1, normalise: str = "per_channel",
-                scale: int = 1, pad_value: int = 255) -> dict[str, Grid]:
+                scale: int = 1, pad_value: int = 255, top: int | None = None) -> dict[str, Grid]:
     """One grid per GPU tower, keyed by the tower's name: {"GPU 1": …, "GPU 2": …}, or
     {"all": grid} where the layer is not split (``arch.towers(layer)``).
 
     Each tower is sorted on its own (``sort`` as in ``activations.channel_order``). With
     ``normalise="shared"`` all towers use one value range, so their brightness can be compared.
+    ``top`` keeps only each tower's first ``top`` channels in that order (its strongest, when
+    sorted by mean or max).
     """
     a = chw(act)
     if arch is None:
@@ -202,8 +204,10 @@ def tower_grids(act, layer: str, sort: str = "index", arch: Architecture | str |
         raise ValueError(f"{layer} has {towers[-1].channels.stop} channels in the table but this activation has "
                          f"{a.shape[0]}: is it from another layer or network?")
     vrange = (float(a.min()), float(a.max())) if normalise == "shared" else None
+    if top is not None and top < 1:
+        raise ValueError(f"Show at least one channel per tower, not top={top}.")
     kw = dict(cols=cols, pad=pad, normalise=normalise, scale=scale, pad_value=pad_value, vrange=vrange)
-    return {t.name: tile_grid(a, t.channels.start + channel_order(a[t.channels.start:t.channels.stop], sort),
+    return {t.name: tile_grid(a, t.channels.start + channel_order(a[t.channels.start:t.channels.stop], sort)[:top],
                               tower=None if t.name == WHOLE else t.name, **kw)
             for t in towers}
 
