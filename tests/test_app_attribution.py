@@ -223,7 +223,7 @@ def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):
     at.selectbox(key="attr_method").set_value("occlusion").run()
     assert "stride 28: 49 windows" in texts(at), "occlusion's cost counted on the 224 crop"
     at.selectbox(key="attr_method").set_value("grad_cam").run()
-    assert "Grad-CAM at conv5 is 13×13 before it is upsampled to 224×224" in texts(at)
+    assert "Grad-CAM at relu5 is 13×13 before it is upsampled to 224×224" in texts(at)
 
 
 def test_a_parameter_is_shown_only_where_it_acts(explain_calls):
