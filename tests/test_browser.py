@@ -88,3 +88,24 @@ def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page,
     pg.screenshot(path=SHOTS / "09_broken_upload.png", full_page=True)
     assert pg.locator('[data-testid="stException"]').count() == 0
     assert pg.get_by_text("gradient.png").first.is_visible(), "the previous image survives"
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+def test_every_page_fits_a_projector_without_sideways_scrolling(page, server, width, height):
+    """A lecturer's screen: each page draws without an exception and needs no horizontal scroll;
+    its first screen is kept as a screenshot to look at."""
+    titles = ["Predict", "Eight-step lesson", "Shape quiz", "Architecture", "Feature maps",
+              "How was this number made?", "Paper lab", "Kernels", "Why did it say that?", "What does it look for?"]
+    context = page.context.browser.new_context(viewport={"width": width, "height": height})  # a fresh session
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(server)
+    settle(pg)
+    for title in titles:
+        pg.get_by_role("link", name=title).first.click()
+        settle(pg)
+        assert pg.locator('[data-testid="stException"]').count() == 0, f"{title} shows an exception"
+        scroll, client = pg.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client, f"{title} scrolls sideways at {width}×{height} ({scroll} > {client})"
+        pg.screenshot(path=SHOTS / f"fit_{width}x{height}_{title.split()[0].lower()}.png")
+    context.close()
