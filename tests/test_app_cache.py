@@ -90,3 +90,30 @@ def test_the_reaper_closes_sessions_gone_long_enough_and_spares_reconnects(monke
     assert cache._reap_once(m, NowLoop(), seen, now=30.0) == []
     assert cache._reap_once(m, NowLoop(), seen, now=61.0) == ["closed"]
     assert m.closed == ["closed"] and "blip" not in seen
+
+
+def test_the_imports_are_frozen_once_and_later_garbage_is_still_collected():
+    """Streamlit's full collection after every script run skips the frozen imports; a session's
+    garbage made afterwards still goes. In a child process: freezing is for the whole process."""
+    import subprocess
+
+    code = """
+import gc, sys, weakref
+sys.path.insert(0, "app")
+import cache
+cache.freeze_long_lived()
+frozen = gc.get_freeze_count()
+cache.freeze_long_lived()  # once per process: a second call freezes nothing more
+assert gc.get_freeze_count() == frozen, "frozen twice"
+assert "captum.attr" in sys.modules and "torch" in sys.modules
+class Node: pass
+a, b = Node(), Node(); a.other, b.other = b, a  # a cycle, as a session's objects make
+gone = weakref.ref(a); del a, b
+gc.collect(2)
+assert gone() is None, "garbage made after the freeze must still be collected"
+print(frozen)
+"""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) > 100_000, "torch, Captum and plotly's objects are frozen"
