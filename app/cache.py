@@ -12,7 +12,8 @@
   sight once, so Streamlit's full collection after each script run stops re-walking them.
 * ``start_session_reaper``: a closed tab's session (its photo, its uploads, its ``/media``
   files) is shut down ``SESSION_GONE_AFTER_S`` after its websocket went away, rather than
-  whenever another visitor happens to connect.
+  whenever another visitor happens to connect; and a browser that reconnected from a server
+  that went away gets a first run, so its page can say so.
 
 Why not ``st.cache_data`` for results: the long attribution methods draw a progress bar while
 they run, and ``st.cache_data`` records every element a cached function draws to replay it on
@@ -44,6 +45,8 @@ MAX_FILE_NETWORKS = 2  # networks loaded from weight files kept at once (~240 MB
 STORE_BYTES = 768 * 2**20  # every cached result together: ~110 alexnet2012 forward passes
 SESSION_GONE_AFTER_S = float(os.environ.get("ALEXNET_VIZ_SESSION_GONE_AFTER_S", 60))
 REAP_EVERY_S = min(15.0, max(SESSION_GONE_AFTER_S / 4, 0.5))
+WAKE_EVERY_S = min(1.0, REAP_EVERY_S)  # how often the same thread looks for sessions to wake
+WAKE_AFTER_S = 3.0  # a session connected this long without asking for a run came from elsewhere
 
 
 _once_lock = threading.Lock()  # guards the process-wide, once-only starts below
@@ -264,12 +267,18 @@ def start_session_reaper() -> None:
 
 def _reap_forever(rt) -> None:
     first_seen_gone: dict[str, float] = {}
+    first_seen_idle: dict[str, float] = {}
+    woken: set[str] = set()
     try:
         manager = rt._session_mgr
         loop = rt._get_async_objs().eventloop
+        last_reap = time.monotonic()
         while True:
-            time.sleep(REAP_EVERY_S)
-            _reap_once(manager, loop, first_seen_gone)
+            time.sleep(WAKE_EVERY_S)
+            _wake_once(manager, loop, first_seen_idle, woken)
+            if time.monotonic() - last_reap >= REAP_EVERY_S:
+                last_reap = time.monotonic()
+                _reap_once(manager, loop, first_seen_gone)
     except Exception:  # Streamlit's internals moved: stop quietly rather than break the server
         _LOG.warning("The closed-session clean-up stopped; closed sessions now expire as Streamlit "
                      "decides.", exc_info=True)
@@ -298,6 +307,41 @@ def _reap_once(manager, loop, first_seen_gone: dict[str, float], now: float | No
     if closing:
         loop.call_soon_threadsafe(close)
     return closing
+
+
+def _wake_once(manager, loop, first_seen_idle: dict[str, float], woken: set[str],
+               now: float | None = None) -> list[str]:
+    """Run the script for sessions connected ``WAKE_AFTER_S`` ago that never asked for a run.
+
+    A browser whose server went away reconnects (behind deploy/'s proxy, to another replica) and,
+    believing its session resumed, asks for nothing: the page would sit there, connected to a
+    fresh, empty session, until the next click. A new visitor asks for a run at once, so a
+    session still idle after a moment is one of these; one run (the default page) lets the page
+    say what happened (``state._replica_note``). Once per session; returns the ids woken.
+    """
+    now = time.monotonic() if now is None else now
+    idle = {info.session.id: info for info in manager.list_active_sessions()
+            if info.script_run_count == 0 and getattr(info.session, "_scriptrunner", None) is None}
+    for sid in list(first_seen_idle):
+        if sid not in idle:
+            del first_seen_idle[sid]
+    waking = []
+    for sid, info in idle.items():
+        if sid in woken:
+            continue
+        if now - first_seen_idle.setdefault(sid, now) >= WAKE_AFTER_S:
+            waking.append(info.session)
+            woken.add(sid)
+            del first_seen_idle[sid]
+    woken.intersection_update({info.session.id for info in manager.list_sessions()})  # forget closed ones
+
+    def wake(sessions=tuple(waking)) -> None:
+        for session in sessions:
+            session.request_rerun(None)
+
+    if waking:
+        loop.call_soon_threadsafe(wake)
+    return [session.id for session in waking]
 
 
 # -- attribution results --------------------------------------------------------------------------

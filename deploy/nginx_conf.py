@@ -9,7 +9,7 @@ and pictures (``/media``) exist only on the replica that holds the session, so e
 browser must reach that replica. ``ip_hash`` would pin by address, which sends a whole classroom
 behind one NAT (or every test client on 127.0.0.1) to one replica. Open-source nginx has no
 ``sticky cookie``, so nginx sets its own cookie naming the replica that answered
-(``alexnet_viz_replica``, from ``$upstream_addr``) and routes a browser that has one to that
+(``alexnet_viz_replica``, from ``$upstream_addr``; not on the page's status polls) and routes a browser that has one to that
 replica's own upstream group, whose other replicas are ``backup``: if it dies, the browser's next
 request goes to a live one, whose answer re-pins the cookie there (no bounce back when the first
 returns). A browser with no cookie goes to the replica with the fewest open connections
@@ -56,9 +56,12 @@ def render(replicas: list[tuple[str, str]], listen: str = "80", prefix: str | No
             "    # the replica this browser is pinned to (the cookie set below), else any of them",
             f"    map $cookie_{COOKIE} $alexnet_pool {{"]
     out += [f"        {n} {n};" for n in names] + ["        default all;", "    }", ""]
-    out += ["    # who answered: the last address tried (after a failover nginx lists every one)",
-            "    map $upstream_addr $alexnet_set_cookie {"]
-    out += [f'        "~{re.escape(a)}$" "{COOKIE}={n}; Path=/; HttpOnly; SameSite=Lax";' for n, a in replicas]
+    out += ["    # The page's status polls do not re-pin: after a failover the page polls them before it",
+            "    # reconnects, and the app knows a moved session by the old name on its websocket.",
+            "    map $uri $alexnet_pins { ~^/_stcore/(health|host-config)$ \"\"; default pin; }",
+            "    # who answered: the last address tried (after a failover nginx lists every one)",
+            '    map "$alexnet_pins $upstream_addr" $alexnet_set_cookie {']
+    out += [f'        "~^pin .*{re.escape(a)}$" "{COOKIE}={n}; Path=/; HttpOnly; SameSite=Lax";' for n, a in replicas]
     out += ['        default "";  # no answer from a replica: leave the cookie as it was', "    }", ""]
     out += ["    upstream all {", "        least_conn;"] + [f"        {server(a)}" for _, a in replicas] + ["    }"]
     for n, a in replicas:
@@ -68,8 +71,10 @@ def render(replicas: list[tuple[str, str]], listen: str = "80", prefix: str | No
             "    server {",
             f"        listen {listen};",
             f"        client_max_body_size {UPLOAD_MB}m;  # the app's own cap (20 MB) answers with a sentence",
-            "        # Prometheus-style counters are for the operator, never for visitors",
+            "        # for the operator, never for visitors: Prometheus-style counters, and the check that",
+            "        # runs the whole script (each replica's readiness check, see run-local.sh)",
             "        location ^~ /_stcore/metrics { return 404; }",
+            "        location ^~ /_stcore/script-health-check { return 404; }",
             "        location / {",
             "            proxy_pass http://$alexnet_pool;",
             "            proxy_http_version 1.1;",

@@ -8,7 +8,7 @@
 #
 # Settings (environment): REPLICAS (3), PROXY_PORT (8600), APP_PORT (8501: replicas take
 # APP_PORT, APP_PORT+1, ...), PYTHON (.venv/bin/python, else python3),
-# ALEXNET_VIZ_LOCAL_DIR (the folder; default $TMPDIR/alexnet-viz-local). Anything else the app
+# NGINX_BIN (nginx on PATH), ALEXNET_VIZ_LOCAL_DIR (the folder; default $TMPDIR/alexnet-viz-local). Anything else the app
 # reads (ALEXNET_VIZ_OFFLINE, ALEXNET_VIZ_WEIGHT_DIR, ALEXNET_VIZ_HOME) is passed on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +18,11 @@ REPLICAS=${REPLICAS:-3}
 PROXY_PORT=${PROXY_PORT:-8600}
 APP_PORT=${APP_PORT:-8501}
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo "$ROOT/.venv/bin/python" || echo python3)}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-healthy() {  # the URL answers "ok" (no curl needed)
+healthy() {  # the URL answers "ok" within $2 seconds (default 2; no curl needed)
   "$PYTHON" -c 'import sys, urllib.request
-sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).read() != b"ok")' "$1" 2>/dev/null
+sys.exit(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read() != b"ok")' "$1" "${2:-2}" 2>/dev/null
 }
 
 ours() {  # a pid from our folder that is still the process we started (pids get reused)
@@ -55,7 +55,7 @@ stop() {
 }
 
 start() {
-  [ -x "$NGINX" ] || { echo "nginx is missing: apt-get install nginx (Debian's), as .ci/run does" >&2; exit 1; }
+  [ -x "$NGINX_BIN" ] || { echo "nginx is missing: apt-get install nginx (Debian's), as .ci/run does" >&2; exit 1; }
   if [ -e "$DIR/nginx.pid" ]; then echo "already running from $DIR ($0 stop first)" >&2; exit 1; fi
   mkdir -p "$DIR/tmp"
   # the replicas must agree on the secret that signs Streamlit's cookies (a session that moves
@@ -68,7 +68,8 @@ start() {
     ALEXNET_VIZ_REPLICA="r$i" STREAMLIT_SERVER_COOKIE_SECRET="$secret" \
       "$PYTHON" -m streamlit run app/streamlit_app.py --server.headless true \
       --server.address 127.0.0.1 --server.port "$port" --server.fileWatcherType none \
-      --browser.gatherUsageStats false >"$DIR/replica-r$i.log" 2>&1 &
+      --server.scriptHealthCheckEnabled true \
+      --browser.gatherUsageStats false </dev/null >"$DIR/replica-r$i.log" 2>&1 &
     echo $! >"$DIR/replica-r$i.pid"
   done
   "$PYTHON" deploy/nginx_conf.py --listen "127.0.0.1:$PROXY_PORT" --prefix "$DIR" "${replicas[@]}" >"$DIR/nginx.conf"
@@ -76,11 +77,15 @@ start() {
   for i in $(seq 1 "$REPLICAS"); do
     port=$((APP_PORT + i - 1))
     for _ in $(seq 120); do healthy "http://127.0.0.1:$port/_stcore/health" && break; sleep 0.5; done
-    healthy "http://127.0.0.1:$port/_stcore/health" || { echo "replica r$i did not start: $DIR/replica-r$i.log" >&2; stop; exit 1; }
+    # ready: one run of the whole script (imports, the network, the app's background thread),
+    # so the first visitor, or one moved here from a replica that died, does not pay for it
+    healthy "http://127.0.0.1:$port/_stcore/script-health-check" 120 || {
+      echo "replica r$i did not start; its log:" >&2; tail -n 30 "$DIR/replica-r$i.log" >&2; stop; exit 1; }
   done
-  "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" -e "$DIR/error.log"
+  "$NGINX_BIN" -c "$DIR/nginx.conf" -p "$DIR" -e "$DIR/error.log" </dev/null >>"$DIR/error.log" 2>&1
   for _ in $(seq 20); do healthy "http://127.0.0.1:$PROXY_PORT/_stcore/health" && break; sleep 0.5; done
-  healthy "http://127.0.0.1:$PROXY_PORT/_stcore/health" || { echo "nginx did not answer: $DIR/error.log" >&2; stop; exit 1; }
+  healthy "http://127.0.0.1:$PROXY_PORT/_stcore/health" || {
+    echo "nginx did not answer; its log:" >&2; tail -n 30 "$DIR/error.log" >&2; stop; exit 1; }
   echo "http://127.0.0.1:$PROXY_PORT ($REPLICAS replicas; pids, logs and nginx.conf in $DIR)"
 }
 
