@@ -57,6 +57,21 @@ def test_the_compose_nginx_conf_is_the_generators_output():
     assert "ip_hash" not in committed, "one classroom NAT, or one test machine, would land on one replica"
 
 
+def test_compose_runs_the_replicas_nginx_conf_names_without_root():
+    """Containers cannot run here: the files are checked against the one generator instead."""
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    for name, addr in nginx_conf.COMPOSE_REPLICAS:
+        host, port = addr.split(":")
+        block = re.search(rf"^  {name}:\n((?:    .*\n)+)", compose, re.M)
+        assert block, f"compose has no service {name}"
+        assert f"ALEXNET_VIZ_REPLICA: {name}" in block.group(1) and f"ipv4_address: {host}" in block.group(1)
+        assert port == "8501"
+    assert "/weights:ro" in compose and "restart: on-failure" in compose and "script-health-check" in compose
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M), "the app does not run as root"
+    assert "ALEXNET_VIZ_WEIGHT_DIR=/weights" in dockerfile and "ALEXNET_VIZ_HOME=/cache" in dockerfile
+
+
 # -- the replicas, running ------------------------------------------------------------------------
 def free_ports(n: int) -> int:
     """The first of ``n`` consecutive free loopback ports (run-local.sh numbers replicas from it)."""
