@@ -57,7 +57,8 @@ else:
         rgb = grid.rgb("viridis")
         col.image(rgb, caption=f"{tower}: channels {min(grid.channels)}–{max(grid.channels)}"
                   if grid.tower else f"all {c} channels", width="stretch")
-        col.download_button(f"Download {tower} (PNG)", render.png_bytes(rgb), file_name=f"{layer}_{tower}.png",
+        # the files are made when a button is clicked, not on every rerun of the page
+        col.download_button(f"Download {tower} (PNG)", (lambda rgb=rgb: render.png_bytes(rgb)), file_name=f"{layer}_{tower}.png",
                             mime="image/png", on_click="ignore", key=f"fm_dl_{tower}")
 
     st.subheader("One channel, on the input")
@@ -79,7 +80,7 @@ else:
             width="stretch")
     b.image(over, caption=f"On the {crop}×{crop} crop; box: the {rf.size:g}-pixel receptive field of the "
                           f"strongest unit {stats['argmax']}", width="stretch")
-    b.download_button("Download the overlay (PNG)", render.png_bytes(over),
+    b.download_button("Download the overlay (PNG)", lambda over=over: render.png_bytes(over),
                       file_name=f"{layer}_{channel}_overlay.png", mime="image/png", on_click="ignore")
     s.metric("Mean", f"{stats['mean']:.3g}")
     s.metric("Max", f"{stats['max']:.3g}", help=f"at unit (row, column) {stats['argmax']}")
@@ -104,5 +105,5 @@ st.plotly_chart(render.activation_histogram(summary.hist_counts, summary.hist_ed
                 theme=None, key="fm_hist")
 if layers[layer] == "map":
     st.download_button(f"Download per-channel statistics of {layer} (CSV)",
-                       render.csv_bytes(render.channel_table(act, arch, layer)),
+                       lambda act=act, layer=layer: render.csv_bytes(render.channel_table(act, arch, layer)),
                        file_name=f"{layer}_channels.csv", mime="text/csv", on_click="ignore")
