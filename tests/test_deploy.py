@@ -133,6 +133,18 @@ def replica_of(pg) -> str:
     return SERVER.search(text).group(1)
 
 
+def visitors(browser, url: str, n: int) -> list:
+    """``n`` pages, each in its own browser context (its own cookies: a different visitor)."""
+    pages = []
+    for _ in range(n):
+        pg = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        settle(pg)
+        pages.append(pg)
+    return pages
+
+
 def choose_sample(pg, name: str) -> None:
     box = pg.get_by_label("Sample photo", exact=True)
     box.click()
@@ -157,13 +169,7 @@ def test_metrics_are_not_served_through_the_proxy(replicas):
 @pytest.mark.slow
 def test_sessions_spread_over_the_replicas_and_stay_on_theirs(replicas, browser):
     url, _ = replicas
-    pages = []
-    for _ in range(4):
-        pg = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(url)
-        settle(pg)
-        pages.append(pg)
+    pages = visitors(browser, url, 4)
     first = [replica_of(pg) for pg in pages]
     assert len(set(first)) > 1, f"every session landed on one replica: {first}"
     for pg, was in zip(pages, first):
@@ -196,13 +202,7 @@ def test_the_load_harness_runs_through_the_proxy(replicas):
 @pytest.mark.slow
 def test_a_dead_replicas_visitors_reconnect_elsewhere_and_are_told(replicas, browser, tmp_path):
     url, folder = replicas
-    pages = []
-    for _ in range(3):
-        pg = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(url)
-        settle(pg)
-        pages.append(pg)
+    pages = visitors(browser, url, 3)
     on = [replica_of(pg) for pg in pages]
     victim = pages[0]
     dead = on[0]
