@@ -8,9 +8,12 @@
   least recently used first out. It is single-flight: when several sessions ask for the same
   missing result at once, one computes it and the others wait for that answer.
   Results are shared and read-only: their arrays are marked unwritable.
+* ``freeze_long_lived``: the modules every page imports are moved out of the garbage collector's
+  sight once, so Streamlit's full collection after each script run stops re-walking them.
 * ``start_session_reaper``: a closed tab's session (its photo, its uploads, its ``/media``
   files) is shut down ``SESSION_GONE_AFTER_S`` after its websocket went away, rather than
-  whenever another visitor happens to connect.
+  whenever another visitor happens to connect; and a browser that reconnected from a server
+  that went away gets a first run, so its page can say so.
 
 Why not ``st.cache_data`` for results: the long attribution methods draw a progress bar while
 they run, and ``st.cache_data`` records every element a cached function draws to replay it on
@@ -21,6 +24,8 @@ numbers are in a key; display choices are not, so changing them never recomputes
 from __future__ import annotations
 
 import dataclasses
+import gc
+import importlib
 import logging
 import os
 import threading
@@ -40,6 +45,11 @@ MAX_FILE_NETWORKS = 2  # networks loaded from weight files kept at once (~240 MB
 STORE_BYTES = 768 * 2**20  # every cached result together: ~110 alexnet2012 forward passes
 SESSION_GONE_AFTER_S = float(os.environ.get("ALEXNET_VIZ_SESSION_GONE_AFTER_S", 60))
 REAP_EVERY_S = min(15.0, max(SESSION_GONE_AFTER_S / 4, 0.5))
+WAKE_EVERY_S = min(1.0, REAP_EVERY_S)  # how often the same thread looks for sessions to wake
+WAKE_AFTER_S = 3.0  # a session connected this long without asking for a run came from elsewhere
+
+
+_once_lock = threading.Lock()  # guards the process-wide, once-only starts below
 
 
 # -- networks: one shared instance per (model, weights) ---------------------------------------
@@ -192,8 +202,38 @@ def store() -> Store:
     return Store(STORE_BYTES)
 
 
+# -- the garbage collector ------------------------------------------------------------------------
+# Imported before the freeze: what the pages import (torch, Captum, plotly, the library), so their
+# hundreds of thousands of long-lived objects are frozen too.
+LONG_LIVED_MODULES = ["torch", "torchvision", "captum.attr", "plotly.graph_objects", "skimage.data", "PIL.Image",
+                      "alexnet_viz.attribution", "alexnet_viz.render", "alexnet_viz.units"]
+_frozen = False
+
+
+def freeze_long_lived() -> None:
+    """Once per process: import the pages' modules and ``gc.freeze()`` everything alive so far.
+
+    Streamlit runs ``gc.collect(2)`` after every script run (``runner.postScriptGC``), which walks
+    every object in the process: with torch, Captum and plotly loaded, ~440,000 of them, 0.18 CPU-s
+    on this machine, on each click of each student. Frozen objects are skipped by every collection;
+    they are modules, classes and functions that live as long as the process anyway. Objects made
+    afterwards (sessions, images, results) are collected as before.
+    """
+    global _frozen
+    with _once_lock:
+        if _frozen:
+            return
+        for name in LONG_LIVED_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # an optional page's module: nothing to freeze
+                pass
+        gc.collect()  # what is garbage now must not become immortal
+        gc.freeze()
+        _frozen = True
+
+
 # -- closed sessions ----------------------------------------------------------------------------
-_reaper_lock = threading.Lock()
 _reaper: threading.Thread | None = None
 
 
@@ -210,7 +250,7 @@ def start_session_reaper() -> None:
     and stops, and the app runs on as before.
     """
     global _reaper
-    with _reaper_lock:
+    with _once_lock:
         if _reaper is not None and _reaper.is_alive():
             return
         from streamlit import runtime
@@ -227,12 +267,18 @@ def start_session_reaper() -> None:
 
 def _reap_forever(rt) -> None:
     first_seen_gone: dict[str, float] = {}
+    first_seen_idle: dict[str, float] = {}
+    woken: set[str] = set()
     try:
         manager = rt._session_mgr
         loop = rt._get_async_objs().eventloop
+        last_reap = time.monotonic()
         while True:
-            time.sleep(REAP_EVERY_S)
-            _reap_once(manager, loop, first_seen_gone)
+            time.sleep(WAKE_EVERY_S)
+            _wake_once(manager, loop, first_seen_idle, woken)
+            if time.monotonic() - last_reap >= REAP_EVERY_S:
+                last_reap = time.monotonic()
+                _reap_once(manager, loop, first_seen_gone)
     except Exception:  # Streamlit's internals moved: stop quietly rather than break the server
         _LOG.warning("The closed-session clean-up stopped; closed sessions now expire as Streamlit "
                      "decides.", exc_info=True)
@@ -261,6 +307,41 @@ def _reap_once(manager, loop, first_seen_gone: dict[str, float], now: float | No
     if closing:
         loop.call_soon_threadsafe(close)
     return closing
+
+
+def _wake_once(manager, loop, first_seen_idle: dict[str, float], woken: set[str],
+               now: float | None = None) -> list[str]:
+    """Run the script for sessions connected ``WAKE_AFTER_S`` ago that never asked for a run.
+
+    A browser whose server went away reconnects (behind deploy/'s proxy, to another replica) and,
+    believing its session resumed, asks for nothing: the page would sit there, connected to a
+    fresh, empty session, until the next click. A new visitor asks for a run at once, so a
+    session still idle after a moment is one of these; one run (the default page) lets the page
+    say what happened (``state._replica_note``). Once per session; returns the ids woken.
+    """
+    now = time.monotonic() if now is None else now
+    idle = {info.session.id: info for info in manager.list_active_sessions()
+            if info.script_run_count == 0 and getattr(info.session, "_scriptrunner", None) is None}
+    for sid in list(first_seen_idle):
+        if sid not in idle:
+            del first_seen_idle[sid]
+    waking = []
+    for sid, info in idle.items():
+        if sid in woken:
+            continue
+        if now - first_seen_idle.setdefault(sid, now) >= WAKE_AFTER_S:
+            waking.append(info.session)
+            woken.add(sid)
+            del first_seen_idle[sid]
+    woken.intersection_update({info.session.id for info in manager.list_sessions()})  # forget closed ones
+
+    def wake(sessions=tuple(waking)) -> None:
+        for session in sessions:
+            session.request_rerun(None)
+
+    if waking:
+        loop.call_soon_threadsafe(wake)
+    return [session.id for session in waking]
 
 
 # -- attribution results --------------------------------------------------------------------------

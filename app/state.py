@@ -32,6 +32,8 @@ WEIGHT_CHOICES = {"pretrained": "pretrained (ImageNet)", "untrained": "untrained
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 UPLOAD_MB = av.MAX_BYTES // 2**20  # the loader's cap; the server accepts a little more so it can say why
 WEIGHT_DIR_ENV = "ALEXNET_VIZ_WEIGHT_DIR"
+REPLICA_ENV = "ALEXNET_VIZ_REPLICA"  # set by deploy/: this server's name among its replicas
+REPLICA_COOKIE = "alexnet_viz_replica"  # set by deploy/'s nginx: the replica that answered this browser
 
 
 @dataclass(frozen=True)
@@ -403,9 +405,31 @@ def _network_controls() -> None:
     sb.caption(f"Network: **{model}**, weights: **{net.weights}**, device: **{net.device}**")
 
 
+def _replica_note(where) -> None:
+    """Behind deploy/'s proxy: name this replica in the sidebar, and tell a visitor whose session
+    was on a replica that went away why the page started over (until they choose a photo).
+
+    nginx pins each browser to a replica with a cookie naming it; a session whose first run
+    arrives with a cookie naming another replica was moved here by a failover."""
+    me = os.environ.get(REPLICA_ENV, "").strip()
+    if not me:
+        return
+    if "_moved_from" not in st.session_state:  # the session's first run
+        came_from = st.context.cookies.get(REPLICA_COOKIE)
+        st.session_state["_moved_from"] = (came_from, st.session_state["image"].digest) \
+            if came_from and came_from != me else None
+    moved = st.session_state["_moved_from"]
+    if moved and st.session_state["image"].digest == moved[1]:
+        where.info("The server your session was on stopped, so you are now on another one: "
+                        "your photo and choices were reset.", icon=":material/restart_alt:")
+    where.caption(f"Server: {me}")
+
+
 def sidebar() -> Selection:
     """Draw the shared sidebar and return (and remember for this run) the selection."""
+    note = st.sidebar.container()  # at the top, filled once the session's image is known
     _image_controls()
+    _replica_note(note)
     _network_controls()
     model, weights = st.session_state["net_key"]
     net = cache.network(model, weights)

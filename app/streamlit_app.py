@@ -30,6 +30,7 @@ PAGES = [
     st.Page("views/lookfor.py", title="What does it look for?", icon=":material/image_search:", url_path="lookfor"),
 ]
 
+cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)
 st.sidebar.markdown("## AlexNet Explorer")

@@ -90,3 +90,59 @@ def test_the_reaper_closes_sessions_gone_long_enough_and_spares_reconnects(monke
     assert cache._reap_once(m, NowLoop(), seen, now=30.0) == []
     assert cache._reap_once(m, NowLoop(), seen, now=61.0) == ["closed"]
     assert m.closed == ["closed"] and "blip" not in seen
+
+
+class IdleManager:
+    """Active sessions with how many runs each finished and whether one is under way."""
+
+    def __init__(self, sessions):
+        self.sessions = sessions  # id -> (finished runs, running)
+        self.reran = []
+
+    def list_active_sessions(self):
+        return [SimpleNamespace(script_run_count=runs, session=SimpleNamespace(
+            id=sid, _scriptrunner=object() if running else None, request_rerun=lambda state, sid=sid: self.reran.append(sid)))
+            for sid, (runs, running) in self.sessions.items()]
+
+    list_sessions = list_active_sessions
+
+
+def test_a_session_that_reconnected_from_elsewhere_is_run_once_and_others_are_left_alone(monkeypatch):
+    monkeypatch.setattr(cache, "WAKE_AFTER_S", 3.0)
+    m = IdleManager({"moved": (0, False), "busy": (0, True), "used": (4, False), "new": (0, False)})
+    seen, woken = {}, set()
+    assert cache._wake_once(m, NowLoop(), seen, woken, now=0.0) == []
+    m.sessions["new"] = (1, False)  # a new visitor's page asked for its first run at once
+    assert cache._wake_once(m, NowLoop(), seen, woken, now=3.5) == ["moved"]
+    assert m.reran == ["moved"], "only the session that never asked for a run is run"
+    assert cache._wake_once(m, NowLoop(), seen, woken, now=10.0) == [], "once per session"
+    del m.sessions["moved"]
+    cache._wake_once(m, NowLoop(), seen, woken, now=11.0)
+    assert woken == set(), "closed sessions are forgotten"
+
+
+def test_the_imports_are_frozen_once_and_later_garbage_is_still_collected():
+    """Streamlit's full collection after every script run skips the frozen imports; a session's
+    garbage made afterwards still goes. In a child process: freezing is for the whole process."""
+    import subprocess
+
+    code = """
+import gc, sys, weakref
+sys.path.insert(0, "app")
+import cache
+cache.freeze_long_lived()
+frozen = gc.get_freeze_count()
+cache.freeze_long_lived()  # once per process: a second call freezes nothing more
+assert gc.get_freeze_count() == frozen, "frozen twice"
+assert "captum.attr" in sys.modules and "torch" in sys.modules
+class Node: pass
+a, b = Node(), Node(); a.other, b.other = b, a  # a cycle, as a session's objects make
+gone = weakref.ref(a); del a, b
+gc.collect(2)
+assert gone() is None, "garbage made after the freeze must still be collected"
+print(frozen)
+"""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) > 100_000, "torch, Captum and plotly's objects are frozen"

@@ -141,9 +141,9 @@ def downloads(e, picture: np.ndarray, where, key: str, compact: bool = False) ->
     """The map as PNG and its numbers as .npy; ``where`` is one container (split in two) or two."""
     stem = f"{e.method}_{sel.model}_{sel.digest[:8]}"
     a, b = where if isinstance(where, tuple) else where.columns(2)
-    a.download_button("PNG" if compact else "Map (PNG)", render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
+    a.download_button("PNG" if compact else "Map (PNG)", lambda: render.png_bytes(picture), file_name=f"{stem}.png", mime="image/png",
                       on_click="ignore", key=f"dl_png_{key}", help="The overlay as drawn.")
-    b.download_button(".npy" if compact else "Numbers (.npy)", render.npy_bytes(e.raw), file_name=f"{stem}.npy",
+    b.download_button(".npy" if compact else "Numbers (.npy)", lambda: render.npy_bytes(e.raw), file_name=f"{stem}.npy",
                       mime="application/octet-stream", on_click="ignore", key=f"dl_npy_{key}",
                       help=f"The raw attribution, shape {e.raw.shape} (channels, rows, columns).")
 
@@ -375,9 +375,9 @@ else:
             st.caption(f"{labels[m]}: rank correlation {corr}")
             stem = f"sanity_{m}_{sel.model}_{sel.digest[:8]}"
             a, b, _ = st.columns([1, 1, 4])
-            a.download_button("Row (PNG)", render.png_bytes(row), file_name=f"{stem}.png", mime="image/png",
+            a.download_button("Row (PNG)", lambda row=row: render.png_bytes(row), file_name=f"{stem}.png", mime="image/png",
                               on_click="ignore", key=f"dl_png_sanity_{m}")
-            b.download_button("Maps (.npy)", render.npy_bytes(result.maps[m]), file_name=f"{stem}.npy",
+            b.download_button("Maps (.npy)", (lambda m=m: render.npy_bytes(result.maps[m])), file_name=f"{stem}.npy",
                               mime="application/octet-stream", on_click="ignore", key=f"dl_npy_sanity_{m}",
                               help=f"Every step's map, shape {result.maps[m].shape} (steps, rows, columns).")
         st.caption(f"Target: “{result.target_label}”.")

@@ -178,7 +178,7 @@ else:
     a.caption(f"Channel {channel} of {layer}, {h}×{w}, enlarged. **Click a unit** to see how its number was made.")
     b.image(over, caption=f"On the {crop}×{crop} crop; box: the {rf.size:g}-pixel receptive field of the "
                           f"strongest unit {stats['argmax']}", width="stretch")
-    b.download_button("Download the overlay (PNG)", render.png_bytes(over),
+    b.download_button("Download the overlay (PNG)", lambda over=over: render.png_bytes(over),
                       file_name=f"{layer}_{channel}_overlay.png", mime="image/png", on_click="ignore")
     s.metric("Mean", f"{stats['mean']:.3g}")
     s.metric("Max", f"{stats['max']:.3g}", help=f"at unit (row, column) {stats['argmax']}")
@@ -212,5 +212,5 @@ st.plotly_chart(render.activation_histogram(summary.hist_counts, summary.hist_ed
                 theme=None, key="fm_hist")
 if layers[layer] == "map":
     st.download_button(f"Download per-channel statistics of {layer} (CSV)",
-                       render.csv_bytes(render.channel_table(act, arch, layer)),
+                       lambda act=act, layer=layer: render.csv_bytes(render.channel_table(act, arch, layer)),
                        file_name=f"{layer}_channels.csv", mime="text/csv", on_click="ignore")

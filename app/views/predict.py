@@ -27,7 +27,7 @@ with left:
     a.metric(f"Probability of “{names[cls]}”", f"{probs[cls]:.3%}")
     b.metric("Rank", f"{render.class_ranks(probs)[cls]} of {len(names)}")
     st.download_button("Download all class probabilities (CSV)",
-                       render.csv_bytes(render.probability_rows(probs, names)),
+                       lambda probs=probs: render.csv_bytes(render.probability_rows(probs, names)),  # made on click
                        file_name=f"probabilities_{sel.model}_{sel.digest[:8]}.csv", mime="text/csv",
                        on_click="ignore")
 with right:
@@ -44,7 +44,7 @@ with right:
                + (" Caffe subtracts a 256×256 mean image; its channel means stand in for it here. "
                   "bvlc_alexnet's published 57.1% / 80.2% were measured this way."
                   if sel.mode == "warp" else ""))
-    st.download_button("Download the crop (PNG)", render.png_bytes(view), file_name="crop.png",
+    st.download_button("Download the crop (PNG)", lambda view=view: render.png_bytes(view), file_name="crop.png",
                        mime="image/png", on_click="ignore")
 if sel.untrained:
     st.info("These probabilities come from the **untrained** network: they are spread thinly over "
