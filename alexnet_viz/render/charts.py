@@ -156,6 +156,7 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
     fig = go.Figure()
     width = 0.78
     font = max(10, min(15, round(15 * 20 / len(blocks))))  # more blocks (keras' BatchNorm): smaller labels
+    upright = len(blocks) > 20  # too many blocks for stacked labels side by side: one line, turned
     centres: list[dict[str, float]] = []  # per block: lane -> y centre
     hx, hy, htext = [], [], []
     for i, (name, label, is_split, row, layer) in enumerate(blocks):
@@ -170,7 +171,9 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
                           line=dict(color=colour if (row is None or row.exact) else OKABE_ITO["black"],
                                     width=2 if (row is None or row.exact) else 4,
                                     dash="solid" if (row is None or row.exact) else "dot"), layer="below")
-            fig.add_annotation(x=i, y=(y0 + y1) / 2, text=label, showarrow=False, font=dict(size=font))
+            text = label.replace("<br>", " ") if upright else label
+            fig.add_annotation(x=i, y=(y0 + y1) / 2, text=text, showarrow=False, font=dict(size=font),
+                               textangle=-90 if upright else 0)
             hx.append(i)
             hy.append((y0 + y1) / 2)
             htext.append(walk_hover(row) if row is not None else
@@ -206,7 +209,7 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
     fig.update_layout(title=f"{arch.name}: input {size}×{size}, one lane per GPU" if two_lanes
                       else f"{arch.name}: input {size}×{size}, one tower", showlegend=two_lanes,
                       legend=dict(orientation="h", y=-0.02), hovermode="closest")
-    return styled(fig, height=420 if two_lanes else 300)
+    return styled(fig, height=420 if two_lanes else (380 if upright else 300))
 
 
 def diagram_layer(model: str | Architecture, block: str) -> str | None:
