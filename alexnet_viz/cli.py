@@ -531,7 +531,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .images import ImageError
-    from .index import PhotoIndexError  # noqa: F401  (a ValueError: caught below)
     from .weights import WeightsError
 
     args = build_parser().parse_args(argv)

@@ -11,8 +11,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from alexnet_viz.network import Network
-from app_support import APP, OFFLINE, fresh_caches, offline_pretrained_weights
+from app_support import APP, OFFLINE, count_forward_passes, offline_pretrained_weights
 
 PAGES = ["views/predict.py", "views/architecture.py", "views/feature_maps.py", "views/kernels.py"]
 TIMEOUT = 60
@@ -38,16 +37,7 @@ def no_pretrained_weights(monkeypatch):
 @pytest.fixture
 def forward_calls(monkeypatch):
     """Fresh caches, and a count of real forward passes through any network."""
-    fresh_caches()
-    calls = []
-    original = Network.activations
-
-    def counting(self, x, upto=None):
-        calls.append(tuple(x.shape))
-        return original(self, x, upto)
-
-    monkeypatch.setattr(Network, "activations", counting)
-    return calls
+    return count_forward_passes(monkeypatch)
 
 
 def start() -> AppTest:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
 from alexnet_viz.network import Network
-from app_support import APP, offline_pretrained_weights
+from app_support import APP, fresh_caches, offline_pretrained_weights
 
 PAGE = "views/unit.py"
 TIMEOUT = 120
@@ -25,8 +24,7 @@ def no_pretrained_weights(monkeypatch):
 def passes(monkeypatch):
     """Fresh caches, and every call of Network.activations: True for a gradient pass (the
     effective receptive field), False for a plain forward pass."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    fresh_caches()  # the untrained networks are kept: rebuilding one costs 1.3 s
     calls: list[bool] = []
     original = Network.activations
 

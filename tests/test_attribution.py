@@ -151,7 +151,7 @@ def test_grad_cam_layer_is_selectable_and_upsampled(tv, x64):
                                          ("torchvision", "conv5"), ("torchvision", "relu3")])
 def test_grad_cam_is_captums_layer_grad_cam(net2012, tv, model, layer):
     """Back-propagating only from the layer gives the very map Captum's hooks give."""
-    from captum.attr import LayerAttribution, LayerGradCam
+    from captum.attr import LayerGradCam
 
     net = net2012 if model == "alexnet2012" else tv
     x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(4)) * (50 if model == "alexnet2012" else 1)

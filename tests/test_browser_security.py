@@ -7,7 +7,6 @@ from __future__ import annotations
 import tomllib
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, running_app, settle

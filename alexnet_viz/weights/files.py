@@ -20,7 +20,6 @@ from typing import BinaryIO
 import torch
 
 from .errors import WeightsError
-from .shapes import check_state_dict
 
 MAX_WEIGHT_FILE_BYTES = 512 * 2**20
 """Largest weight file read (512 MiB): the real files are about 233 MB, a caffemodel cannot pass
