@@ -176,7 +176,8 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
         "grad_cam": lambda: choose(pg, "Method", "Grad-CAM"),
     }
     drawn = {"upload_predict": pg.get_by_text(picture.name),  # what must be on the page afterwards
-             "feature_maps": main.locator('[data-testid="stImage"] img').nth(1),
+             # the tiles are clickable pictures (streamlit-image-coordinates), drawn in an iframe
+             "feature_maps": main.locator('iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]').first,
              "saliency": main.locator('[data-testid="stImage"] img').nth(2),
              "grad_cam": main.get_by_text("Grad-CAM for “").first}
     try:
