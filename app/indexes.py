@@ -49,7 +49,7 @@ def available() -> list[Path]:
 def how_to_make(sel) -> str:
     weights = "pretrained" if sel.net.weights.startswith("pretrained") else "untrained"
     return (f"No photo index yet: run `alexnet-viz index PHOTOS --model {sel.model} --weights {weights} "
-            f"--out {index_dir() / 'NAME'}` and reload this page.")
+            f"--out $ALEXNET_VIZ_HOME/indexes/NAME` on the server and reload this page.")  # no server paths to visitors
 
 
 def _stamp(folder: Path) -> int:
@@ -225,7 +225,7 @@ def upload_form(sel) -> None:
                    "They are kept on this server, and the index is offered to everyone who uses it.")
         files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                                  accept_multiple_files=True, key="lf_upload_files")
-        name = st.text_input("Index name (letters, digits, - and _)", key="lf_upload_name")
+        name = st.text_input("Index name (letters, digits, - and _)", key="lf_upload_name", max_chars=NAME_CHARS)
         if not st.button("Build the index", key="lf_upload_build"):
             return
         bar = st.empty()

@@ -70,7 +70,7 @@ def check() -> None:
 
 
 with st.form("quiz_form", border=False, enter_to_submit=True):
-    st.text_input("Your answer", key="quiz_answer",
+    st.text_input("Your answer", key="quiz_answer", max_chars=60,  # a visitor's text: bounded
                   placeholder="e.g. 256×13×13" if question.kind == "shape" else "e.g. 37,752,832")
     st.form_submit_button("Check", on_click=check, type="primary")
 
