@@ -204,7 +204,14 @@ class Network(nn.Module):
             raise ValueError(f"Asked for the top {top} classes; ask for at least 1.")
         if x.shape[0] != 1:
             raise ValueError(f"predict takes a batch of one image; this batch has {x.shape[0]}.")
-        probs = torch.softmax(self(x), dim=1)[0]
+        return self.top_classes(self(x)[0], top)
+
+    def top_classes(self, logits: torch.Tensor, top: int = 5) -> list[tuple[int, str, float]]:
+        """Top-``top`` (index, label, probability) from one image's logits, (classes,): what
+        ``predict`` reports, for a caller that already ran the forward pass (``activations``)."""
+        if top < 1:
+            raise ValueError(f"Asked for the top {top} classes; ask for at least 1.")
+        probs = torch.softmax(logits.detach(), dim=0)
         p, idx = probs.topk(min(top, probs.numel()))
         names = self.categories
         return [(int(i), names[int(i)], float(q)) for q, i in zip(p.cpu(), idx.cpu())]
