@@ -28,6 +28,7 @@ PAGES = [
     st.Page("views/kernels.py", title="Kernels", icon=":material/blur_on:"),
     st.Page("views/attribution.py", title="Why did it say that?", icon=":material/visibility:"),
     st.Page("views/lookfor.py", title="What does it look for?", icon=":material/image_search:", url_path="lookfor"),
+    st.Page("views/camera.py", title="Live camera", icon=":material/videocam:", url_path="camera"),
 ]
 
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports

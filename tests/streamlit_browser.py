@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+# Chromium's own test camera (a moving pattern with a frame counter), granted without a prompt
+FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 
 def require_chromium() -> None:
@@ -68,12 +70,13 @@ def running_app(log_path: Path, env: dict[str, str] | None = None) -> Iterator[s
 
 
 @contextmanager
-def chromium_page(url: str):
-    """A Playwright page in headless Chromium, opened at ``url``."""
+def chromium_page(url: str, extra_args: tuple[str, ...] = ()):
+    """A Playwright page in headless Chromium, opened at ``url``; ``extra_args`` go to Chromium
+    after the usual ``ARGS`` (e.g. ``FAKE_CAMERA``)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
         pg = browser.new_page(viewport={"width": 1600, "height": 2600})
         pg.set_default_timeout(60_000)
         pg.goto(url)

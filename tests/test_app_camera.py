@@ -1,0 +1,83 @@
+"""The Live camera page through AppTest (the WebRTC component itself is a placeholder here; the
+browser test drives it): it renders, offers conv1 … pool5 with conv1 first, never runs the
+network on the session's photo, hands the sidebar's network and the chosen layer to the session's
+processor, and shows what the processor has done."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alexnet_viz.live import live_layers
+from app_support import APP, count_forward_passes, offline_pretrained_weights
+
+PAGE = "views/camera.py"
+PROC = "_live_processor"
+
+
+@pytest.fixture(autouse=True)
+def no_pretrained_weights(monkeypatch):
+    offline_pretrained_weights(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def no_live_runtime(monkeypatch):
+    """AppTest's runtime is a mock without a session manager, so streamlit-webrtc's look-up of the
+    session (``Runtime.instance()._session_mgr``) raises AttributeError where it expects None
+    outside a live run; give it that None, as it gets in a bare script."""
+    import streamlit_webrtc.component as component
+
+    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
+
+
+@pytest.fixture
+def forward_calls(monkeypatch):
+    return count_forward_passes(monkeypatch)
+
+
+def open_camera() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.main.metric if m.label == label)
+
+
+def test_the_page_renders_with_conv1_and_runs_nothing_on_the_photo(forward_calls):
+    at = open_camera()
+    assert at.main.title[0].value == "Live camera"
+    box = at.selectbox(key="live_layer")
+    assert box.value == "conv1"
+    assert list(box.options) == live_layers(at.session_state[PROC].net.arch)
+    assert "norm1" not in box.options and "fc8" not in box.options
+    assert metric(at, "Frames processed") == "0" and metric(at, "Updates per second") == "–"
+    assert any("HTTPS or on localhost" in i.value for i in at.main.info)
+    assert forward_calls == [], "the page itself runs no forward pass: only frames do"
+
+
+def test_the_processor_follows_the_layer_and_the_network_and_the_page_shows_its_work(forward_calls):
+    at = open_camera()
+    proc = at.session_state[PROC]
+    assert proc.net.name == "alexnet2012" and proc.layer == "conv1"
+    at.selectbox(key="live_layer").set_value("pool2").run()
+    assert not at.exception
+    assert at.session_state[PROC] is proc and proc.layer == "pool2"
+    at.sidebar.selectbox(key="model").set_value("torchvision").run()
+    assert not at.exception
+    assert proc.net.name == "torchvision" and proc.layer == "pool2"
+
+    frame = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for _ in range(2):  # what the stream's callback does, on this thread instead
+        proc.picture_for(frame)
+    at.run()
+    assert not at.exception
+    assert metric(at, "Frames processed") == "2"
+    assert metric(at, "Updates per second") != "–" and metric(at, "Work per frame").endswith(" ms")
+    top = [m.value for m in at.main.markdown if m.value.startswith("**Top-5 of the latest frame**")]
+    assert top and proc.stats().top[0][1] in top[0] and "pool2 shown" in top[0]
+    proc.picture_for(np.zeros((10, 10), np.uint8))  # a frame the processor cannot use
+    at.run()
+    assert any("(H, W, 3)" in w.value for w in at.main.warning), "the failure is a sentence on the page"
