@@ -10,6 +10,8 @@ the streaming library's worker thread while the page changes the layer or the ne
 script thread; each frame reads one consistent (network, layer) pair. It does not queue: it
 works on the frame it is handed, and the caller decides which frames to hand it (the app's
 streaming component hands it only the newest one and drops those that arrived meanwhile).
+A :class:`StreamGate` shared by a server's processors bounds how many streams it works on at
+once: each keeps both cores busy for as long as it runs.
 """
 from __future__ import annotations
 
@@ -48,6 +50,44 @@ def live_layers(arch: Architecture) -> list[str]:
     return [name for name, shape in maps.items() if shape == "map" and arch.layer(name).kind in LIVE_KINDS]
 
 
+class LiveBusy(ValueError):
+    """This server already runs as many live streams as it allows; the sentence says so."""
+
+
+class StreamGate:
+    """At most ``max_streams`` processors at work at once, across every session of a server.
+
+    A processor holds a place while it keeps finishing frames; one that has not asked for
+    ``idle_s`` seconds (its stream stopped, its tab closed) gives its place up by itself, so
+    nothing has to tell the gate that a stream ended. Thread-safe.
+    """
+
+    def __init__(self, max_streams: int, idle_s: float = 3.0):
+        if not 1 <= int(max_streams) <= 64:
+            raise ValueError(f"A server allows between 1 and 64 live streams at once, not {max_streams}.")
+        self.max_streams = int(max_streams)
+        self.idle_s = float(idle_s)
+        self._seen: dict[object, float] = {}  # a processor's token -> when it last asked
+        self._lock = threading.Lock()
+
+    def admit(self, token: object) -> bool:
+        """True (and the place is held a while longer) if ``token`` may process a frame now."""
+        with self._lock:
+            now = time.monotonic()
+            for old in [k for k, t in self._seen.items() if now - t > self.idle_s]:
+                del self._seen[old]
+            if token in self._seen or len(self._seen) < self.max_streams:
+                self._seen[token] = now
+                return True
+            return False
+
+    def active(self) -> int:
+        """How many streams hold a place now."""
+        with self._lock:
+            now = time.monotonic()
+            return sum(now - t <= self.idle_s for t in self._seen.values())
+
+
 @dataclass(frozen=True)
 class LiveFrame:
     """One processed frame: the picture to send back, what the network said, and what it cost."""
@@ -76,15 +116,20 @@ class LiveProcessor:
 
     ``net`` is a shared :class:`~alexnet_viz.network.Network`, only read; ``layer`` one of
     :func:`live_layers`; frames are brought down to ``max_side`` pixels on their longer side.
+    With a ``gate``, a frame is only processed while this processor holds one of its places;
+    otherwise ``process`` raises :class:`LiveBusy`.
     """
 
-    def __init__(self, net: "Network", layer: str = "conv1", max_side: int = MAX_SIDE, top: int = 5):
+    def __init__(self, net: "Network", layer: str = "conv1", max_side: int = MAX_SIDE, top: int = 5,
+                 gate: StreamGate | None = None):
         if not 32 <= int(max_side) <= MAX_INPUT_SIDE:
             raise ValueError(f"max_side must be between 32 and {MAX_INPUT_SIDE} pixels, not {max_side}.")
         if not 1 <= int(top) <= 10:
             raise ValueError(f"The live view shows between 1 and 10 classes, not {top}.")
         self.max_side = int(max_side)
         self.top = int(top)
+        self.gate = gate  # shared by every session's processor: the server's bound on streams
+        self._token = object()  # this processor's place in the gate
         self._lock = threading.Lock()
         self._net, self._layer = self._checked(net, layer)
         self._frames = 0
@@ -124,6 +169,10 @@ class LiveProcessor:
         """
         start = time.perf_counter()
         frame = _checked_frame(rgb)
+        if self.gate is not None and not self.gate.admit(self._token):
+            raise LiveBusy(f"This server is already running {self.gate.max_streams} live "
+                           f"stream{'s' if self.gate.max_streams > 1 else ''}, as many as it allows at once; "
+                           "the picture will start to change as soon as one of them stops.")
         with self._lock:
             net, layer = self._net, self._layer
         img = Image.fromarray(frame)
@@ -138,6 +187,8 @@ class LiveProcessor:
             rate = self._rate(time.monotonic())
         picture = compose(np.asarray(img), maps, layer, net.arch, top, rate)
         seconds = time.perf_counter() - start
+        if self.gate is not None:
+            self.gate.admit(self._token)  # still at work: a slow frame must not lose its place
         with self._lock:
             self._frames += 1
             self._done.append(time.monotonic())
@@ -156,6 +207,8 @@ class LiveProcessor:
             with self._lock:
                 self._error = (str(exc) if isinstance(exc, ValueError)
                                else f"A frame could not be processed ({type(exc).__name__}: {exc}).")
+            if isinstance(exc, LiveBusy):  # a good frame: say it on the picture too
+                return _with_note(_checked_frame(rgb), "Waiting: this server's live streams are all in use.")
             return rgb
 
     def stats(self) -> LiveStats:
@@ -217,6 +270,14 @@ def compose(frame: np.ndarray, maps: np.ndarray, layer: str, arch: Architecture,
     _text_box(draw, (6, 6), [head], font, size)
     lines = [f"{p * 100:5.1f}%  {_short(label)}" for _i, label, p in top]
     _text_box(draw, (6, h - 6 - len(lines) * (size + 4) - 6), lines, font, size)
+    return np.asarray(img)
+
+
+def _with_note(frame: np.ndarray, note: str) -> np.ndarray:
+    """A copy of the frame with one line of text on a dark box at its top left."""
+    img = Image.fromarray(frame)
+    size = max(10, min(28, img.height // 22))
+    _text_box(ImageDraw.Draw(img, "RGBA"), (6, 6), [note], ImageFont.load_default(size=size), size)
     return np.asarray(img)
 
 

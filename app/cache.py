@@ -8,6 +8,7 @@
   least recently used first out. It is single-flight: when several sessions ask for the same
   missing result at once, one computes it and the others wait for that answer.
   Results are shared and read-only: their arrays are marked unwritable.
+* ``live_gate``: how many live camera streams the server works on at once, for every session.
 * ``freeze_long_lived``: the modules every page imports are moved out of the garbage collector's
   sight once, so Streamlit's full collection after each script run stops re-walking them.
 * ``start_session_reaper``: a closed tab's session (its photo, its uploads, its ``/media``
@@ -38,6 +39,7 @@ import streamlit as st
 import torch
 
 import alexnet_viz as av
+from alexnet_viz.live import StreamGate
 
 _LOG = logging.getLogger("alexnet_viz.app")
 
@@ -200,6 +202,23 @@ class Store:
 def store() -> Store:
     """The one shared store of per-image results."""
     return Store(STORE_BYTES)
+
+
+# -- live camera streams: a bound for the whole server ----------------------------------------------
+LIVE_STREAMS_ENV = "ALEXNET_VIZ_LIVE_STREAMS"
+LIVE_STREAMS = 2  # each stream keeps the CPU busy for as long as it runs; two fit a 2-core server
+
+
+@st.cache_resource(show_spinner=False)
+def live_gate() -> StreamGate:
+    """The server's one gate for live camera streams, ``ALEXNET_VIZ_LIVE_STREAMS`` at once (1–16)."""
+    raw = os.environ.get(LIVE_STREAMS_ENV, str(LIVE_STREAMS))
+    try:
+        n = min(max(int(raw), 1), 16)
+    except ValueError:
+        _LOG.warning("%s=%r is not a whole number; allowing %d live streams", LIVE_STREAMS_ENV, raw, LIVE_STREAMS)
+        n = LIVE_STREAMS
+    return StreamGate(n)
 
 
 # -- the garbage collector ------------------------------------------------------------------------

@@ -81,3 +81,17 @@ def test_the_processor_follows_the_layer_and_the_network_and_the_page_shows_its_
     proc.picture_for(np.zeros((10, 10), np.uint8))  # a frame the processor cannot use
     at.run()
     assert any("(H, W, 3)" in w.value for w in at.main.warning), "the failure is a sentence on the page"
+
+
+@pytest.mark.parametrize("setting, allowed", [(None, 2), ("1", 1), ("99", 16), ("many", 2)])
+def test_the_server_says_how_many_streams_it_allows(monkeypatch, setting, allowed):
+    import streamlit as st
+
+    if setting is None:
+        monkeypatch.delenv("ALEXNET_VIZ_LIVE_STREAMS", raising=False)
+    else:
+        monkeypatch.setenv("ALEXNET_VIZ_LIVE_STREAMS", setting)
+    st.cache_resource.clear()  # the gate is made once per server
+    at = open_camera()
+    assert at.session_state[PROC].gate.max_streams == allowed
+    assert any(f"Live streams on this server: 0 of {allowed} allowed at once." in c.value for c in at.main.caption)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
-from alexnet_viz.live import GAP, MAX_INPUT_SIDE, LiveProcessor, live_layers
+from alexnet_viz.live import GAP, MAX_INPUT_SIDE, LiveBusy, LiveProcessor, StreamGate, live_layers
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,36 @@ def test_frames_from_several_threads_while_the_layer_changes(nets, frame):
         t.join()
     assert not errors and not wrong
     assert proc.stats().frames == 9
+
+
+def test_the_gate_holds_places_for_streams_at_work_and_frees_them_when_they_stop():
+    gate = StreamGate(2, idle_s=0.3)
+    a, b, c = object(), object(), object()
+    assert gate.admit(a) and gate.admit(b) and not gate.admit(c)  # two places, both taken
+    assert gate.admit(a) and gate.active() == 2  # one at work keeps its place
+    time.sleep(0.2)
+    assert gate.admit(a)  # a goes on; b stops asking ...
+    time.sleep(0.2)
+    assert gate.admit(c) and gate.active() == 2  # ... and after idle_s its place is c's
+    assert not gate.admit(b)
+    with pytest.raises(ValueError, match="between 1 and 64"):
+        StreamGate(0)
+
+
+def test_a_stream_past_the_servers_bound_waits_with_a_sentence_and_starts_when_one_stops(nets, frame):
+    gate = StreamGate(1, idle_s=0.3)
+    first, second = (LiveProcessor(nets["torchvision"], gate=gate) for _ in range(2))
+    first.process(frame)
+    with pytest.raises(LiveBusy, match="already running 1 live stream,"):
+        second.process(frame)
+    shown = second.picture_for(frame)
+    assert shown.shape == frame.shape and not np.array_equal(shown, frame)  # the camera, with a note on it
+    np.testing.assert_array_equal(shown[200:], frame[200:])
+    assert "as soon as one of them stops" in second.stats().error and second.stats().frames == 0
+    time.sleep(0.4)  # the first stream stopped sending frames
+    assert second.process(frame).picture.shape[1] > 640 and second.stats().error is None
+    with pytest.raises(LiveBusy):
+        first.process(frame)
 
 
 def test_the_streaming_component_drops_frames_that_arrive_while_one_is_processed(nets):

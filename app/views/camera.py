@@ -13,6 +13,7 @@ import streamlit as st
 from av import VideoFrame
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
+import cache
 import state
 from alexnet_viz.live import MAX_SIDE, LiveProcessor, live_layers
 
@@ -44,7 +45,7 @@ layer = st.selectbox("Layer to watch", layers, key="live_layer",
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
-    proc = ss[PROC] = LiveProcessor(sel.net, layer)
+    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=cache.live_gate())
 else:
     proc.configure(net=sel.net, layer=layer)  # the next frame uses the sidebar's network and this layer
 
@@ -70,6 +71,8 @@ def live_status() -> None:
               help="Frames finished per second over the last few seconds: the rate the picture changes.")
     st.metric("Work per frame", "–" if s.work_ms is None else f"{s.work_ms:.0f} ms",
               help="Median time for one frame: preprocessing, the forward pass, the maps and the drawing.")
+    gate = proc.gate
+    st.caption(f"Live streams on this server: {gate.active()} of {gate.max_streams} allowed at once.")
     if s.error:
         st.warning(s.error, icon=":material/error:")
     if s.top:
