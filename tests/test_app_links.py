@@ -166,14 +166,17 @@ def test_the_quizs_link_asks_the_same_question_but_keeps_the_answer_out():
     ("views/lab.py", "lab_experiment", "lrn", "experiment", "lrn"),
     ("views/attribution.py", "attr_method", "grad_cam", "method", "grad_cam"),
     ("views/lookfor.py", "lf_layer", "relu2", "layer", "relu2"),
+    ("views/predict.py", "predict_class", 281, "class", "281"),
+    ("views/quiz.py", "quiz_model", "keras-tutorial", "variant", "keras-tutorial"),
 ])
 def test_changing_a_control_changes_the_address(page, key, value, name, written):
     at = open_page(page)
     assert name not in params(at) or params(at)[name] != written
-    at.session_state[key] = value
-    at.run()
+    at.selectbox(key=key).set_value(value).run()  # each of these controls is a selectbox
     assert not at.exception, at.exception
     assert params(at)[name] == written
+    again = open_page(page, params(at))  # the copied address, in another session
+    assert again.selectbox(key=key).value == value
 
 
 def test_a_pages_view_comes_back_after_another_page():
@@ -215,3 +218,22 @@ def test_garbage_in_a_link_is_ignored_with_a_sentence(page):
     assert "x" * 31 not in said, "a long value is cut short in the sentence"
     at.run()  # the next run sees the corrected address: nothing more to say
     assert not at.exception and "This link" not in notes(at)
+
+
+def test_a_link_names_only_a_photo_index_the_server_lists(tmp_path, monkeypatch):
+    import alexnet_viz as av
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.open(io.BytesIO(photo_bytes())).rotate(90 * i).save(photos / f"p{i}.png")
+    net = av.load_network("alexnet2012", "untrained", "cpu")
+    for name in ("alpha", "beta"):
+        av.build_index(photos, net, tmp_path / "indexes" / name)
+    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(tmp_path))
+    at = open_page("views/lookfor.py", {"index": "beta"})
+    assert at.sidebar.selectbox(key="photo_index").value == "beta" and params(at)["index"] == "beta"
+    for bad in ("../indexes/beta", str(tmp_path / "indexes" / "beta"), "gamma"):
+        again = open_page("views/lookfor.py", {"index": bad})
+        assert again.sidebar.selectbox(key="photo_index").value == "alpha"
+        assert "index=" in notes(again) and "index" not in params(again)
