@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 import streamlit as st
 
 WRITTEN = "_links_written"  # session key: {page: {name: text}}, what this session last wrote per page
+KEYS = "_links_keys"  # session key: {page: {name: widget key}}, whose value each written name was
 SHOWN = 30  # characters of a link's bad value repeated on the page: a URL can hold anything
 
 Parse = Callable[[str], Any]  # text -> value; raises (or returns None) for a value the page does not offer
@@ -61,6 +62,7 @@ class Link:
         self.page = page
         self.where = where if where is not None else st.empty()
         self.written: dict[str, str] = dict(st.session_state.setdefault(WRITTEN, {}).get(page, {}))
+        self.written_keys: dict[str, str] = dict(st.session_state.setdefault(KEYS, {}).get(page, {}))
         self.keys: dict[str, tuple[str, Callable[[Any], str | None], Any]] = {}  # name -> (key, show, default)
         self.values: dict[str, str | None] = {}  # name -> text put directly (``put``)
         self.ignored: list[str] = []
@@ -86,7 +88,9 @@ class Link:
                 return None
             ss[key] = value
             return value
-        if key not in ss and name in self.written:  # back on this page: its widgets were dropped with it
+        if key not in ss and name in self.written and self.written_keys.get(name) == key:
+            # back on this page: its widgets were dropped with it (a new key, e.g. another layer's
+            # channel box, starts at its own default)
             value = _read(parse, self.written[name])
             if value is not None:
                 ss[key] = value
@@ -121,6 +125,7 @@ class Link:
             elif name not in want and now is not None:
                 del st.query_params[name]
         st.session_state.setdefault(WRITTEN, {})[self.page] = want
+        st.session_state.setdefault(KEYS, {})[self.page] = {name: key for name, (key, _s, _d) in self.keys.items()}
         if self.ignored:
             self.where.info(f"This link's {', '.join(self.ignored)} "
                                f"{'is not a value' if len(self.ignored) == 1 else 'are not values'} this page "

@@ -237,3 +237,12 @@ def test_a_link_names_only_a_photo_index_the_server_lists(tmp_path, monkeypatch)
         again = open_page("views/lookfor.py", {"index": bad})
         assert again.sidebar.selectbox(key="photo_index").value == "alpha"
         assert "index=" in notes(again) and "index" not in params(again)
+
+
+def test_another_layers_channel_box_starts_at_its_own_default():
+    at = open_page("views/kernels.py", {"layer": "conv3", "channel": "77"})
+    at.selectbox(key="k_layer").set_value("conv4").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="k_out_conv4").value == 0 and "channel" not in params(at)
+    at.selectbox(key="k_layer").set_value("conv3").run()
+    assert params(at)["layer"] == "conv3"
