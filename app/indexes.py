@@ -20,6 +20,7 @@ import streamlit as st
 
 import alexnet_viz as av
 import cache
+import links
 from alexnet_viz.index.store import FILENAME
 from alexnet_viz.weights.sources import cache_dir
 
@@ -59,12 +60,15 @@ def _stamp(folder: Path) -> int:
         return 0
 
 
-def choose(sel) -> tuple[av.Index | None, str | None]:
-    """The sidebar's index picker -> (the opened index, None) or (None, a sentence why not)."""
+def choose(sel, link=None) -> tuple[av.Index | None, str | None]:
+    """The sidebar's index picker -> (the opened index, None) or (None, a sentence why not).
+    With a page's ``links.Link``, the index's name is in the page's address (only names listed here)."""
     folders = available()
     if not folders:
         return None, how_to_make(sel)
     names = [f.name for f in folders]
+    if link is not None:
+        link.seed("index", "photo_index", links.one_of(names), default=names[0])
     pending = st.session_state.pop("photo_index_pending", None)  # just built in the browser
     if pending in names:
         st.session_state["photo_index"] = pending

@@ -23,7 +23,9 @@ from PIL import Image
 
 import alexnet_viz as av
 import cache
+import links
 from alexnet_viz.images import KEEP_SIDE, image_digest
+from alexnet_viz.network import PREPROCESS_MODES
 
 MODELS = {"alexnet2012": "alexnet2012 (two towers)",
           "torchvision": "torchvision (one tower)"}
@@ -285,9 +287,12 @@ def _on_file(key: str) -> None:
 def _image_controls() -> None:
     sb = st.sidebar
     sb.header("Image")
-    if "image" not in st.session_state:
-        st.session_state.setdefault("sample", next(iter(SAMPLES)))
+    ss = st.session_state
+    if "image" not in ss:
+        ss.setdefault("sample", next(iter(SAMPLES)))
         _on_sample(chosen=False)
+    elif ss.get("sample") is not None and ss["image"].name != ss["sample"]:  # a link named another sample
+        _on_sample()
     sb.selectbox("Sample photo", list(SAMPLES), key="sample", on_change=_on_sample,
                  index=None, placeholder="Choose a sample photo…")
     key = _upload_key()
@@ -425,12 +430,49 @@ def _replica_note(where) -> None:
     where.caption(f"Server: {me}")
 
 
+# -- the sidebar's choices in every page's address ------------------------------------------------
+LINKED_WEIGHTS = ("pretrained", "untrained")  # a server's weight file never travels in a link
+DEFAULT_SAMPLE = next(iter(SAMPLES))
+
+
+def _seed_from_link() -> links.Link:
+    """Before the sidebar's widgets: a link's sample, network, weights and preprocessing."""
+    link = links.Link("sidebar", st.sidebar.empty())
+    link.seed("sample", "sample", links.one_of(SAMPLES, lambda n: SAMPLES[n].loader),
+              show=lambda n: SAMPLES[n].loader, default=DEFAULT_SAMPLE)
+    link.seed("model", "model", links.one_of(MODELS), default=next(iter(MODELS)))
+    link.seed("weights", "weights", links.one_of(LINKED_WEIGHTS),
+              show=lambda w: w if w in LINKED_WEIGHTS else None, default="pretrained")
+    link.seed("mode", "prep_mode", links.one_of(PREPROCESS_MODES), default="aspect")
+    return link
+
+
+def _share_line(link: links.Link) -> None:
+    """One line at the foot of the sidebar: a copied address opens this view, less what cannot travel."""
+    left_out, instead = [], []
+    if st.session_state["image"].credit is None:
+        left_out.append("your uploaded photo")
+        instead.append(DEFAULT_SAMPLE)
+    if st.session_state.get("weights") == "file":
+        left_out.append("the weight file")
+        instead.append("the pretrained weights")
+    if left_out:
+        st.sidebar.caption(f"🔗 The address holds this view, except {' and '.join(left_out)}: "
+                           f"{'they' if len(left_out) > 1 else 'it'} cannot travel in a link, which opens with "
+                           f"{' and '.join(instead)} instead.")
+    else:
+        st.sidebar.caption("🔗 The address holds this view: copy it to share it.")
+    link.write()
+
+
 def sidebar() -> Selection:
     """Draw the shared sidebar and return (and remember for this run) the selection."""
     note = st.sidebar.container()  # at the top, filled once the session's image is known
+    link = _seed_from_link()
     _image_controls()
     _replica_note(note)
     _network_controls()
+    _share_line(link)
     model, weights = st.session_state["net_key"]
     net = cache.network(model, weights)
     # the untrained fallback's results must not outlive a retry that works: its own key

@@ -61,7 +61,7 @@ def test_a_click_on_a_tile_picks_its_channel_and_the_url_follows():
     top, left, bottom, right = g.box_of(target)
     click(at, "fm_tiles_relu1_GPU 2", (left + right) / 2 * f, (top + bottom) / 2 * f, shown, shown, 1)
     assert at.selectbox(key="fm_channel_relu1").value == target
-    assert params(at) == {"layer": "relu1", "channel": str(target)}
+    assert params(at) == {"layer": "relu1", "channel": str(target), "sort": "max"}  # the order rides along
     assert any(f"Channel {target} of relu1" in c.value for c in at.main.caption)
 
     at.selectbox(key="fm_channel_relu1").set_value(g.channels[0]).run()  # the fallback still rules

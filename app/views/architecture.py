@@ -2,19 +2,28 @@
 import pandas as pd
 import streamlit as st
 
+import links
 import state
 from alexnet_viz import render
 from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrough
 from alexnet_viz.walkthrough import viewable_layers
 
+SIZES = {"224": "224 (the paper's text)", "227": "227 (Caffe; what the arithmetic needs)", "other": "other"}
+
 sel = state.selection()
 state.page_header("Architecture", sel)
 names = list(ARCHITECTURES)
+link = links.Link("architecture")
 v, c1, c2 = st.columns([2.2, 2.6, 1])
+link.seed("variant", "arch_variant", links.one_of(names), default=sel.model)
 arch = get_architecture(v.selectbox("Variant to draw", names, index=names.index(sel.model), key="arch_variant",
                                     format_func=lambda n: ARCHITECTURES[n].title))
-choice = c1.radio("Input size", ["224 (the paper's text)", "227 (Caffe; what the arithmetic needs)", "other"],
-                  index=0 if arch.input_size == 224 else 1, horizontal=True, key="arch_size_choice")
+choices = list(SIZES.values())
+link.seed("size", "arch_size_choice", links.one_of(choices, lambda c: c.split()[0]), show=lambda c: c.split()[0])
+choice = c1.radio("Input size", choices, index=0 if arch.input_size == 224 else 1, horizontal=True,
+                  key="arch_size_choice")
+if choice == "other":
+    link.seed("other", "arch_size_other", links.integer(32, 1024))
 size = (c2.number_input("Other size (pixels)", 32, 1024, arch.input_size, key="arch_size_other")
         if choice == "other" else int(choice.split()[0]))
 rows = walkthrough(arch, size)
@@ -84,7 +93,9 @@ st.download_button("Download the walkthrough (CSV)", render.csv_bytes(records),
 
 st.subheader("Three AlexNets compared")
 cmp = render.variant_comparison()
+link.seed("differs", "arch_only_diff", links.flag, show=links.show_flag, default=True)
 only = st.toggle("Show only the rows where they differ", value=True, key="arch_only_diff")
+link.write()
 df = pd.DataFrame(cmp.rows)
 df.insert(2, "differs", ["≠" if d else "" for d in cmp.differs])
 if only:

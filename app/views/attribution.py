@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import cache
+import links
 import state
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
 from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes, sanity_steps
@@ -26,6 +27,7 @@ layer_names = set(sel.net.arch.names())
 if sel.untrained:
     st.warning("The network is **untrained**: these maps explain a *random* network, not a classifier "
                "that has learnt anything. Load the pretrained weights (sidebar) for real explanations.")
+link = links.Link("attribution")
 
 
 def title(m: str) -> str:
@@ -36,8 +38,25 @@ def stored_params(method: str) -> dict:
     """This session's parameter values for a method (kept while other views are shown)."""
     every = st.session_state.setdefault("attr_params", {})
     if method not in every:
-        every[method] = {**ATTRIBUTION_METHODS[method].defaults(), **PAGE_DEFAULTS.get(method, {})}
+        every[method] = stored_default(method)
     return every[method]
+
+
+def stored_default(method: str) -> dict:
+    """A method's parameters as a fresh visit shows them (the page's starting values)."""
+    return {**ATTRIBUTION_METHODS[method].defaults(), **PAGE_DEFAULTS.get(method, {})}
+
+
+def param_parser(method: str, p) -> links.Parse:
+    """A link's text -> a value the parameter's widget offers (the registry checks it), or None."""
+    def parse(text: str):
+        value = p.check(text, method)
+        if p.kind == "choice" and p.name == "layer" and value not in layer_names:
+            return None
+        if p.name in ("window", "stride") and value > crop:  # the sliders stop at the crop
+            return None
+        return value
+    return parse
 
 
 def param_widgets(method: str) -> dict:
@@ -48,6 +67,8 @@ def param_widgets(method: str) -> dict:
         if p.when is not None and values.get(p.when[0]) != p.when[1]:
             continue
         key, label = f"attr_{method}_{p.name}", f"{p.name.replace('_', ' ')}"
+        link.seed(f"{method}.{p.name}", key, param_parser(method, p), show=lambda v: f"{v:g}" if
+                  isinstance(v, float) else str(v), default=stored_default(method)[p.name])
         if p.kind == "choice":
             choices = [c for c in p.choices if p.name != "layer" or c in layer_names]
             values[p.name] = st.selectbox(label, choices, index=choices.index(values[p.name]), key=key, help=p.help)
@@ -155,23 +176,29 @@ second = int(np.argsort(probs)[-2])
 
 def target_controls(where) -> int | Contrast:
     """The class (or contrast) to explain, chosen in ``where``."""
+    link.seed("target", "attr_target_mode", links.one_of(["top", "class", "contrast"]), default="top")
     mode = where.radio("Explain", ["top", "class", "contrast"], key="attr_target_mode", horizontal=True,
                        format_func={"top": "the top prediction", "class": "any class",
                                     "contrast": "why A rather than B"}.get)
     if mode == "top":
         where.markdown(f"**{names[top]}** (class {top}), probability {probs[top]:.2%}: the network's top choice.")
         return top
+    classes = links.integer(0, len(names) - 1)
     if mode == "class":
+        link.seed("class", "attr_class", classes, default=top)
         target = where.selectbox(f"Class (type to search all {len(names)})", range(len(names)), index=top,
                                  format_func=lambda i: f"{names[i]} ({i})", key="attr_class")
         where.caption(f"Probability {probs[target]:.2%}, rank {render.class_ranks(probs)[target]} of {len(names)}.")
         return target
+    link.seed("a", "attr_class_a", classes, default=top)
+    link.seed("b", "attr_class_b", classes, default=second)
     a = where.selectbox("A (type to search)", range(len(names)), index=top,
                         format_func=lambda i: f"{names[i]} ({i})", key="attr_class_a")
     b = where.selectbox("rather than B", range(len(names)), index=second,
                         format_func=lambda i: f"{names[i]} ({i})", key="attr_class_b")
     if a == b:
         st.error("A and B are the same class: choose two different classes to contrast.")
+        link.write()
         st.stop()
     where.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): red (signed mode) "
                   f"pushes towards {names[a]}, blue towards {names[b]}.")
@@ -180,6 +207,9 @@ def target_controls(where) -> int | Contrast:
 
 def display_controls(where) -> tuple[str, float, float]:
     """Sign mode, clipping percentile and opacity: display only, never a recomputation."""
+    link.seed("sign", "attr_sign", links.one_of(heatmaps.SIGN_MODES), default="absolute")
+    link.seed("clip", "attr_percentile", links.number(90.0, 100.0), show="{:g}".format, default=99.0)
+    link.seed("opacity", "attr_opacity", links.number(0.0, 1.0), show="{:g}".format, default=0.6)
     sign = where.radio("Sign", heatmaps.SIGN_MODES, index=heatmaps.SIGN_MODES.index("absolute"), horizontal=True,
                        key="attr_sign", help="; ".join(f"{k}: {v}" for k, v in SIGN_HELP.items()))
     percentile = where.slider("Clip outliers above the percentile", 90.0, 100.0, 99.0, 0.1, key="attr_percentile",
@@ -193,6 +223,7 @@ def display_controls(where) -> tuple[str, float, float]:
     return sign, percentile, opacity
 
 
+link.seed("view", "attr_view", links.one_of(VIEWS), default="one")
 what = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, default="one", required=True,
                             key="attr_view")
 
@@ -201,6 +232,7 @@ if what == "one":
     left, right = st.columns([1.15, 2.6])
     with left:
         target = target_controls(st)
+        link.seed("method", "attr_method", links.one_of(ATTRIBUTION_METHODS), default=next(iter(ATTRIBUTION_METHODS)))
         method = st.selectbox("Method", list(ATTRIBUTION_METHODS), format_func=title, key="attr_method")
         m = ATTRIBUTION_METHODS[method]
         st.caption(f"{m.description} ({m.reference})")
@@ -223,6 +255,7 @@ if what == "one":
             sign, percentile, opacity = display_controls(st)
             if m.sign != sign:
                 st.caption(f"Suggested sign mode for {m.title}: {m.sign}.")
+    link.write()
     e = explanation_or_run_button(method, params, target, run, right)
     if e is not None:
         with right:
@@ -257,19 +290,24 @@ elif what == "compare":
         t_col, d_col = st.columns(2)
         target = target_controls(t_col)
         sign, percentile, opacity = display_controls(d_col)
+    compared = ["saliency", "guided_backprop", "grad_cam"]
+    link.seed("methods", "attr_compare", links.some_of(ATTRIBUTION_METHODS), show=links.show_list, default=compared)
     chosen = st.multiselect("Methods to compare", list(ATTRIBUTION_METHODS), format_func=title,
-                            default=["saliency", "guided_backprop", "grad_cam"], key="attr_compare")
+                            default=compared, key="attr_compare")
     groups: dict[str, list[str]] = {}
     for m in chosen:
         if ATTRIBUTION_METHODS[m].units:
             groups.setdefault(ATTRIBUTION_METHODS[m].units, []).append(m)
     sharable = {u: ms for u, ms in groups.items() if len(ms) > 1}
+    link.seed("scale", "attr_scale", links.one_of(["per map", "shared"], lambda s: s.split()[-1]),
+              show=lambda s: s.split()[-1], default="per map")
     shared = st.radio("Colour scale", ["per map", "shared"], horizontal=True, key="attr_scale",
                       disabled=not sharable,
                       help="per map: each map stretched to its own range, so each shows its shape; shared: "
                            "one scale among methods whose numbers have the same units, so their colours "
                            "compare.") == "shared" and bool(sharable)
     params_expander(chosen, "Parameters of the compared methods")
+    link.write()
     results = [e for e in (compute(m, stored_params(m), target) for m in chosen) if e is not None]
     if results:
         pictures, scales = render.attribution_pictures([e.raw for e in results], view, sign, percentile, opacity,
@@ -314,9 +352,13 @@ else:
         st.caption("With the untrained network the *original* is itself random: this shows how much each "
                    "map depends on the weights at all, not on what training taught them. Run it with the "
                    "pretrained weights for the real test.")
+    checked = ["saliency", "guided_backprop"]
+    link.seed("methods", "attr_sanity_methods", links.some_of(ATTRIBUTION_METHODS), show=links.show_list,
+              default=checked)
     chosen = st.multiselect("Methods to check", list(ATTRIBUTION_METHODS), format_func=title,
-                            default=["saliency", "guided_backprop"], key="attr_sanity_methods")
+                            default=checked, key="attr_sanity_methods")
     params_expander(chosen, "Parameters of the checked methods")
+    link.write()
     methods = {m: stored_params(m) for m in chosen}
     steps = len(sanity_steps(sel.net))
     n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps

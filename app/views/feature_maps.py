@@ -9,11 +9,13 @@ import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates as clickable_image
 
 import cache
+import links
 import state
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field, viewable_layers
 
-QP, SEEN = "_fm_qp", "_fm_seen"  # session keys: the URL we wrote; the last click handled per picture
+SEEN = "_fm_seen"  # session key: the last click handled per picture
+PAGE = "feature_maps"  # its name among links' pages
 sel = state.selection()
 ss = st.session_state
 arch = sel.net.arch
@@ -65,10 +67,11 @@ def numbered(grid: render.Grid) -> tuple[np.ndarray, np.ndarray]:
     return pic, np.frombuffer(render.png_bytes(pic), np.uint8)
 
 
+last = {k: v for k, v in links.written(PAGE).items() if k in ("layer", "channel")}  # the view we wrote
 link = {k: st.query_params[k] for k in ("layer", "channel") if k in st.query_params}
-note = from_link(link) if link and link != ss.get(QP) else None
-if "fm_layer" not in ss and ss.get(QP):  # back from another page (its widgets are gone): the last view
-    from_link(ss[QP])
+note = from_link(link) if link and link != last else None
+if "fm_layer" not in ss and last:  # back from another page (its widgets are gone): the last view
+    from_link(last)
 if ss.get("fm_layer") not in layers:  # first visit, or a network without that layer
     ss["fm_layer"] = DEFAULT
 
@@ -83,6 +86,7 @@ if _click and layers[_layer] == "map":
 state.page_header("Feature maps", sel)
 if note:
     st.info(note)
+address = links.Link(PAGE)  # the layer and channel above; the order and brightness below
 c1, c2, c3 = st.columns([2, 2, 2])
 layer = c1.selectbox("Layer", list(layers), key="fm_layer",
                      help="conv rows are before their ReLU; relu rows after it. On the Architecture page, "
@@ -121,6 +125,8 @@ if layers[layer] == "vector":
                  icon=":material/calculate:", query_params={"layer": layer, "channel": str(strongest)})
     written = {"layer": layer}
 else:
+    address.seed("sort", "fm_sort", links.one_of(activations.SORTS), default=list(activations.SORTS)[1])
+    address.seed("shared", "fm_shared", links.flag, show=links.show_flag, default=False)
     sort = c2.radio("Order the channels by", list(activations.SORTS), index=1, horizontal=True, key="fm_sort",
                     format_func={"index": "index", "mean": "mean activation", "max": "max activation"}.get)
     shared = c3.toggle("Shared brightness", value=False, key="fm_shared",
@@ -193,9 +199,9 @@ else:
               "(clipped at the edges).")
     written = {"layer": layer, "channel": str(channel)}
 
-if {k: st.query_params[k] for k in st.query_params} != written:  # the view's address, for a copied link
-    st.query_params.from_dict(written)
-ss[QP] = written
+for name in ("layer", "channel"):  # the view's address, for a copied link
+    address.put(name, written.get(name))
+address.write()
 
 st.subheader(f"The whole of {layer}")
 m1, m2, m3 = st.columns(3)

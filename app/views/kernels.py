@@ -2,6 +2,7 @@
 the untrained network beside them, and one deeper output channel's kernels per input channel."""
 import streamlit as st
 
+import links
 import state
 from alexnet_viz import kernels, render
 
@@ -9,7 +10,10 @@ sel = state.selection()
 state.page_header("Kernels", sel)
 arch = sel.net.arch
 first = arch.conv_layers()[0].name  # conv1
+deeper = [c.name for c in arch.conv_layers()[1:]]
 
+link = links.Link("kernels")
+link.seed("compare", "k_compare", links.flag, show=links.show_flag, default=False)
 compare = st.toggle("Compare with the untrained network", value=False, key="k_compare",
                     help="The same variant with the paper's random initialisation, never trained.")
 sources = [(sel.weights, f"{sel.net.weights} weights")]
@@ -67,11 +71,13 @@ for weights, label in sources:
                        key=f"k_csv_{weights}")
 
 st.subheader("A deeper layer: one output channel's kernels")
-deeper = [c.name for c in arch.conv_layers()[1:]]
 c1, c2 = st.columns(2)
+link.seed("layer", "k_layer", links.one_of(deeper), default=deeper[0])
 layer = c1.selectbox("Layer", deeper, key="k_layer")
 n_out = arch.layer(layer).out_channels
+link.seed("channel", f"k_out_{layer}", links.integer(0, n_out - 1), default=0)
 out_channel = c2.number_input(f"Output channel (0–{n_out - 1})", 0, n_out - 1, 0, key=f"k_out_{layer}")
+link.write()
 grid = render.input_kernels(sel.weight(layer), int(out_channel), layer, arch, scale=12, pad=2)
 g1, g2 = st.columns([3, 1])
 g1.image(grid.image, width="content",

@@ -10,6 +10,7 @@ import streamlit as st
 
 import alexnet_viz as av
 import cache
+import links
 import state
 from alexnet_viz import lab, render
 from alexnet_viz import unit_figures as UF
@@ -46,12 +47,17 @@ CLAIMS = {
 }
 
 top = int(probs.argmax())
+link = links.Link("lab")
+link.seed("experiment", "lab_experiment", links.one_of(EXPERIMENTS), default=next(iter(EXPERIMENTS)))
+link.seed("class", "lab_class", links.integer(0, len(names) - 1), default=top)
 c1, c2 = st.columns([1, 1])
 exp = c1.selectbox("Experiment", list(EXPERIMENTS), format_func=EXPERIMENTS.get, key="lab_experiment")
 cls = c2.selectbox("Class to watch (type to search)", range(len(names)), index=top,
                    format_func=lambda i: f"{names[i]} ({i})", key="lab_class",
                    help="Its probability before and after the change is shown with each experiment; "
                         "by default the network's top class on this photo.")
+if exp in ("pool", "tencrop"):  # no settings of their own
+    link.write()
 st.subheader(EXPERIMENTS[exp])
 st.markdown(CLAIMS[exp])
 if sel.untrained:
@@ -117,13 +123,17 @@ if exp == "towers":
     if not lab.split_layers(arch):
         st.info(f"{arch.name} runs as one tower: no layer is split over two GPUs. Choose alexnet2012 "
                 "(the paper's two towers) under Network in the sidebar.")
+        link.write()
         st.stop()
     k1, k2 = st.columns(2)
+    link.seed("tower", "lab_tower", links.one_of(["gpu2", "gpu1"]), default="gpu2")
+    link.seed("from", "lab_from", links.one_of(lab.split_layers(arch)), default=lab.split_layers(arch)[0])
     tower = k1.radio("Knock out", ["gpu2", "gpu1"], format_func={"gpu1": "GPU 1", "gpu2": "GPU 2"}.get,
                      horizontal=True, key="lab_tower",
                      help="Every unit of that tower in conv1–conv5, fc6 and fc7 outputs zero from the chosen "
                           "layer on, as if its weights and biases were zero.")
     start = k2.selectbox("From this layer on", lab.split_layers(arch), key="lab_from")
+    link.write()
     label = {"gpu1": "GPU 1", "gpu2": "GPU 2"}[tower]
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
     tb = lab.tower_bytes(arch)
@@ -141,8 +151,10 @@ if exp == "towers":
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 
 elif exp == "lrn":
+    link.seed("lrn", "lab_lrn", links.one_of(["off", "paper"]), default="off")
     mode = st.radio("Normalisation", ["off", "paper"], horizontal=True, key="lab_lrn",
                     format_func={"off": "off (identity)", "paper": "the paper's k = 2"}.get)
+    link.write()
     e = effect(lrn=mode)
     spec = next(layer.lrn for layer in arch.layers if layer.kind == "lrn")
     show_effect(e, "LRN off" if mode == "off" else "LRN with k = 2")
@@ -203,7 +215,9 @@ elif exp == "dropout":
     s2.metric(f"{d.layer}: mean of {d.n} training-mode passes vs test time", f"{100 * err:.2f}% apart",
               help=f"Mean absolute difference over {d.layer}'s units, relative to their mean size: shrinks "
                    "as the number of passes grows (equal in expectation).")
+    link.seed("passes", "lab_mc_n", links.one_of(range(10, 101, 10)), default=30)
     n = st.slider("Monte-Carlo passes with dropout on", 10, 100, 30, step=10, key="lab_mc_n")
+    link.write()
     mc = cache.store().get_or_compute(key("lab-mc", n), lambda: lab.mc_dropout(net, sel.x, n=n))
     five = [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
     st.plotly_chart(render.mc_dropout_figure(mc, names, five), theme=None, key="lab_mc_figure")
@@ -213,11 +227,16 @@ elif exp == "dropout":
 
 else:  # knockout
     maps = [name for name, a in sel.acts.items() if a.ndim == 3]
-    layer = st.selectbox("Layer", maps, index=maps.index("conv5") if "conv5" in maps else 0, key="lab_zero_layer")
+    home = maps.index("conv5") if "conv5" in maps else 0
+    link.seed("layer", "lab_zero_layer", links.one_of(maps), default=maps[home])
+    layer = st.selectbox("Layer", maps, index=home, key="lab_zero_layer")
     a = sel.acts[layer]
     strongest = [int(i) for i in np.argsort(-a.reshape(a.shape[0], -1).max(axis=1), kind="stable")[:5]]
+    link.seed("channels", f"lab_zero_{layer}", links.some_of(range(a.shape[0]), most=a.shape[0]),
+              show=links.show_list, default=strongest)
     chans = st.multiselect(f"Channels to zero (0–{a.shape[0] - 1}); by default this photo's five strongest",
                            range(a.shape[0]), default=strongest, key=f"lab_zero_{layer}")
+    link.write()
     if not chans:
         st.info("Choose at least one channel to zero.")
         st.stop()

@@ -6,12 +6,13 @@ read from the cached forward pass (``sel.acts``); the network never runs again h
 """
 import streamlit as st
 
+import links
 import presentation
 import state
 from alexnet_viz import lesson, render
 from alexnet_viz.render.tables import shape_text
 
-STEP, QP = "_lesson_step", "_lesson_qp"  # session keys: the step, the URL value we wrote
+STEP = "_lesson_step"  # session key: the step
 TILES = 8  # the strongest channels shown per tower
 
 sel = state.selection()
@@ -21,9 +22,10 @@ steps = lesson.lesson(arch)
 two_towers = len(arch.towers("conv1")) > 1
 
 # -- where we are: a link's step on arrival (or a pasted link), else the session's step ------------
-link = st.query_params.get("step")
+address = links.Link("lesson", st)
+link = address.fresh("step")  # a step this session did not write: a link's
 note = None
-if STEP not in ss or (link is not None and link != ss.get(QP)):
+if STEP not in ss or link is not None:
     ss[STEP], note = lesson.clamp_step(link) if link is not None else (1, None)
 
 
@@ -38,9 +40,8 @@ def on_jump() -> None:
 
 n = ss[STEP]
 step = steps[n - 1]
-if link != str(n):
-    st.query_params["step"] = str(n)
-ss[QP] = str(n)
+address.put("step", str(n))
+address.write()
 
 state.page_header("From pixels to a label in eight steps", sel)
 if note:

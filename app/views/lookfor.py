@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import indexes
+import links
 import state
 import visualisation
 from alexnet_viz import activations, render
@@ -12,14 +13,18 @@ from alexnet_viz.walkthrough import layer_receptive_field
 
 sel = state.selection()
 state.page_header("What does it look for?", sel)
-ix, problem = indexes.choose(sel)
+link = links.Link("lookfor")
+ix, problem = indexes.choose(sel, link)
 arch = sel.net.arch
 layers = list(ix.layers) if ix is not None else [f"relu{i}" for i in range(1, 6)]
 
 c1, c2 = st.columns(2)
+link.seed("layer", "lf_layer", links.one_of(layers), default=layers[-1])
 layer = c1.selectbox("Layer (each conv after its ReLU)", layers, index=len(layers) - 1, key="lf_layer")
 channels = sel.acts[layer].shape[0]
+link.seed("channel", f"lf_channel_{layer}", links.integer(0, channels - 1), default=0)
 channel = int(c2.number_input(f"Channel (0–{channels - 1})", 0, channels - 1, 0, key=f"lf_channel_{layer}"))
+link.write()
 tower = arch.tower_of(layer, channel) if len(arch.towers(layer)) > 1 else None
 
 left, right = st.columns([3, 1], gap="medium")

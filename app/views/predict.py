@@ -4,6 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 import indexes
+import links
 import state
 from alexnet_viz import render
 from alexnet_viz.network import PREPROCESS_MODES
@@ -17,6 +18,8 @@ def _keep_mode() -> None:
 sel = state.selection()
 state.page_header("Predict", sel)
 probs, names = sel.forward.probs, sel.net.categories
+link = links.Link("predict")
+link.seed("class", "predict_class", links.integer(0, len(names) - 1), default=int(probs.argmax()))
 
 left, right = st.columns([3, 2])
 with left:
@@ -31,8 +34,8 @@ with left:
                        file_name=f"probabilities_{sel.model}_{sel.digest[:8]}.csv", mime="text/csv",
                        on_click="ignore")
 with right:
-    st.radio("Preprocessing", list(PREPROCESS_MODES), key="_prep_mode_widget", horizontal=True,
-             index=list(PREPROCESS_MODES).index(sel.mode), on_change=_keep_mode,
+    st.session_state["_prep_mode_widget"] = sel.mode  # the session's choice (a link may have set it)
+    st.radio("Preprocessing", list(PREPROCESS_MODES), key="_prep_mode_widget", horizontal=True, on_change=_keep_mode,
              format_func={"aspect": "keep the aspect ratio", "warp": "warp to a square (Caffe)"}.get,
              help="How the photo becomes the 227×227 input: every page follows this choice.")
     view = sel.view
@@ -51,7 +54,8 @@ if sel.untrained:
             "all the classes and mean nothing yet. Load the pretrained weights to see real predictions.")
 
 st.subheader("Photos like this one")
-ix, problem = indexes.choose(sel)
+ix, problem = indexes.choose(sel, link)
+link.write()
 if ix is None:
     st.caption(problem)
 else:

@@ -8,11 +8,13 @@ import secrets
 
 import streamlit as st
 
+import links
 from alexnet_viz import quiz
 from alexnet_viz.architecture import ARCHITECTURES
 
 Q = "_quiz"  # session keys: the question state, the score
 SCORE = "_quiz_score"
+SEEDS = 2**31  # a question is (variant, size, seed); the seed is in the link, the answer is not
 
 ss = st.session_state
 st.title("Shape quiz")
@@ -25,11 +27,24 @@ if Q not in ss:
 if SCORE not in ss:
     ss[SCORE] = {"right": 0, "asked": 0}
 q_state, score = ss[Q], ss[SCORE]
+link = links.Link("quiz")
+asked = link.fresh("question")
+if asked is not None:  # a shared question: the same one, not yet answered here
+    shared = links.integer(0, SEEDS - 1)(asked) if asked.strip().isdigit() else None
+    if shared is not None:
+        q_state.update(seed=shared - q_state["number"], hint=False, shown=False, scored=False, verdict=None)
+        q_state.pop("key", None)
+        ss["quiz_answer"] = ""
+    else:
+        link.ignored.append(f"question={asked[:links.SHOWN]}")
 
 a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
-model = a.selectbox("Variant", list(ARCHITECTURES), key="quiz_model",
+models = list(ARCHITECTURES)
+link.seed("variant", "quiz_model", links.one_of(models), default=models[0])
+model = a.selectbox("Variant", models, key="quiz_model",
                     format_func=lambda m: f"{m} — {ARCHITECTURES[m].title}")
 sizes = quiz.runnable_sizes(model)
+link.seed("size", "quiz_size", links.one_of(sizes))
 if ss.get("quiz_size") not in sizes:
     ss["quiz_size"] = ARCHITECTURES[model].input_size if ARCHITECTURES[model].input_size in sizes else sizes[0]
 size = b.select_slider("Input size (pixels per side)", sizes, key="quiz_size",
@@ -44,7 +59,10 @@ def new_question() -> None:
 
 c.button("New question", key="quiz_new", on_click=new_question, width="stretch")
 
-question = quiz.make_question(model, size, seed=q_state["seed"] + q_state["number"])
+question_seed = (q_state["seed"] + q_state["number"]) % SEEDS
+question = quiz.make_question(model, size, seed=question_seed)
+link.put("question", str(question_seed))
+link.write()
 key = (question.model, question.size, q_state["number"])
 if q_state.get("key") != key:  # the variant or size changed under the question: a fresh one
     q_state.update(key=key, hint=False, shown=False, scored=False, verdict=None)

@@ -10,13 +10,15 @@ import streamlit as st
 
 import alexnet_viz as av
 import cache
+import links
 import state
 from alexnet_viz import render
 from alexnet_viz.render.colour import OKABE_ITO
 from alexnet_viz import unit_figures as UF
 from alexnet_viz.units import KINDS
 
-POS, QP, TRAIL = "_unit_pos", "_unit_qp", "_unit_trail"  # session keys: the unit, the URL we wrote, the trail
+POS, TRAIL = "_unit_pos", "_unit_trail"  # session keys: the unit, the trail
+PAGE = "unit"  # its name among links' pages
 PARAMS = ("layer", "channel", "row", "col")
 TRAIL_MAX = 12
 
@@ -72,9 +74,10 @@ def from_link(qp: dict) -> tuple[tuple, str | None]:
 
 # -- where we are: the URL on arrival (or a pasted link), else the session's unit ----------------
 link = {k: st.query_params[k] for k in PARAMS if k in st.query_params}
+last = links.written(PAGE)  # the unit's address this session last wrote
 note = None
-if POS not in ss or link != ss.get(QP) or not valid(ss[POS]):
-    if POS in ss and link == ss.get(QP):  # the network or image changed under the unit
+if POS not in ss or (link and link != last) or not valid(ss[POS]):
+    if POS in ss and (not link or link == last):  # the network or image changed under the unit
         ss[POS], note = strongest_unit(ss[POS][0] if ss[POS][0] in LAYERS else HOME), None
     else:
         ss[POS], note = from_link(link)
@@ -116,10 +119,10 @@ k5.caption(f"{layer}: " + (f"{shape[0]} channels of {shape[1]}×{shape[2]} units
            + (f"; channel {channel} is on {tower}" if tower else "")
            + ". The unit's address is in the link: copy it to share this unit.")
 
-written = {"layer": layer, "channel": str(channel)} | ({"row": str(row), "col": str(col)} if is_map else {})
-if link != written:
-    st.query_params.from_dict(written)
-ss[QP] = written
+address = links.Link(PAGE, k5)
+for name, value in {"layer": layer, "channel": channel, "row": row, "col": col}.items():
+    address.put(name, None if value is None else str(value))
+address.write()
 
 try:
     u = av.trace_unit(sel.net, sel.x, layer, channel, row, col, acts=acts)
