@@ -95,3 +95,21 @@ def test_the_server_says_how_many_streams_it_allows(monkeypatch, setting, allowe
     at = open_camera()
     assert at.session_state[PROC].gate.max_streams == allowed
     assert any(f"Live streams on this server: 0 of {allowed} allowed at once." in c.value for c in at.main.caption)
+
+
+def test_the_layer_travels_in_the_link_and_a_bad_one_is_ignored():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["layer"] = "relu3"
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="live_layer").value == "relu3"
+    assert at.session_state[PROC].layer == "relu3"
+    at.selectbox(key="live_layer").select("pool5").run()
+    assert at.query_params["layer"] in ("pool5", ["pool5"])
+
+    bad = AppTest.from_file(APP, default_timeout=120)
+    bad.query_params["layer"] = "fc8"  # not a stack of maps: not offered
+    bad.switch_page(PAGE).run()
+    assert not bad.exception, bad.exception
+    assert bad.selectbox(key="live_layer").value == "conv1"
+    assert any("layer=fc8" in w.value for w in list(bad.main.warning) + list(bad.main.info) + list(bad.main.caption))

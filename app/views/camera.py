@@ -14,6 +14,7 @@ from av import VideoFrame
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 import cache
+import links
 import state
 from alexnet_viz.live import MAX_SIDE, LiveProcessor, live_layers
 
@@ -31,8 +32,11 @@ sel = state.selection()  # sel.net is cache.network's shared instance for the si
 ss = st.session_state
 state.page_header("Live camera", sel)
 layers = live_layers(sel.net.arch)
+home = "conv1" if "conv1" in layers else layers[0]
 if ss.get("live_layer") not in layers:
-    ss["live_layer"] = "conv1" if "conv1" in layers else layers[0]
+    ss["live_layer"] = home
+link = links.Link("camera")
+link.seed("layer", "live_layer", links.one_of(layers), default=home)
 
 st.caption("Press **START** and allow the camera. Every frame goes through the network once on this "
            "server: the picture that comes back shows the top-5 on the camera's picture and the chosen "
@@ -42,6 +46,7 @@ st.caption("Press **START** and allow the camera. Every frame goes through the n
            "are dropped, so the picture stays current. Nothing is stored.")
 layer = st.selectbox("Layer to watch", layers, key="live_layer",
                      help="conv, ReLU and pooling layers: the ones whose output is a stack of maps.")
+link.write()
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
