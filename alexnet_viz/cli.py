@@ -392,7 +392,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.folder} is not a folder: give a folder of photos.")
     net = _network_for(args)
     report = build_index(args.folder, net, args.out, progress=_ProgressBar("indexing", unit="images"),
-                         batch_size=args.batch_size, workers=args.workers)
+                         batch_size=args.batch_size, workers=args.workers, ray=args.ray)
     if args.json:
         print(json.dumps({"index": str(Path(args.out).absolute()), "folder": report.folder,
                           "indexed": report.indexed, "reused": report.reused, "removed": report.removed,
@@ -423,7 +423,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     class_folders(folder, class_names(args.model))  # wrong folder names are said before any loading
     net = _network_for(args)
     result = evaluate(folder, net, progress=_ProgressBar("evaluating", unit="images"),
-                      batch_size=args.batch_size, workers=args.workers, mode=args.mode)
+                      batch_size=args.batch_size, workers=args.workers, mode=args.mode, ten_crop=args.ten_crop)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -514,10 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("folder")
         if name == "index":
             s.add_argument("--out", required=True, help="the index folder (created, resumed or updated)")
+            s.add_argument("--ray", choices=["local", "auto"], default=None,
+                           help="decode and run the network on Ray Data workers: 'auto' joins the running "
+                                "cluster, 'local' starts one on this machine (needs pip install "
+                                "'alexnet-viz[scale]')")
         else:
             s.add_argument("--mode", choices=["aspect", "warp"], default="aspect",
                            help="preprocessing: keep the aspect ratio (default), or warp to 256×256 as Caffe "
                                 "did when bvlc_alexnet's 57.1%% / 80.2%% were measured")
+            s.add_argument("--ten-crop", action="store_true",
+                           help="rank classes by the softmax averaged over ten crops (four corners, centre, "
+                                "mirrors; paper §4.1) instead of the centre crop alone")
         s.add_argument("--model", choices=[m for m in models if m != "keras-tutorial"] if name == "index" else models,
                        default="alexnet2012")
         s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")

@@ -238,12 +238,11 @@ class TenCrop:
         return self.crop_probs[4]
 
 
-def resized(net, img):
-    """The image with its shorter side resized as ``net.preprocess`` does before the centre crop."""
-    from torchvision.transforms import functional as TF
+def resized(net, img, mode: str = "aspect"):
+    """The image resized as ``net.preprocess(img, mode)`` does before the centre crop."""
+    from .network import resize_image
 
-    img = img if img.mode == "RGB" else img.convert("RGB")
-    return TF.resize(img, net.prep.resize, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return resize_image(net.name, img, mode)
 
 
 def crop_tensor(net, crops) -> torch.Tensor:
@@ -254,17 +253,22 @@ def crop_tensor(net, crops) -> torch.Tensor:
     return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
 
 
-@torch.no_grad()
-def ten_crop(net, img) -> TenCrop:
-    """The ten crops of §4.1 and the softmax averaged over them: one batched forward of 10."""
+def ten_crops(net, img, mode: str = "aspect") -> list:
+    """The ten crops of §4.1 (``CROP_NAMES`` order) of the image resized as ``mode`` says."""
     from PIL import ImageOps
     from torchvision.transforms import functional as TF
 
-    big = resized(net, img)
+    big = resized(net, img, mode)
     c, (w, h) = net.prep.crop, big.size
     boxes = [(0, 0), (w - c, 0), (0, h - c), (w - c, h - c)]
     five = [big.crop((x0, y0, x0 + c, y0 + c)) for x0, y0 in boxes] + [TF.center_crop(big, c)]
-    crops = five + [ImageOps.mirror(im) for im in five]
+    return five + [ImageOps.mirror(im) for im in five]
+
+
+@torch.no_grad()
+def ten_crop(net, img, mode: str = "aspect") -> TenCrop:
+    """The ten crops of §4.1 and the softmax averaged over them: one batched forward of 10."""
+    crops = ten_crops(net, img, mode)
     probs = torch.softmax(net(crop_tensor(net, crops)).float(), dim=1).cpu().numpy()  # (10, classes)
     return TenCrop(probs.mean(axis=0), crops, probs)
 

@@ -168,14 +168,7 @@ class Network(nn.Module):
     # -- input -------------------------------------------------------------------------------
     def view(self, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821
         """The RGB crop the network actually sees (see ``PREPROCESS_MODES``)."""
-        from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
-
-        _check_mode(mode)
-        img = img if img.mode == "RGB" else img.convert("RGB")
-        side = self.prep.resize
-        size = side if mode == "aspect" else [side, side]  # an int resizes the shorter side
-        img = TF.resize(img, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-        return TF.center_crop(img, self.prep.crop)
+        return view_image(self.arch.name, img, mode)
 
     def preprocess(self, img, mode: str = "aspect") -> torch.Tensor:
         """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device.
@@ -185,17 +178,7 @@ class Network(nn.Module):
         measured: the whole image warped to 256×256 ignoring its aspect ratio, then the centre
         crop; Caffe subtracts a 256×256 mean image, approximated here by its channel means.
         """
-        _check_mode(mode)
-        if self.arch.name == "torchvision" and mode == "aspect":
-            from torchvision.models import AlexNet_Weights
-
-            x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
-        else:
-            from torchvision.transforms import functional as TF
-
-            x = TF.pil_to_tensor(self.view(img.convert("RGB"), mode)).float() * self.prep.scale  # (3, crop, crop)
-            x = TF.normalize(x, self.prep.mean, self.prep.std)
-        return x.unsqueeze(0).to(self.device)
+        return preprocess_image(self.arch.name, img, mode).to(self.device)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, top: int = 5) -> list[tuple[int, str, float]]:
@@ -215,6 +198,42 @@ class Network(nn.Module):
         p, idx = probs.topk(min(top, probs.numel()))
         names = self.categories
         return [(int(i), names[int(i)], float(q)) for q, i in zip(p.cpu(), idx.cpu())]
+
+
+def resize_image(model: str, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821
+    """The RGB image resized as ``model``'s preprocessing does before its crop(s): the shorter side
+    to ``prep.resize`` ("aspect"), or the whole image to ``prep.resize`` square ("warp")."""
+    from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
+
+    _check_mode(mode)
+    img = img if img.mode == "RGB" else img.convert("RGB")
+    side = PREPROCESSING[model].resize
+    size = side if mode == "aspect" else [side, side]  # an int resizes the shorter side
+    return TF.resize(img, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+
+
+def view_image(model: str, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821
+    """``Network.view`` without a network: the centre crop of ``resize_image``."""
+    from torchvision.transforms import functional as TF
+
+    return TF.center_crop(resize_image(model, img, mode), PREPROCESSING[model].crop)
+
+
+def preprocess_image(model: str, img, mode: str = "aspect") -> torch.Tensor:
+    """``Network.preprocess`` without a network (so a worker that only decodes builds none):
+    the (1, 3, crop, crop) float tensor on the CPU."""
+    _check_mode(mode)
+    if model == "torchvision" and mode == "aspect":
+        from torchvision.models import AlexNet_Weights
+
+        x = AlexNet_Weights.IMAGENET1K_V1.transforms()(img.convert("RGB"))
+    else:
+        from torchvision.transforms import functional as TF
+
+        prep = PREPROCESSING[model]
+        x = TF.pil_to_tensor(view_image(model, img.convert("RGB"), mode)).float() * prep.scale  # (3, crop, crop)
+        x = TF.normalize(x, prep.mean, prep.std)
+    return x.unsqueeze(0)
 
 
 @lru_cache(maxsize=64)  # bounded: the sides come from whatever tensors callers pass

@@ -363,6 +363,7 @@ def test_evaluate_matches_predict_image_by_image(net, tmp_path, capsys):
     assert cli.main(["evaluate", str(folder), "--weights", "untrained", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["images"], data["top1"], data["top5"]) == (5, top1 / 5, top5 / 5)
+    assert data["ten_crop"] is False
     assert set(data["per_class"]) == set(labels)
     warped = sum(label in [i for i, _, _ in net.predict(net.preprocess(av.load_image(p), "warp"), top=5)][:1]
                  for name, label in labels.items() for p in sorted((folder / name).glob("*.png")))
@@ -377,3 +378,79 @@ def test_evaluate_names_unknown_folders_and_valid_ones(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path), "--weights", "untrained"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "kittens" in err and "n01440764" in err and "'tench'" in err
+
+
+# -- evaluate --ten-crop ------------------------------------------------------------------------
+def _decisive(net) -> av.Network:
+    """A copy of the untrained network whose answer depends on the picture: untrained biases
+    (0.1 and 1 in the paper's init) make every photo the same class, so they are zeroed and fc8
+    gets unit-variance weights. Ten-crop and the centre crop then disagree on some photos."""
+    import copy
+
+    rigged = copy.deepcopy(net)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in rigged.body.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and m.bias is not None:
+                m.bias.zero_()
+        fc8 = rigged.body.get_submodule(rigged.arch.layer("fc8").module)
+        fc8.weight.copy_(torch.randn(fc8.weight.shape, generator=g))
+    return rigged
+
+
+def _blocks(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # coarse blocks: corners differ from the centre
+    return Image.fromarray(small).resize((300 + 20 * (seed % 3), 256), Image.NEAREST)
+
+
+def _independent_probs(net, img: Image.Image, mode: str, ten: bool) -> torch.Tensor:
+    """torchvision's own resize, five_crop and hflip (each patch mirrored, as §4.1 says; TF.ten_crop
+    mirrors the image first, which moves the mirrored centre by a pixel), one photo's crops as one
+    batch: the mean softmax, (classes,)."""
+    from torchvision.transforms import functional as TF
+
+    big = TF.resize(img.convert("RGB"), net.prep.resize if mode == "aspect" else [net.prep.resize] * 2,
+                    antialias=True)
+    five = list(TF.five_crop(big, net.prep.crop))
+    crops = five + [TF.hflip(c) for c in five] if ten else [five[4]]
+    x = torch.stack([TF.normalize(TF.pil_to_tensor(c).float() * net.prep.scale, net.prep.mean, net.prep.std)
+                     for c in crops])
+    with torch.no_grad():
+        return torch.softmax(net(x), dim=1).mean(dim=0)
+
+
+@pytest.mark.slow  # about 200 crops through the network: 44 s on a busy 2-core machine
+def test_evaluate_ten_crop_averages_the_ten_softmaxes_as_an_independent_computation_does(net, tmp_path, monkeypatch,
+                                                                                         capsys):
+    rigged = _decisive(net)
+    folder = tmp_path / "val"
+    photos = {}  # path -> label: each photo filed under its own ten-crop top-1 class (aspect mode)
+    known = {}  # (path, mode, ten) -> the independent top 5
+    for seed in range(6, 12):  # seeds where the centre crop alone names another class for some
+        img = _blocks(seed)
+        top = _independent_probs(rigged, img, "aspect", ten=True).topk(5).indices.tolist()
+        path = folder / rigged.categories[top[0]] / f"{seed}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+        photos[path], known[path, "aspect", True] = top[0], top
+
+    def expected(mode: str, ten: bool) -> tuple[float, float]:
+        top = [(known.get((p, mode, ten)) or _independent_probs(rigged, Image.open(p), mode, ten).topk(5).indices.tolist(),
+                label) for p, label in photos.items()]
+        return (sum(t[0] == label for t, label in top) / len(top), sum(label in t for t, label in top) / len(top))
+
+    ten = av.evaluate(folder, rigged, batch_size=3, ten_crop=True)  # 3 photos = one forward of 30 crops
+    centre = av.evaluate(folder, rigged, batch_size=3)
+    assert (ten.top1, ten.top5) == expected("aspect", True) == (1.0, 1.0)
+    assert (centre.top1, centre.top5) == expected("aspect", False)
+    assert centre.top1 < 1.0  # the photos were chosen so that the test can tell the two apart
+    assert ten.ten_crop and not centre.ten_crop and "ten 227×227 crops" in ten.preprocessing
+    warped = av.evaluate(folder, rigged, batch_size=3, ten_crop=True, mode="warp")
+    assert (warped.top1, warped.top5) == expected("warp", True)
+
+    monkeypatch.setattr(cli, "_network_for", lambda args: rigged)
+    assert cli.main(["evaluate", str(folder), "--json", "--ten-crop", "--batch-size", "5"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ten_crop"] is True and (data["images"], data["top1"], data["top5"]) == (6, 1.0, 1.0)
+    assert sum(c["images"] for c in data["per_class"].values()) == 6

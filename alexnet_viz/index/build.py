@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -59,15 +59,31 @@ def map_layers(arch) -> list[str]:
     return out
 
 
+@dataclass
+class Done:
+    """One file after the network: what either runner (threads here, or Ray) hands the writer."""
+
+    path: str
+    digest: str | None
+    error: str | None = None  # why it was skipped
+    rows: list[tuple] | None = None  # maxima rows (store.rows_for), when this run computed them
+    fc7: bytes | None = None  # (4096,) little-endian float32, when this run computed it
+
+
 def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
                 progress: Callable[[int, int], None] | None = None, batch_size: int = 32,
-                workers: int | None = None) -> IndexReport:
+                workers: int | None = None, ray: str | None = None) -> IndexReport:
     """Index every photo under ``folder`` for ``net`` into ``out_dir`` (created, resumed or updated).
 
     progress(done_files, total_files) is called after every batch (and once at the start); an
     exception it raises stops the run, keeping every batch committed so far. An ``out_dir`` built
     for another network, or from another folder, is refused with a sentence (PhotoIndexError).
+    ``ray`` = "local" (start Ray on this machine) or "auto" (join the running cluster) reads,
+    decodes and runs the network on Ray Data workers instead of this process's threads
+    (``ray_build``; needs the ``scale`` extra); the index written is the same.
     """
+    if ray is not None and ray not in ("local", "auto"):
+        raise ValueError(f"Unknown Ray mode {ray!r}: use 'local' (start Ray here) or 'auto' (join a running cluster).")
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().absolute()
     found = walk(folder, exclude=[out])
@@ -94,43 +110,37 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
         def rel(path: str) -> str:
             return Path(path).relative_to(root).as_posix()
 
-        def needs_decoding(path: str, digest: str) -> bool:
-            return digest not in have
+        if ray is None:
+            source = _local_batches(found.files, net, layers, have, batch_size, workers)
+        else:
+            from .ray_build import ray_batches
 
-        def job(path: Path) -> Item:
-            return load_item(path, net.preprocess, needs_decoding)
-
+            source = ray_batches(found.files, net, layers, frozenset(have), batch_size, ray)
         total, done, indexed, reused = len(found.files), 0, 0, 0
         skipped = list(found.skipped)
         if progress:
             progress(0, total)
-        for items in batches(found.files, job, batch_size, workers or min(8, (os.cpu_count() or 2) + 2)):
-            fresh, seen = [], set(have)  # a content met twice in flight runs through the network once
-            for it in items:
-                if it.error is None and it.x is not None and it.digest not in seen:
-                    fresh.append(it)
-                    seen.add(it.digest)
-            rows, feats = [], []
-            if fresh:
-                x = torch.cat([it.x for it in fresh]).to(net.device)  # (B, 3, crop, crop)
-                with torch.no_grad():
-                    acts = net.activations(x, upto=S.FEATURE)
-                fc7 = acts[S.FEATURE].float().cpu().numpy().astype("<f4")  # (B, 4096)
-                for i, it in enumerate(fresh):
-                    rows += S.rows_for(it.digest, acts, i, layers)
-                    feats.append((it.digest, fc7[i].tobytes()))
-            with con:  # one transaction per batch: all of it, or none of it
-                con.executemany("INSERT OR IGNORE INTO maxima VALUES (?, ?, ?, ?)", rows)
-                con.executemany("INSERT OR IGNORE INTO features VALUES (?, ?)", feats)
-                ok = [(rel(it.path), it.digest) for it in items if it.error is None]
-                con.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)", ok)
-            have.update(d for d, _ in feats)
-            skipped += [(it.path, it.error) for it in items if it.error is not None]
-            reused += sum(it.error is None for it in items) - len(fresh)
-            indexed += len(fresh)
-            done += len(items)
-            if progress:
-                progress(done, total)
+        try:
+            for items in source:
+                rows, feats = [], []
+                for it in items:  # a content met twice (in flight, or by two workers) is written once
+                    if it.error is None and it.fc7 is not None and it.digest not in have:
+                        rows += it.rows
+                        feats.append((it.digest, it.fc7))
+                        have.add(it.digest)
+                with con:  # one transaction per batch: all of it, or none of it
+                    con.executemany("INSERT OR IGNORE INTO maxima VALUES (?, ?, ?, ?)", rows)
+                    con.executemany("INSERT OR IGNORE INTO features VALUES (?, ?)", feats)
+                    ok = [(rel(it.path), it.digest) for it in items if it.error is None]
+                    con.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)", ok)
+                skipped += [(it.path, it.error) for it in items if it.error is not None]
+                reused += sum(it.error is None for it in items) - len(feats)
+                indexed += len(feats)
+                done += len(items)
+                if progress:
+                    progress(done, total)
+        finally:
+            source.close()  # stops the runner (and a Ray it started) when the loop is left early
 
         # The walk finished: forget what is gone, and contents no file refers to any more.
         present = {rel(str(p)) for p in found.files}
@@ -146,6 +156,32 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
     finally:
         con.close()
     return IndexReport(str(root), indexed, reused, len(gone), sorted(skipped), images, time.perf_counter() - t0)
+
+
+def _local_batches(files: list[Path], net, layers: list[str], have: set[str], batch_size: int,
+                   workers: int | None) -> Iterator[list[Done]]:
+    """Files decoded on this process's threads, the network run here a batch at a time."""
+
+    def needs_decoding(path: str, digest: str) -> bool:
+        return digest not in have
+
+    def job(path: Path) -> Item:
+        return load_item(path, net.preprocess, needs_decoding)
+
+    for items in batches(files, job, batch_size, workers or min(8, (os.cpu_count() or 2) + 2)):
+        fresh, seen = [], set(have)  # a content met twice in flight runs through the network once
+        for it in items:
+            if it.error is None and it.x is not None and it.digest not in seen:
+                fresh.append(it)
+                seen.add(it.digest)
+        out = {}
+        if fresh:
+            x = torch.cat([it.x for it in fresh]).to(net.device)  # (B, 3, crop, crop)
+            with torch.no_grad():
+                acts = net.activations(x, upto=S.FEATURE)
+            fc7 = acts[S.FEATURE].float().cpu().numpy().astype("<f4")  # (B, 4096)
+            out = {id(it): (S.rows_for(it.digest, acts, i, layers), fc7[i].tobytes()) for i, it in enumerate(fresh)}
+        yield [Done(it.path, it.digest, it.error, *out.get(id(it), (None, None))) for it in items]
 
 
 def _inside(path: str, root: Path) -> bool:

@@ -48,10 +48,12 @@ class Evaluation:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     preprocessing: str = ""
+    ten_crop: bool = False  # the softmax averaged over §4.1's ten crops, rather than the centre crop alone
 
     def to_dict(self) -> dict:
         return {"model": self.model, "weights": self.weights, "images": self.images, "top1": self.top1,
                 "top5": self.top5, "per_class": self.per_class, "preprocessing": self.preprocessing,
+                "ten_crop": self.ten_crop,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped], "seconds": round(self.seconds, 3)}
 
 
@@ -80,11 +82,14 @@ def class_folders(folder: Path, categories: list[str]) -> dict[str, int]:
 
 
 def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None] | None = None,
-             batch_size: int = 32, workers: int | None = None, mode: str = "aspect") -> Evaluation:
+             batch_size: int = 32, workers: int | None = None, mode: str = "aspect",
+             ten_crop: bool = False) -> Evaluation:
     """Top-1 and top-5 accuracy of ``net`` on every photo under ``folder``'s class subfolders.
 
     ``mode`` is ``net.preprocess``'s: "aspect" (the default) or "warp", Caffe's reference pipeline
-    with which bvlc_alexnet's published 57.1% / 80.2% were measured."""
+    with which bvlc_alexnet's published 57.1% / 80.2% were measured. ``ten_crop`` ranks classes by
+    the softmax averaged over the paper's ten crops (§4.1: four corners, centre, and their mirrors,
+    ``alexnet_viz.ten_crop``), the ten crops of a photo in the same forward pass as the batch's others."""
     from ..network import PREPROCESS_MODES
 
     if mode not in PREPROCESS_MODES:
@@ -101,8 +106,17 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
         labels += [(name, label)] * len(found.files)
         skipped += found.skipped
 
+    if ten_crop:
+        from ..lab import crop_tensor, ten_crops
+
+        def prepare(img) -> torch.Tensor:
+            return crop_tensor(net, ten_crops(net, img, mode))  # (10, 3, crop, crop)
+    else:
+        def prepare(img) -> torch.Tensor:
+            return net.preprocess(img, mode)  # (1, 3, crop, crop)
+
     def job(path: Path) -> Item:
-        return load_item(path, lambda img: net.preprocess(img, mode), digest=False)
+        return load_item(path, prepare, digest=False)
 
     hits = {name: [0, 0, 0] for name in classes}  # images, top1, top5
     done = 0
@@ -114,7 +128,9 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
         skipped += [(it.path, it.error) for it in items if it.error is not None]
         if ok:
             with torch.no_grad():
-                logits = net(torch.cat([it.x for it, _ in ok]).to(net.device))  # (B, classes)
+                logits = net(torch.cat([it.x for it, _ in ok]).to(net.device))  # (B·crops, classes)
+                if ten_crop:  # the mean of each photo's ten softmaxes ranks as the paper's test did
+                    logits = torch.softmax(logits.float(), dim=1).view(len(ok), 10, -1).mean(dim=1)  # (B, classes)
             top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu().numpy()  # (B, 5)
             for (_, (name, label)), row in zip(ok, top5):
                 h = hits[name]
@@ -133,6 +149,9 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
     return Evaluation(net.name, net.weights, n, sum(h[1] for h in hits.values()) / n if n else 0.0,
                       sum(h[2] for h in hits.values()) / n if n else 0.0, per_class, sorted(skipped),
                       time.perf_counter() - t0,
-                      f"{PREPROCESS_MODES[mode].replace('256', str(p.resize))}, {p.crop}×{p.crop} "
-                      f"(net.preprocess, mode={mode!r})")
+                      (f"{PREPROCESS_MODES[mode].replace('256', str(p.resize))}, {p.crop}×{p.crop} "
+                       f"(net.preprocess, mode={mode!r})" if not ten_crop else
+                       f"{PREPROCESS_MODES[mode].replace('256', str(p.resize)).replace('the centre crop', '')}"
+                       f"ten {p.crop}×{p.crop} crops (four corners, centre, and their mirrors), softmax "
+                       f"averaged (alexnet_viz.ten_crop, mode={mode!r})"), ten_crop)
 
