@@ -72,7 +72,7 @@ class Done:
 
 def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
                 progress: Callable[[int, int], None] | None = None, batch_size: int = 32,
-                workers: int | None = None, ray: str | None = None) -> IndexReport:
+                workers: int | None = None, ray: str | None = None, ray_cpus: int | None = None) -> IndexReport:
     """Index every photo under ``folder`` for ``net`` into ``out_dir`` (created, resumed or updated).
 
     progress(done_files, total_files) is called after every batch (and once at the start); an
@@ -80,10 +80,15 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
     for another network, or from another folder, is refused with a sentence (PhotoIndexError).
     ``ray`` = "local" (start Ray on this machine) or "auto" (join the running cluster) reads,
     decodes and runs the network on Ray Data workers instead of this process's threads
-    (``ray_build``; needs the ``scale`` extra); the index written is the same.
+    (``ray_build``; needs the ``scale`` extra); the index written is the same. ``ray_cpus``: the
+    CPUs a Ray started here may use (default: all of them).
     """
     if ray is not None and ray not in ("local", "auto"):
         raise ValueError(f"Unknown Ray mode {ray!r}: use 'local' (start Ray here) or 'auto' (join a running cluster).")
+    if ray is not None:
+        from .ray_build import import_ray
+
+        import_ray()  # without the scale extra: one sentence now, before any work
     t0 = time.perf_counter()
     out = Path(out_dir).expanduser().absolute()
     found = walk(folder, exclude=[out])
@@ -115,7 +120,7 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
         else:
             from .ray_build import ray_batches
 
-            source = ray_batches(found.files, net, layers, frozenset(have), batch_size, ray)
+            source = ray_batches(found.files, net, layers, frozenset(have), batch_size, ray, ray_cpus)
         total, done, indexed, reused = len(found.files), 0, 0, 0
         skipped = list(found.skipped)
         if progress:
