@@ -1,12 +1,17 @@
 """Indexing throughput against the network's own batched forward throughput on this machine.
 
     python benchmarks/bench_index.py [--device auto] [--images 96] [--batch-size 32] [--model alexnet2012]
+                                     [--ray local|auto]
 
 Writes synthetic JPEG photos (640×480) to a temporary folder, then measures (1) the network alone:
 batches of already-preprocessed tensors through ``net.activations(x, upto="fc7")``, images per
 second; (2) ``build_index`` on the folder from scratch (digest, decode, preprocess on a thread
 pool, forward, per-channel maxima, SQLite writes), images per second. Prints the ratio (the goal
-is at least 0.8: decoding hidden behind compute). Not a test: nothing passes or fails.
+is at least 0.8: decoding hidden behind compute). With ``--ray``, (3) the same folder indexed on
+Ray Data (``build_index(..., ray=...)``, the ``scale`` extra), from scratch: images per second over
+the whole run, Ray's start included, and when the first batch came back. (No rate "after the start"
+is printed: Ray's workers run ahead before the first batch is handed back, so it would flatter.)
+Not a test: nothing passes or fails.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ def main() -> None:
     p.add_argument("--model", default="alexnet2012")
     p.add_argument("--images", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--ray", choices=["local", "auto"], default=None, help="also index on Ray Data")
     args = p.parse_args()
     net = av.load_network(args.model, "untrained", args.device)
     print(machine(net.device))
@@ -53,11 +59,21 @@ def main() -> None:
                 torch.cuda.synchronize()
             forward = batches * args.batch_size / (time.perf_counter() - t)
         report = av.build_index(folder, net, Path(tmp) / "ix", batch_size=args.batch_size)
+        if args.ray:
+            seen: list[tuple[float, int]] = []
+            t = time.perf_counter()
+            on_ray = av.build_index(folder, net, Path(tmp) / "ix-ray", batch_size=args.batch_size, ray=args.ray,
+                                    progress=lambda done, total: seen.append((time.perf_counter(), done)))
+            first = next(s for s, d in seen if d > 0) - t
     print(f"{args.model}, {args.images} photos of 640×480 (JPEG), batches of {args.batch_size}, "
           f"torch threads {torch.get_num_threads()}")
     print(f"network alone (preprocessed batches, up to fc7): {forward:.1f} images/s")
     print(f"build_index (digest, decode, preprocess, forward, store): {report.images_per_second:.1f} images/s")
     print(f"ratio index ÷ forward: {report.images_per_second / forward:.2f}")
+    if args.ray:
+        print(f"build_index on Ray ({args.ray}): {on_ray.images_per_second:.1f} images/s over the run "
+              f"({on_ray.seconds:.1f} s, Ray's start included; the first batch back after {first:.1f} s)")
+        print(f"ratio Ray ÷ local build_index: {on_ray.images_per_second / report.images_per_second:.2f}")
 
 
 if __name__ == "__main__":
