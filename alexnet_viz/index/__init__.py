@@ -6,6 +6,7 @@ and accuracy on a labelled folder.
     build.py     build_index: resumable, incremental, one transaction per batch
     query.py     open_index -> Index: images, skipped, top_images, top_patch, nearest
     evaluate.py  top-1 / top-5 on a folder in ImageNet's layout
+    ray_build.py build_index(..., ray="local" | "auto"): the same index built on Ray Data (the scale extra)
 """
 from .build import IndexReport, build_index
 from .evaluate import Evaluation, evaluate, imagenet_wnids

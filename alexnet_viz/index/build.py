@@ -59,17 +59,6 @@ def map_layers(arch) -> list[str]:
     return out
 
 
-@dataclass
-class Done:
-    """One file after the network: what either runner (threads here, or Ray) hands the writer."""
-
-    path: str
-    digest: str | None
-    error: str | None = None  # why it was skipped
-    rows: list[tuple] | None = None  # maxima rows (store.rows_for), when this run computed them
-    fc7: bytes | None = None  # (4096,) little-endian float32, when this run computed it
-
-
 def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
                 progress: Callable[[int, int], None] | None = None, batch_size: int = 32,
                 workers: int | None = None, ray: str | None = None, ray_cpus: int | None = None) -> IndexReport:
@@ -164,7 +153,7 @@ def build_index(folder: str | os.PathLike, net, out_dir: str | os.PathLike,
 
 
 def _local_batches(files: list[Path], net, layers: list[str], have: set[str], batch_size: int,
-                   workers: int | None) -> Iterator[list[Done]]:
+                   workers: int | None) -> Iterator[list[S.Done]]:
     """Files decoded on this process's threads, the network run here a batch at a time."""
 
     def needs_decoding(path: str, digest: str) -> bool:
@@ -186,7 +175,7 @@ def _local_batches(files: list[Path], net, layers: list[str], have: set[str], ba
                 acts = net.activations(x, upto=S.FEATURE)
             fc7 = acts[S.FEATURE].float().cpu().numpy().astype("<f4")  # (B, 4096)
             out = {id(it): (S.rows_for(it.digest, acts, i, layers), fc7[i].tobytes()) for i, it in enumerate(fresh)}
-        yield [Done(it.path, it.digest, it.error, *out.get(id(it), (None, None))) for it in items]
+        yield [S.Done(it.path, it.digest, it.error, *out.get(id(it), (None, None))) for it in items]
 
 
 def _inside(path: str, root: Path) -> bool:

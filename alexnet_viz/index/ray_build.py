@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from . import store as S
-from .build import Done
 from .walk import load_item
 
 INSTALL = "pip install 'alexnet-viz[scale]'"
@@ -163,7 +162,7 @@ def _pipeline(ray, files, net, layers, have, batch_size, state, decoders, forwar
 
 
 def ray_batches(files: list[Path], net, layers: list[str], have: frozenset[str], batch_size: int,
-                mode: str, num_cpus: int | None = None) -> Iterator[list[Done]]:
+                mode: str, num_cpus: int | None = None) -> Iterator[list[S.Done]]:
     """``files`` through Ray Data, yielded a batch at a time as workers finish them (in no set
     order). Ray is started (mode "local") or joined ("auto") here, and a Ray started here is shut
     down when the generator ends or is closed."""
@@ -189,5 +188,5 @@ def ray_batches(files: list[Path], net, layers: list[str], have: frozenset[str],
                 fc7 = bytes(batch["fc7"][i]) or None
                 rows = [(digest, name, bytes(batch[f"value:{name}"][i]), bytes(batch[f"pos:{name}"][i]))
                         for name in layers] if fc7 else None
-                out.append(Done(str(path), digest, error, rows, fc7))
+                out.append(S.Done(str(path), digest, error, rows, fc7))
             yield out

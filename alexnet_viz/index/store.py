@@ -21,6 +21,7 @@ import hashlib
 import json
 import sqlite3
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,17 @@ CREATE TABLE IF NOT EXISTS maxima (digest TEXT NOT NULL, layer TEXT NOT NULL, va
 CREATE TABLE IF NOT EXISTS features (digest TEXT PRIMARY KEY, fc7 BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 """
+
+
+@dataclass
+class Done:
+    """One file after the network: what either runner (build.py's threads, or ray_build.py) hands build_index's writer."""
+
+    path: str
+    digest: str | None
+    error: str | None = None  # why it was skipped
+    rows: list[tuple] | None = None  # maxima rows (store.rows_for), when this run computed them
+    fc7: bytes | None = None  # (4096,) little-endian float32, when this run computed it
 
 
 class PhotoIndexError(ValueError):
