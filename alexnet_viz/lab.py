@@ -212,10 +212,11 @@ def _compare(net, before: Mapping[str, torch.Tensor], after: Mapping[str, torch.
         a = after[name]
         if a.shape != b.shape:  # e.g. 2×2 pooling at an input size where the maps differ
             continue
+        d = a - b  # one difference per activation, for both numbers below
         norm = float(b.norm())
-        layer_change[name] = float((a - b).norm()) / norm if norm > 0 else float(a.norm() > 0)
+        layer_change[name] = float(d.norm()) / norm if norm > 0 else float(a.norm() > 0)
         if b.dim() == 4:
-            c = int((a - b)[0].flatten(1).norm(dim=1).argmax())
+            c = int(d[0].flatten(1).norm(dim=1).argmax())
             maps[name] = (c, b[0, c].cpu().numpy(), a[0, c].cpu().numpy())
     last = next(reversed(before))
     return Effect(_probs(before[last]), _probs(after[last]), net.categories, layer_change, maps)
@@ -353,16 +354,35 @@ def paint_over(view, rgba) -> "PIL.Image.Image":  # noqa: F821
 
 
 @torch.no_grad()
-def painted_effect(net, view, painted) -> Effect:
-    """The crop ``view`` beside the same crop painted over (``paint_over``): one forward pass of
-    the two, already at the network's input size (no second resize or crop); an Effect as the
-    other experiments give, with the activations' changes."""
+def painted_effect(net, view, painted, before: Mapping[str, "np.ndarray | torch.Tensor"] | None = None) -> Effect:
+    """The crop ``view`` beside the same crop painted over (``paint_over``), both already at the
+    network's input size (no second resize or crop): an Effect as the other experiments give,
+    with the activations' changes.
+
+    ``before``: the unpainted crop's activations if they are already at hand (``net.activations``
+    of it, or the same with the batch dropped, as the app keeps them); then only the painted crop
+    runs. Without it, the two crops run as one batch of two.
+    """
     c = net.prep.crop
     for name, im in (("crop", view), ("painted crop", painted)):
         if im.size != (c, c):
             raise ValueError(f"{net.arch.name} reads {c}×{c} crops; the {name} is {im.size[0]}×{im.size[1]}.")
-    acts = net.activations(crop_tensor(net, [view.convert("RGB"), painted.convert("RGB")]))  # (2, ...) each
-    return _compare(net, {k: v[:1] for k, v in acts.items()}, {k: v[1:] for k, v in acts.items()})
+    if before is None:
+        acts = net.activations(crop_tensor(net, [view.convert("RGB"), painted.convert("RGB")]))  # (2, ...) each
+        return _compare(net, {k: v[:1] for k, v in acts.items()}, {k: v[1:] for k, v in acts.items()})
+    after = net.activations(crop_tensor(net, [painted.convert("RGB")]))  # (1, ...) each
+    known = {}
+    for name, a in after.items():
+        b = before.get(name)
+        if b is not None and not isinstance(b, torch.Tensor):
+            b = torch.from_numpy(np.array(b))  # a copy: the app's arrays are read-only
+        if b is not None and b.shape == a.shape[1:]:
+            b = b.unsqueeze(0)  # the batch of one, dropped
+        if b is None or b.shape != a.shape:
+            raise ValueError(f"The unpainted activations given are not {net.arch.name}'s for a {c}×{c} crop "
+                             f"({name} is {None if b is None else tuple(b.shape)}, not {tuple(a.shape)}).")
+        known[name] = b.to(a.device, a.dtype)
+    return _compare(net, known, after)
 
 
 # -- dropout (§4.2) ------------------------------------------------------------------------------

@@ -131,12 +131,13 @@ def test_a_painting_gives_the_librarys_before_and_after(monkeypatch, scale):
 def test_the_painted_crop_runs_once_however_often_the_page_reruns(monkeypatch):
     returning(monkeypatch, png_url(strokes((454, 454))))
     calls, real = [], lab.painted_effect
-    monkeypatch.setattr(lab, "painted_effect", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(lab, "painted_effect", lambda *a, **k: calls.append(k) or real(*a, **k))
     at = open_lab("paint")
     at.selectbox(key="lab_class").set_value(3).run()
     at.slider(key="lab_paint_width").set_value(5).run()
     assert not at.exception, at.exception
     assert len(calls) == 1
+    assert calls[0]["before"] is sel(at).acts, "the photo's own activations: only the painted crop runs"
 
 
 @pytest.mark.parametrize("url,words", [

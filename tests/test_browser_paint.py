@@ -12,6 +12,7 @@ import io
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from PIL import Image
 
 import alexnet_viz as av
@@ -32,7 +33,9 @@ require_chromium()
 def chelsea():
     net = av.load_network("alexnet2012", "untrained", device="cpu")
     img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # state.SAMPLES["Chelsea the cat"]
-    return net, net.view(img)
+    with torch.no_grad():  # the photo's own activations, as the app keeps them (state._run_forward)
+        acts = {k: v[0].numpy() for k, v in net.activations(net.preprocess(img)).items()}
+    return net, net.view(img), acts
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +89,12 @@ def png_at(pg, src: str) -> Image.Image:
     return Image.open(io.BytesIO(pg.request.get(src).body()))
 
 
-def shots(pg, name: str) -> None:
+def shots(pg, name: str, anchor: str = CANVAS) -> None:
+    """Screenshots at 1400×900 and 1280×720 with ``anchor`` scrolled into view."""
     for width, height in ((1400, 900), (1280, 720)):
         pg.set_viewport_size({"width": width, "height": height})
         pg.wait_for_timeout(800)
-        pg.locator(CANVAS).scroll_into_view_if_needed()
+        pg.locator(anchor).first.scroll_into_view_if_needed()
         pg.wait_for_timeout(300)
         pg.screenshot(path=SHOTS / f"paint_{name}_{width}x{height}.png")
     pg.set_viewport_size({"width": 1400, "height": 900})
@@ -98,7 +102,7 @@ def shots(pg, name: str) -> None:
 
 
 def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, chelsea):
-    net, view = chelsea
+    net, view, acts = chelsea
     with chromium_page(app + "/lab") as pg:
         pg.set_viewport_size({"width": 1400, "height": 900})
         settle(pg)
@@ -128,7 +132,7 @@ def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, c
         assert ys.min() >= top - pad and ys.max() <= bottom + pad and xs.min() >= left - pad and xs.max() <= right + pad
 
         painted = lab.paint_over(view, rgba)
-        e = lab.painted_effect(net, view, painted)
+        e = lab.painted_effect(net, view, painted, before=acts)
         before, after = top5_tables(pg)
         assert before == [(label, f"{100 * p:.2f}%") for _i, label, p in e.top("before")]
         assert after == [(label, f"{100 * p:.2f}%") for _i, label, p in e.top("after")]
@@ -144,6 +148,7 @@ def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, c
         got = np.asarray(png_at(pg, shown.get_attribute("src")).convert("RGB"))
         assert np.array_equal(got, np.asarray(painted)), "the page composites the strokes as the library does"
         shots(pg, "stroke")
+        shots(pg, "stroke_top5", '[data-testid="stMain"] [data-testid="stMetric"]')
 
         pg.get_by_role("button", name="Clear the painting").click()
         settle(pg)

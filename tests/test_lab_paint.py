@@ -170,6 +170,31 @@ def test_the_painted_crop_is_run_as_it_is_and_its_change_is_reported(net, view):
     assert e.change(cls) == pytest.approx(float(e.after[cls] - e.before[cls]))
 
 
+def test_given_the_unpainted_activations_only_the_painted_crop_runs(net, view, monkeypatch):
+    painted = lab.paint_over(view, painting(view.size, (100, 0, 227, 227), (255, 255, 255)))
+    both = lab.painted_effect(net, view, painted)
+    acts = net.activations(lab.crop_tensor(net, [view]))
+    kept = {k: v[0].numpy() for k, v in acts.items()}  # as the app keeps them: batch dropped, numpy
+    batches = []
+    real = net.activations
+    monkeypatch.setattr(net, "activations", lambda x, *a, **k: batches.append(x.shape[0]) or real(x, *a, **k))
+    for before in (acts, kept):
+        e = lab.painted_effect(net, view, painted, before=before)
+        assert np.allclose(e.after, both.after, atol=1e-7) and np.allclose(e.before, both.before, atol=1e-7)
+        assert e.layer_change == pytest.approx(both.layer_change, rel=1e-4)
+    assert batches == [1, 1], "one image per call, the painted one"
+
+
+def test_unpainted_activations_of_another_network_or_size_are_a_sentence(net, view):
+    painted = lab.paint_over(view, painting(view.size))
+    acts = {k: v[0].numpy() for k, v in net.activations(lab.crop_tensor(net, [view])).items()}
+    with pytest.raises(ValueError, match=r"not alexnet2012's for a 227×227 crop \(fc8 is None"):
+        lab.painted_effect(net, view, painted, before={k: v for k, v in acts.items() if k != "fc8"})
+    small = av.load_network("alexnet2012", "untrained", device="cpu").activations(torch.zeros(1, 3, 224, 224))
+    with pytest.raises(ValueError, match=r"conv1 is \(1, 96, 54, 54\), not \(1, 96, 55, 55\)"):
+        lab.painted_effect(net, view, painted, before=small)
+
+
 def test_a_crop_of_another_size_is_a_sentence(net, view):
     with pytest.raises(ValueError, match=r"alexnet2012 reads 227×227 crops; the painted crop is 454×454"):
         lab.painted_effect(net, view, view.resize((454, 454)))

@@ -271,5 +271,5 @@ else:  # paint
         st.stop()
     right.image(painted, width=w, output_format="PNG", caption=f"What the network reads: your strokes over the {w}×{h} crop")
     e = cache.store().get_or_compute(key("lab-paint", sel.mode, av.image_digest(painted)),
-                                     lambda: lab.painted_effect(net, view, painted))
+                                     lambda: lab.painted_effect(net, view, painted, before=sel.acts))
     show_effect(e, "painted", "unpainted")
