@@ -73,5 +73,6 @@ def main() -> None:
         print(f"| {model} | {ms['read']:.1f} | {ms['composite']:.1f} | {ms['effect']:.1f} | {ms['forward']:.1f} "
               f"| {stroke:.2f} | {two:.2f} |")
 
+
 if __name__ == "__main__":
     main()
