@@ -9,9 +9,12 @@ weights and a zero bias would give it.
 
 Paper sections: two GPUs §3.2, LRN §3.3, overlapping pooling §3.4, ten-crop testing §4.1,
 dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the walkthrough.
+Not from the paper: what-if painting (``read_painting``, ``paint_over``, ``painted_effect``),
+strokes from a browser canvas composited over the crop the network sees, run once.
 """
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -198,17 +201,22 @@ def _probs(logits: torch.Tensor) -> np.ndarray:
 def ablation_effect(net, x: torch.Tensor, **change) -> Effect:
     """``ablate(net, x, **change)`` beside the unchanged network: softmax probabilities, how much
     each activation changed, and each map layer's most changed channel (for a batch of one)."""
-    before = net.activations(x)
-    after = ablate_activations(net, x, **change)
+    return _compare(net, net.activations(x), ablate_activations(net, x, **change))
+
+
+def _compare(net, before: Mapping[str, torch.Tensor], after: Mapping[str, torch.Tensor]) -> Effect:
+    """The Effect of two batches of one: softmax of the last activation, each activation's
+    relative change, and each map layer's most changed channel."""
     layer_change, maps = {}, {}
     for name, b in before.items():
         a = after[name]
         if a.shape != b.shape:  # e.g. 2×2 pooling at an input size where the maps differ
             continue
+        d = a - b  # one difference per activation, for both numbers below
         norm = float(b.norm())
-        layer_change[name] = float((a - b).norm()) / norm if norm > 0 else float(a.norm() > 0)
+        layer_change[name] = float(d.norm()) / norm if norm > 0 else float(a.norm() > 0)
         if b.dim() == 4:
-            c = int((a - b)[0].flatten(1).norm(dim=1).argmax())
+            c = int(d[0].flatten(1).norm(dim=1).argmax())
             maps[name] = (c, b[0, c].cpu().numpy(), a[0, c].cpu().numpy())
     last = next(reversed(before))
     return Effect(_probs(before[last]), _probs(after[last]), net.categories, layer_change, maps)
@@ -271,6 +279,114 @@ def ten_crop(net, img, mode: str = "aspect") -> TenCrop:
     crops = ten_crops(net, img, mode)
     probs = torch.softmax(net(crop_tensor(net, crops)).float(), dim=1).cpu().numpy()  # (10, classes)
     return TenCrop(probs.mean(axis=0), crops, probs)
+
+
+# -- what-if painting -----------------------------------------------------------------------------
+PAINT_MAX_BYTES = 4 * 2**20
+"""Largest canvas PNG read: a 454×454 canvas of strokes is tens of KB, a full-colour one about 800 KB."""
+
+PAINT_MAX_SIDE = 4096
+"""Largest canvas side read, in pixels: the page draws the crop at 2×, a 4× screen doubles it again."""
+
+PAINT_ASPECT_TOLERANCE = 0.02  # a painting this close to the crop's shape is resized onto it
+
+
+def read_painting(png: bytes) -> np.ndarray:
+    """A canvas's PNG -> its (H, W, 4) uint8 RGBA pixels, or ImageError with a sentence.
+
+    The bytes come from a browser, so they are bounded before any pixel is decoded: at most
+    ``PAINT_MAX_BYTES``, a PNG signature, at most ``PAINT_MAX_SIDE`` pixels a side.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from .images import ImageError
+
+    if not isinstance(png, (bytes, bytearray)):
+        raise ImageError(f"The canvas sent {type(png).__name__}, not a picture: paint again or press Clear.")
+    if len(png) > PAINT_MAX_BYTES:
+        raise ImageError(f"The canvas sent {len(png) / 2**20:.1f} MB; a painting is read only up to "
+                         f"{PAINT_MAX_BYTES // 2**20} MB. Press Clear and paint again.")
+    if not bytes(png[:8]) == b"\x89PNG\r\n\x1a\n":
+        raise ImageError("The canvas sent something that is not a PNG picture: press Clear and paint again.")
+    try:
+        img = Image.open(io.BytesIO(png))  # reads the header only
+        w, h = img.size
+        if not (0 < w <= PAINT_MAX_SIDE and 0 < h <= PAINT_MAX_SIDE):
+            raise ImageError(f"The canvas sent a {w}×{h} picture; at most {PAINT_MAX_SIDE} pixels a side "
+                             "are read. Press Clear and paint again.")
+        img.load()
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"The canvas's picture could not be read ({exc}): press Clear and paint again.") from None
+    return np.asarray(img.convert("RGBA"))  # (H, W, 4)
+
+
+def paint_over(view, rgba) -> "PIL.Image.Image":  # noqa: F821
+    """Strokes composited over the crop the network sees: an RGB image of ``view``'s size.
+
+    ``view`` is a PIL image (``net.view(img)``); ``rgba`` an (H, W, 4) uint8 array or a PIL image
+    (converted to RGBA) whose alpha says how much each pixel covers the photo: 0 keeps the photo,
+    255 replaces it with the stroke's colour, in between blends. A painting of another size but
+    the crop's shape (a canvas drawn at 2×, a high-density screen) is resized onto the crop, its
+    colours weighted by alpha; any other shape is an ImageError.
+    """
+    from PIL import Image
+
+    from .images import ImageError
+
+    if isinstance(rgba, Image.Image):
+        paint = rgba.convert("RGBA")
+    else:
+        a = np.asarray(rgba)
+        if a.ndim != 3 or a.shape[2] != 4 or a.dtype != np.uint8:
+            raise ImageError(f"A painting is an (height, width, 4) array of bytes (RGBA); this one is "
+                             f"{a.dtype} shaped {tuple(a.shape)}.")
+        paint = Image.fromarray(a, "RGBA")
+    (w, h), (pw, ph) = view.size, paint.size
+    if (pw, ph) != (w, h):
+        if not (0 < pw <= PAINT_MAX_SIDE and 0 < ph <= PAINT_MAX_SIDE) or \
+                abs(pw * h - ph * w) > PAINT_ASPECT_TOLERANCE * w * ph:
+            raise ImageError(f"The painting is {pw}×{ph} but the crop is {w}×{h}: a painting must have the "
+                             f"crop's shape and at most {PAINT_MAX_SIDE} pixels a side.")
+        paint = paint.resize((w, h), Image.BILINEAR)  # Pillow weights RGBA by alpha when resizing
+    p = np.asarray(paint, dtype=np.float64)  # (h, w, 4)
+    photo = np.asarray(view.convert("RGB"), dtype=np.float64)  # (h, w, 3)
+    alpha = p[..., 3:] / 255.0
+    out = photo + alpha * (p[..., :3] - photo)
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "RGB")
+
+
+@torch.no_grad()
+def painted_effect(net, view, painted, before: Mapping[str, "np.ndarray | torch.Tensor"] | None = None) -> Effect:
+    """The crop ``view`` beside the same crop painted over (``paint_over``), both already at the
+    network's input size (no second resize or crop): an Effect as the other experiments give,
+    with the activations' changes.
+
+    ``before``: the unpainted crop's activations if they are already at hand (``net.activations``
+    of it, or the same with the batch dropped, as the app keeps them); then only the painted crop
+    runs. Without it, the two crops run as one batch of two.
+    """
+    c = net.prep.crop
+    for name, im in (("crop", view), ("painted crop", painted)):
+        if im.size != (c, c):
+            raise ValueError(f"{net.arch.name} reads {c}×{c} crops; the {name} is {im.size[0]}×{im.size[1]}.")
+    if before is None:
+        acts = net.activations(crop_tensor(net, [view.convert("RGB"), painted.convert("RGB")]))  # (2, ...) each
+        return _compare(net, {k: v[:1] for k, v in acts.items()}, {k: v[1:] for k, v in acts.items()})
+    after = net.activations(crop_tensor(net, [painted.convert("RGB")]))  # (1, ...) each
+    known = {}
+    for name, a in after.items():
+        b = before.get(name)
+        if b is not None and not isinstance(b, torch.Tensor):
+            b = torch.from_numpy(np.array(b))  # a copy: the app's arrays are read-only
+        if b is not None and b.shape == a.shape[1:]:
+            b = b.unsqueeze(0)  # the batch of one, dropped
+        if b is None or b.shape != a.shape:
+            raise ValueError(f"The unpainted activations given are not {net.arch.name}'s for a {c}×{c} crop "
+                             f"({name} is {None if b is None else tuple(b.shape)}, not {tuple(a.shape)}).")
+        known[name] = b.to(a.device, a.dtype)
+    return _compare(net, known, after)
 
 
 # -- dropout (§4.2) ------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """Paper lab: change one of the 2012 paper's choices and watch this photo's prediction.
 
 One experiment at a time, each naming its paper section: two GPUs (§3.2), LRN (§3.3),
-overlapping pooling (§3.4), ten-crop testing (§4.1), dropout (§4.2) and a channel knockout.
+overlapping pooling (§3.4), ten-crop testing (§4.1), dropout (§4.2), a channel knockout, and
+what-if painting on the crop (streamlit-drawable-canvas).
 Widgets -> one library call (``alexnet_viz.lab``, shared through ``cache.store()``) -> render.
 The shared network is never changed: the library walks a private copy of the computation.
 """
+import re
+
 import numpy as np
 import streamlit as st
+import streamlit_drawable_canvas as canvas
 
 import alexnet_viz as av
 import cache
@@ -27,6 +31,7 @@ EXPERIMENTS = {
     "tencrop": "Ten-crop testing (§4.1)",
     "dropout": "Dropout (§4.2)",
     "knockout": "Channel knockout",
+    "paint": "What-if painting",
 }
 CLAIMS = {
     "towers": "The paper claimed: spreading the kernels over two GTX 580s (3 GB each), which talk only in "
@@ -44,7 +49,15 @@ CLAIMS = {
                "outputs by 0.5.",
     "knockout": "The paper reports (§6.1) that removing any one middle conv layer costs about 2% top-1; "
                 "here you remove single channels of one layer instead.",
+    "paint": "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
+             "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
+             "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
+             "“Why did it say that?” computes for every patch.",
 }
+
+PAINT_SCALE = 2  # the crop is drawn at twice its size, so a stroke lands where the pointer is
+PAINT_COLOUR = "#808080"
+PAINT_MAX_BRUSH = 60  # pixels of the crop
 
 top = int(probs.argmax())
 link = links.Link("lab")
@@ -225,7 +238,7 @@ elif exp == "dropout":
     st.markdown(f"In **{agree} of {n}** passes the top class is still “{names[top]}”.")
     show_effect(lab.Effect(probs, mc.mean(axis=0), names), f"mean of {n} passes with dropout on", "dropout off")
 
-else:  # knockout
+elif exp == "knockout":
     maps = [name for name, a in sel.acts.items() if a.ndim == 3]
     home = maps.index("conv5") if "conv5" in maps else 0
     link.seed("layer", "lab_zero_layer", links.one_of(maps), default=maps[home])
@@ -242,3 +255,40 @@ else:  # knockout
         st.stop()
     show_effect(effect(zero_channels={layer: sorted(chans)}),
                 f"{len(chans)} channel{'s' if len(chans) > 1 else ''} of {layer} zeroed")
+
+else:  # paint
+    view = sel.view  # the crop the network sees, e.g. 227×227
+    w, h = view.size
+    clears = st.session_state.setdefault("lab_paint_clears", 0)
+    left, right = st.columns([PAINT_SCALE * w + 40, 360])
+    colour = right.color_picker("Brush colour", PAINT_COLOUR, key="lab_paint_colour",
+                                help="Mid-grey is close to the training images' mean: it hides a part "
+                                     "without adding much of its own.")
+    colour = colour if re.fullmatch(r"#[0-9a-fA-F]{6}", str(colour)) else PAINT_COLOUR
+    brush = right.slider("Brush width (pixels of the crop)", 1, PAINT_MAX_BRUSH, 12, key="lab_paint_width")
+    if right.button("Clear the painting", key="lab_paint_clear"):
+        st.session_state["lab_paint_clears"] = clears = clears + 1
+    with left:
+        # the photo is the background (not sent back); the canvas returns only the strokes, RGBA
+        result = canvas.st_canvas(
+            background_image=view, width=PAINT_SCALE * w, height=PAINT_SCALE * h, drawing_mode="freedraw",
+            stroke_width=PAINT_SCALE * brush, stroke_color=colour, return_image_data=True,
+            key=f"lab_paint_{sel.model}_{sel.mode}_{sel.digest[:16]}_{clears}")
+    st.caption(f"The canvas is the {w}×{h} crop drawn at {PAINT_SCALE}×; its toolbar undoes, redoes and "
+               "clears strokes. Your strokes are laid over the crop by their transparency and the network "
+               "runs once on the result.")
+    try:
+        png = result.image_bytes  # None until the first stroke
+        painting = None if png is None else lab.read_painting(png)
+        painted = None if painting is None or not painting[..., 3].any() else lab.paint_over(view, painting)
+    except (ValueError, TypeError, AttributeError) as exc:  # ImageError is a ValueError
+        st.info(str(exc) if isinstance(exc, av.ImageError) else
+                "The canvas sent something that is not a picture: press Clear the painting and paint again.")
+        st.stop()
+    if painted is None:
+        st.info("Paint over the photo: the top-5 before and after appear here as soon as you lift the pen.")
+        st.stop()
+    right.image(painted, width=w, output_format="PNG", caption=f"What the network reads: your strokes over the {w}×{h} crop")
+    e = cache.store().get_or_compute(key("lab-paint", sel.mode, av.image_digest(painted)),
+                                     lambda: lab.painted_effect(net, view, painted, before=sel.acts))
+    show_effect(e, "painted", "unpainted")
