@@ -95,7 +95,8 @@ def test_every_page_fits_a_projector_without_sideways_scrolling(page, server, wi
     """A lecturer's screen: each page draws without an exception and needs no horizontal scroll;
     its first screen is kept as a screenshot to look at."""
     titles = ["Predict", "Eight-step lesson", "Shape quiz", "Architecture", "Feature maps",
-              "How was this number made?", "Paper lab", "Kernels", "Why did it say that?", "What does it look for?"]
+              "How was this number made?", "Paper lab", "Kernels", "Why did it say that?", "What does it look for?",
+              "Live camera"]
     context = page.context.browser.new_context(viewport={"width": width, "height": height})  # a fresh session
     pg = context.new_page()
     pg.set_default_timeout(60_000)
