@@ -37,7 +37,9 @@ _BATCH = 8  # inputs per forward pass for SmoothGrad
 # occlusion's squares per batch: each recomputes only a small region of the early layers, so a
 # batch costs far less than a full forward pass and bigger batches use the cores better
 _OCCLUSION_BATCH = 32
-_COARSE, _REFINE = 2, 0.1  # occlusion's approximate mode: a grid 2× coarser, the top 10% refined
+# occlusion's approximate mode: a grid 2× coarser, exact around the top 20% of it (on the sample
+# photos the top 10% gave rank correlations down to 0.945 with the exact map, 20% at least 0.959)
+_COARSE, _REFINE = 2, 0.2
 # integrated gradients: the first rule's points go through in one batch (16 pieces, 17 points),
 # then each round halves the 8 worst pieces, one batch of 8 new points
 _IG_BATCH, _IG_SPLIT = 17, 8
@@ -376,9 +378,9 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="exact: every square position, the same map as Captum's Occlusion. "
                        "approximate (coarse-to-fine, NOT the exact map): every 2nd position in "
                        "each direction, interpolated between, and every position only around the "
-                       "10% of those whose score drop is largest.")),
+                       "20% of those whose score drop is largest.")),
            cost="(⌈(side − window) / stride⌉ + 1)² squares, each recomputing only the region it "
-                "changes (in batches of 32); approximate: about 30–50% of the squares",
+                "changes (in batches of 32); approximate: about 55–65% of the squares",
            sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
            run=_occlusion, check=_check_occlusion,
            count=_count_occlusion),
