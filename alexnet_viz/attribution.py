@@ -16,6 +16,7 @@ read. Parameters never require grad; gradients are taken with respect to the inp
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import time
@@ -32,11 +33,16 @@ from .network import Network
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
-_BATCH = 8  # inputs per forward pass for the methods that evaluate many (IG, SmoothGrad)
+_BATCH = 8  # inputs per forward pass for SmoothGrad
 # occlusion's squares per batch: each recomputes only a small region of the early layers, so a
 # batch costs far less than a full forward pass and bigger batches use the cores better
 _OCCLUSION_BATCH = 32
-_COARSE, _REFINE = 2, 0.1  # occlusion's approximate mode: a grid 2× coarser, the top 10% refined
+# occlusion's approximate mode: a grid 2× coarser, exact around the top 20% of it (on the sample
+# photos the top 10% gave rank correlations down to 0.945 with the exact map, 20% at least 0.959)
+_COARSE, _REFINE = 2, 0.2
+# integrated gradients: the first rule's points go through in one batch (16 pieces, 17 points),
+# then each round halves the 8 worst pieces, one batch of 8 new points
+_IG_BATCH, _IG_SPLIT = 17, 8
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -158,18 +164,19 @@ def _integrated_gradients(f: _Objective, x, p, layer):
 
     base = _baseline(f, x, p["baseline"], p["blur_sigma"])
     r = integrated_gradients(lambda z: f.pick(f.net(z)), x, base, p["steps"], p["tolerance"],
-                             max(p["max_steps"], p["steps"]), _BATCH, f.tick)
+                             max(p["max_steps"], p["steps"] + 1), _IG_SPLIT, _IG_BATCH, f.tick)
     return {"raw": r.attribution, "delta": r.delta, "baseline_score": r.baseline_score, "score": r.score,
             "extras": {"baseline": base.detach()[0].cpu().numpy(), "error": r.error, "steps": r.steps,
-                       "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note}}
+                       "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note,
+                       "batches": r.batches}}
 
 
 def _count_integrated_gradients(p: dict, size: tuple[int, int]) -> int:
-    """The forward pass at both ends and the first rule; at most, every split the cap allows
-    (each: one forward pass at the midpoint and two rules). The bar ends early when it stops."""
-    rule = math.ceil(p["steps"] / _BATCH)
-    splits = 0 if not p["tolerance"] else max(0, max(p["max_steps"], p["steps"]) - p["steps"]) // (2 * p["steps"])
-    return 1 + rule + splits * (1 + 2 * rule)
+    """The first rule's batches; at most, every round of splits the cap allows (one batch each,
+    a round being at most ``_IG_SPLIT`` ≤ ``_IG_BATCH`` points). The bar ends early when it stops."""
+    first = math.ceil((p["steps"] + 1) / _IG_BATCH)
+    more = max(0, max(p["max_steps"], p["steps"] + 1) - p["steps"] - 1) if p["tolerance"] else 0
+    return first + math.ceil(more / _IG_SPLIT)
 
 
 def _smoothgrad(f: _Objective, x, p, layer):
@@ -217,16 +224,23 @@ def _grad_cam(f: _Objective, x, p, layer):
             "score": float(score[0].detach())}
 
 
+@functools.lru_cache(maxsize=64)
+def _receptive_field(arch, name: str, size: int):
+    """The layer's receptive field at this input size: the table's arithmetic, kept, since it
+    does not depend on the input (Grad-CAM would otherwise walk the table on every call)."""
+    from .walkthrough import layer_receptive_field
+
+    return layer_receptive_field(name, arch, size)
+
+
 def _to_input(cam: torch.Tensor, net, name: str, x: torch.Tensor) -> torch.Tensor:
     """A (1, 1, h, w) layer map on the (H, W) input, each unit at its receptive field's centre
     (the mapping the Feature maps page uses), bilinear between centres: plain bilinear resizing
     puts conv5's 13 units up to 8.8 pixels away from where they look."""
     from .render.placement import upsample_to_input
-    from .walkthrough import layer_receptive_field
 
     size = int(x.shape[-1])
-    rf = layer_receptive_field(name, net.arch, size)
-    up = upsample_to_input(cam[0, 0].cpu().numpy(), size, rf)  # (H, W)
+    up = upsample_to_input(cam[0, 0].cpu().numpy(), size, _receptive_field(net.arch, name, size))  # (H, W)
     return torch.from_numpy(up).to(cam.dtype)[None, None]  # (1, 1, H, W)
 
 
@@ -300,22 +314,23 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
-           "path integral is taken to a stated accuracy (Gauss–Legendre on pieces of the path, "
-           "splitting the worst piece), and the convergence delta says how far the sum still is.",
-           (Param("steps", "int", 4, 2, 512,
-                  help="Gauss–Legendre points per piece of the path (the first rule covers it all)."),
+           "path integral is taken to a stated accuracy (an adaptive trapezoid rule: the pieces of "
+           "the path whose error is largest are halved until the sum is close enough), and the "
+           "convergence delta says how far the sum still is.",
+           (Param("steps", "int", 16, 2, 512,
+                  help="Equal pieces of the path in the first rule (steps + 1 points, one batch)."),
             Param("tolerance", "float", 0.01, 0.0, 1.0,
                   help="Completeness error to reach, as a fraction of |score(input) − score(baseline)|; "
-                       "0 takes exactly `steps` points, a fixed rule."),
-            Param("max_steps", "int", 128, 2, 1024,
+                       "0 takes exactly steps + 1 points, a fixed trapezoid rule."),
+            Param("max_steps", "int", 128, 2, 512,
                   help="At most this many gradient evaluations; the result says when it stopped there."),
             Param("baseline", "choice", "black", choices=("black", "blurred", "mean"),
                   help="black: an all-black image; blurred: the input Gaussian-blurred; "
                        "mean: the dataset's mean colour (zeros after normalisation)."),
             Param("blur_sigma", "float", 10.0, 0.5, 50.0, when=("baseline", "blurred"),
                   help="Blur of the 'blurred' baseline, in pixels.")),
-           cost="steps forward + backward passes (in batches of 8), more where the tolerance needs "
-                "them, up to max_steps", sign="signed",
+           cost="steps + 1 forward + backward passes (in one batch), then batches of 8 more where the "
+                "tolerance needs them, up to max_steps", sign="signed",
            reference="Sundararajan, Taly & Yan 2017", units="score (contribution to the target score)",
            run=_integrated_gradients,
            count=_count_integrated_gradients),
@@ -363,9 +378,9 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="exact: every square position, the same map as Captum's Occlusion. "
                        "approximate (coarse-to-fine, NOT the exact map): every 2nd position in "
                        "each direction, interpolated between, and every position only around the "
-                       "10% of those whose score drop is largest.")),
+                       "20% of those whose score drop is largest.")),
            cost="(⌈(side − window) / stride⌉ + 1)² squares, each recomputing only the region it "
-                "changes (in batches of 32); approximate: about 30–50% of the squares",
+                "changes (in batches of 32); approximate: about 55–65% of the squares",
            sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
            run=_occlusion, check=_check_occlusion,
            count=_count_occlusion),

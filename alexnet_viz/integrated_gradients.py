@@ -1,25 +1,31 @@
-"""Integrated gradients to a stated accuracy, by adaptive composite Gauss–Legendre quadrature.
+"""Integrated gradients to a stated accuracy, by an adaptive trapezoid rule whose points nest.
 
 IG integrates the gradient along the straight path γ(α) = b + α (x − b) from the baseline b to
 the input x. Completeness says the attributions add up to f(x) − f(b), and for any piece
-[α0, α1] of the path the exact integral of the scalar g(α) = ∇f(γ(α)) · (x − b) is known from
-two forward passes: f(γ(α1)) − f(γ(α0)). So each piece's quadrature error is measured, not
-guessed, and the piece whose error is largest is split in two (its Gauss–Legendre points do not
-nest, so its gradients are dropped; the forward values at the piece's ends are kept) until the
-completeness error is within the tolerance or the cap on gradient evaluations is reached.
+[α0, α1] of the path the exact integral of the scalar g(α) = ∇f(γ(α)) · (x − b) is
+f(γ(α1)) − f(γ(α0)), which the pass that gives a point's gradient gives too. So each piece's
+quadrature error is measured, not guessed.
 
-ReLU networks make g piecewise smooth with many kinks along the path, which is why a single
-high-order rule can stay far from completeness however many points it takes: splitting puts the
-points where the kinks are. The result reports what was reached, honestly: the error, the
-points used, whether the cap stopped it, and whether f(x) − f(b) is too small against the
-scores themselves for a relative error to mean anything (float32 rounding dominates it).
+The rule: a trapezoid rule on ``steps`` equal pieces (``steps + 1`` points, one batched pass),
+then, round after round, the ``split`` pieces whose error is largest are halved (one new point
+each, all of a round in one batched pass) until the completeness error is within the tolerance
+or the cap on gradient evaluations is reached. The trapezoid's points nest: a split reuses both
+ends, so no gradient is ever thrown away (Gauss–Legendre points do not nest, and splitting
+there discards the piece's points).
+
+Why not a high-order rule? ReLU networks make g rough along the path (many kinks: on random
+AlexNets g changes by its own size between α and α + 1/128), so a single Gauss–Legendre rule
+stays up to 46%, 31% and 13% off at 8, 16 and 32 points on the sample photos; what matters
+is putting points where g is rough, and batching them, since a batch of 8 costs far less than 8 single passes on a CPU. The result reports what
+was reached, honestly: the error, the points used, whether the cap stopped it, and whether
+f(x) − f(b) is too small against the scores themselves for a relative error to mean anything
+(float32 rounding dominates it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N,) the explained score
@@ -34,94 +40,90 @@ class Result:
     attribution: torch.Tensor  # (1, C, H, W)
     error: float  # |sum(attribution) − (f(x) − f(b))| / |f(x) − f(b)|
     delta: float  # sum(attribution) − (f(x) − f(b))
-    steps: int  # gradient evaluations made, dropped ones included
+    steps: int  # gradient evaluations made (each point once: none is dropped)
     pieces: int  # pieces of the path in the final rule
     score: float  # f(x)
     baseline_score: float  # f(b)
     capped: bool  # stopped by the cap before reaching the tolerance
     meaningful: bool  # f(x) − f(b) is large enough for a relative error to mean something
     note: str
+    batches: int = 0  # batched forward + backward passes made
 
 
-def _nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    t, w = np.polynomial.legendre.leggauss(n)  # on [−1, 1]
-    return a + (t + 1) * (b - a) / 2, w * (b - a) / 2
-
-
-def integrated_gradients(f: Objective, x: torch.Tensor, base: torch.Tensor, steps: int = 8,
-                         tolerance: float = 0.01, max_steps: int = 64, batch: int = 8,
-                         tick: Callable[[], None] | None = None) -> Result:
-    """IG of ``f`` at x (1, C, H, W) from ``base``: a ``steps``-point Gauss–Legendre rule on the
-    whole path, then the worst piece split in halves (``steps`` points each) until the
-    completeness error is at most ``tolerance`` of |f(x) − f(b)| or ``max_steps`` gradient
-    evaluations are spent. ``tolerance=0`` takes exactly ``steps`` points (a fixed rule).
-    ``tick`` is called once per batch of gradient evaluations and once per forward batch.
+def integrated_gradients(f: Objective, x: torch.Tensor, base: torch.Tensor, steps: int = 16,
+                         tolerance: float = 0.01, max_steps: int = 128, split: int = 8,
+                         batch: int = 17, tick: Callable[[], None] | None = None) -> Result:
+    """IG of ``f`` at x (1, C, H, W) from ``base``: a trapezoid rule on ``steps`` equal pieces,
+    then the ``split`` worst pieces halved per round until the completeness error is at most
+    ``tolerance`` of |f(x) − f(b)| or ``max_steps`` gradient evaluations are spent.
+    ``tolerance=0`` is the fixed rule of ``steps + 1`` points. Points go through the network
+    ``batch`` at a time; ``tick`` is called once per batch.
     """
     tick = tick or (lambda: None)
     x, base = x.detach(), base.detach()
     diff = x - base  # (1, C, H, W)
+    grads: dict[float, torch.Tensor] = {}  # α -> ∇f(γ(α)), (C, H, W)
+    value: dict[float, float] = {}  # α -> f(γ(α))
+    along: dict[float, float] = {}  # α -> g(α) = ∇f · (x − b), in float64
+    batches = 0
 
-    def forward(alphas: list[float]) -> list[float]:
-        tick()
-        with torch.no_grad():
-            a = torch.tensor(alphas, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-            return [float(v) for v in f(base + a * diff)]
-
-    def gradients(alphas: np.ndarray, weights: np.ndarray) -> torch.Tensor:
-        """Σ weight · ∇f at the points, (1, C, H, W), in batches."""
-        total = torch.zeros_like(x)
+    def evaluate(alphas: list[float]) -> None:
+        nonlocal batches
         for i in range(0, len(alphas), batch):
             tick()
-            a = torch.tensor(alphas[i:i + batch], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-            w = torch.tensor(weights[i:i + batch], dtype=x.dtype, device=x.device)
+            batches += 1
+            part = alphas[i:i + batch]
+            a = torch.tensor(part, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
             z = (base + a * diff).requires_grad_(True)  # (k, C, H, W)
             with torch.enable_grad():
-                (g,) = torch.autograd.grad((f(z) * w).sum(), z)
-            total += g.sum(0, keepdim=True)
-        return total
+                s = f(z)  # (k,)
+                (g,) = torch.autograd.grad(s.sum(), z)
+            s, dots = s.detach(), (g * diff).double().sum((1, 2, 3))
+            for j, alpha in enumerate(part):
+                grads[alpha], value[alpha], along[alpha] = g[j], float(s[j]), float(dots[j])
 
-    fb, fx = forward([0.0, 1.0])
+    def error(a: float, b: float) -> float:
+        return (b - a) * (along[a] + along[b]) / 2 - (value[b] - value[a])
+
+    points = [i / steps for i in range(steps + 1)]
+    evaluate(points)
+    pieces = {(points[i], points[i + 1]): error(points[i], points[i + 1]) for i in range(steps)}
+    fb, fx = value[0.0], value[1.0]
     gap = fx - fb
     meaningful = abs(gap) >= TOO_SMALL * max(abs(fx), abs(fb), 1e-30)
-    ends = {0.0: fb, 1.0: fx}
-    pieces: dict[tuple[float, float], tuple[torch.Tensor, float]] = {}  # (α0, α1) -> (Σw∇f, error)
-    used = 0
-
-    def solve(a: float, b: float) -> None:
-        nonlocal used
-        alphas, weights = _nodes(a, b, steps)
-        g = gradients(alphas, weights)
-        used += len(alphas)
-        pieces[(a, b)] = (g, float((g * diff).double().sum()) - (ends[b] - ends[a]))
-
-    solve(0.0, 1.0)
     capped = False
-    while True:
-        delta = sum(e for _, e in pieces.values())
-        if not tolerance or abs(delta) <= tolerance * abs(gap):
+    while tolerance:
+        if abs(sum(pieces.values())) <= tolerance * abs(gap):
             break
-        if used + 2 * steps > max_steps:
+        room = max_steps - len(grads)
+        if room <= 0:
             capped = True
             break
-        (a, b), _ = max(pieces.items(), key=lambda kv: abs(kv[1][1]))
-        mid = (a + b) / 2
-        ends[mid] = forward([mid])[0]
-        del pieces[(a, b)]
-        solve(a, mid)
-        solve(mid, b)
-    total = sum(g for g, _ in pieces.values())
+        worst = sorted(pieces, key=lambda p: -abs(pieces[p]))[:min(split, room)]
+        mids = [(a + b) / 2 for a, b in worst]
+        evaluate(mids)
+        for (a, b), m in zip(worst, mids):
+            del pieces[(a, b)]
+            pieces[(a, m)], pieces[(m, b)] = error(a, m), error(m, b)
+    weight = dict.fromkeys(grads, 0.0)
+    for a, b in pieces:
+        weight[a] += (b - a) / 2
+        weight[b] += (b - a) / 2
+    total = sum(w * grads[alpha] for alpha, w in weight.items())  # (C, H, W)
     attribution = diff * total  # (1, C, H, W)
     delta = float(attribution.double().sum()) - gap
-    error = abs(delta) / abs(gap) if gap else float("inf")
+    error_ = abs(delta) / abs(gap) if gap else float("inf")
+    used = len(grads)
     if not meaningful:
         note = (f"f(input) − f(baseline) = {gap:.3g} is below {TOO_SMALL:g} of the scores themselves "
                 f"({fx:.3g}, {fb:.3g}): float rounding alone is that large, so the relative error "
-                f"({error:.1%}) says nothing. An untrained network barely responds to its input.")
+                f"({error_:.1%}) says nothing. An untrained network barely responds to its input.")
     elif capped:
         note = (f"Stopped at the cap of {max_steps} gradient evaluations with a completeness error of "
-                f"{error:.1%} (asked for {tolerance:.1%}).")
+                f"{error_:.1%} (asked for {tolerance:.1%}).")
     elif tolerance:
-        note = f"Completeness error {error:.2%} with {used} gradient evaluations (asked for {tolerance:.1%})."
+        note = (f"Completeness error {error_:.2%} with {used} gradient evaluations in {batches} batched "
+                f"passes (asked for {tolerance:.1%}).")
     else:
-        note = f"A fixed {steps}-point rule: completeness error {error:.2%}."
-    return Result(attribution, error, delta, used, len(pieces), fx, fb, capped, meaningful, note)
+        note = f"A fixed {steps + 1}-point trapezoid rule: completeness error {error_:.2%}."
+    return Result(attribution, error_, delta, used, len(pieces), fx, fb, capped, meaningful, note, batches)

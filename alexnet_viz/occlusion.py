@@ -98,26 +98,48 @@ class _Plan:
 
 
 def _gather(base: torch.Tensor, changed: torch.Tensor, r_in: np.ndarray, c_in: np.ndarray,
-            rows: np.ndarray, cols: np.ndarray, offset: tuple[int, int]) -> torch.Tensor:
+            top: np.ndarray, left: np.ndarray, size: tuple[int, int], offset: tuple[int, int]) -> torch.Tensor:
     """Crops of ``base`` with each patch's changed values pasted in.
 
     base: (1, C, Hp, Wp), padded by ``offset`` (top, left). changed: (N, C, lr, lc), patch n's
-    values for unpadded input rows r_in[n] + [0, lr) and columns c_in[n] + [0, lc). rows (N, R)
-    and cols (N, Q): the padded positions each crop reads. Returns (N, C, R, Q).
+    values for unpadded input rows r_in[n] + [0, lr) and columns c_in[n] + [0, lc). Crop n reads
+    padded rows top[n] + [0, R) and columns left[n] + [0, Q), (R, Q) = size. Returns (N, C, R, Q).
     """
     n, c, lr, lc = changed.shape
-    hp, wp = base.shape[2:]
-    rr = torch.from_numpy(rows)[:, :, None]  # (N, R, 1)
-    cc = torch.from_numpy(cols)[:, None, :]  # (N, 1, Q)
-    dr = rr - offset[0] - torch.from_numpy(r_in)[:, None, None]  # row inside the changed block
-    dc = cc - offset[1] - torch.from_numpy(c_in)[:, None, None]
-    inside = (dr >= 0) & (dr < lr) & (dc >= 0) & (dc < lc)
-    patch = torch.arange(n)[:, None, None]
-    index = torch.where(inside, hp * wp + (patch * lr + dr.clamp(0, lr - 1)) * lc + dc.clamp(0, lc - 1),
-                        rr * wp + cc)  # (N, R, Q) into [base; changed], flattened per channel
-    source = torch.cat([base.reshape(c, hp * wp), changed.transpose(0, 1).reshape(c, n * lr * lc)], 1)
-    out = source.index_select(1, index.flatten().to(source.device))  # (C, N·R·Q)
-    return out.view(c, n, rows.shape[1], cols.shape[1]).transpose(0, 1).contiguous()  # (N, C, R, Q)
+    rows, cols = size
+    dev = base.device
+    # every crop is a window of the same size: one indexing of the windows' view copies them all
+    windows = base[0].unfold(1, rows, 1).unfold(2, cols, 1)  # (C, Hp − R + 1, Wp − Q + 1, R, Q), a view
+    out = windows.permute(1, 2, 0, 3, 4)[torch.from_numpy(top).to(dev), torch.from_numpy(left).to(dev)]
+    # (N, C, R, Q); then each patch's changed block, where it falls inside its crop
+    rr = (r_in + offset[0] - top)[:, None] + np.arange(lr)  # (N, lr): crop row of each changed row
+    cc = (c_in + offset[1] - left)[:, None] + np.arange(lc)  # (N, lc)
+    inside = ((rr >= 0) & (rr < rows))[:, :, None] & ((cc >= 0) & (cc < cols))[:, None, :]  # (N, lr, lc)
+    if inside.all():  # the usual case: the whole block lies in its crop
+        k, i, j = (a.ravel() for a in np.indices(inside.shape))
+    else:
+        k, i, j = np.nonzero(inside)
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
+    k, i, j = t(k), t(i), t(j)
+    out[k, :, t(rr)[k, i], t(cc)[k, j]] = changed[k, :, i, j]  # (K, C) values
+    return out
+
+
+def _local(layer, module, h: torch.Tensor) -> torch.Tensor:
+    """A position-by-position layer on a freshly computed region (its own tensor: ReLU may work
+    in place). LRN as torch's ``local_response_norm`` computes it (the sum of squares over
+    ``size`` neighbouring channels, zero-padded, divided by ``size``), with the channel window
+    summed by shifted slices: torch's own 3-D average pooling is the slower part of it."""
+    if layer.kind == "relu":
+        return torch.relu_(h)
+    if layer.kind == "lrn" and isinstance(module, torch.nn.LocalResponseNorm):
+        size, c = module.size, h.shape[1]
+        sq = F.pad(h * h, (0, 0, 0, 0, size // 2, (size - 1) // 2))  # (N, C + size − 1, R, Q)
+        total = sq[:, :c].clone()
+        for d in range(1, size):
+            total += sq[:, d:d + c]
+        return h / (total / size).mul_(module.alpha).add_(module.k).pow_(module.beta)
+    return module(h)
 
 
 def _occluded_logits(plan: _Plan, x: torch.Tensor, r0: np.ndarray, c0: np.ndarray, window: int,
@@ -141,15 +163,14 @@ def _occluded_logits(plan: _Plan, x: torch.Tensor, r0: np.ndarray, c0: np.ndarra
     start_r, start_c = ar, ac
     for layer, module, ra, ca, padded in plan.steps:
         if layer.kind in _LOCAL:
-            changed = module(changed)
+            changed = _local(layer, module, changed)
             continue
         lo_r, hi_r = ra.touched(a_r, b_r)
         lo_c, hi_c = ca.touched(a_c, b_c)
         size_r, size_c = int((hi_r - lo_r).max()), int((hi_c - lo_c).max())
         out_r, out_c = np.minimum(lo_r, ra.n_out - size_r), np.minimum(lo_c, ca.n_out - size_c)
-        read_r = out_r[:, None] * ra.s + np.arange((size_r - 1) * ra.s + ra.k)  # padded rows read
-        read_c = out_c[:, None] * ca.s + np.arange((size_c - 1) * ca.s + ca.k)
-        crop = _gather(padded, changed, start_r, start_c, read_r, read_c, (ra.p, ca.p))
+        read = ((size_r - 1) * ra.s + ra.k, (size_c - 1) * ca.s + ca.k)  # padded rows, columns read
+        crop = _gather(padded, changed, start_r, start_c, out_r * ra.s, out_c * ca.s, read, (ra.p, ca.p))
         if layer.kind == "conv":
             changed = F.conv2d(crop, module.weight, module.bias, module.stride, 0, module.dilation,
                                module.groups)  # (N, C', size_r, size_c)
@@ -158,9 +179,8 @@ def _occluded_logits(plan: _Plan, x: torch.Tensor, r0: np.ndarray, c0: np.ndarra
         a_r, b_r, a_c, b_c = lo_r, hi_r, lo_c, hi_c
         start_r, start_c = out_r, out_c
     top = plan.top  # (1, C, H', W')
-    full_r = np.zeros((n, top.shape[2]), dtype=np.int64) + np.arange(top.shape[2])
-    full_c = np.zeros((n, top.shape[3]), dtype=np.int64) + np.arange(top.shape[3])
-    whole = _gather(top, changed, start_r, start_c, full_r, full_c, (0, 0))  # (N, C, H', W')
+    zero = np.zeros(n, dtype=np.int64)
+    whole = _gather(top, changed, start_r, start_c, zero, zero, tuple(top.shape[2:]), (0, 0))  # (N, C, H', W')
     return plan._finish(whole)
 
 

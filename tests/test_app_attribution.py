@@ -97,6 +97,8 @@ def test_every_method_runs_from_its_widgets(explain_calls):
         assert downloads(at) == ["Map (PNG)", "Numbers (.npy)"], name
         if name == "integrated_gradients":
             assert "Convergence delta" in texts(at) and "completeness" in texts(at)
+            assert re.search(r"Completeness error [\d.]+% with \d+ gradient evaluations|cap of|says nothing",
+                             texts(at)), "the error reached and the evaluations used, as the library reports"
         if name == "grad_cam":  # the layer widget lists the network's conv layers
             assert at.selectbox(key="attr_grad_cam_layer").options == [
                 "conv1", "conv2", "conv3", "conv4", "conv5", "relu1", "relu2", "relu3", "relu4", "relu5"]
@@ -121,6 +123,24 @@ def test_occlusion_starts_coarse_and_a_bad_stride_is_explained(explain_calls):
     at.button(key="attr_run_occlusion").click().run()
     assert not at.exception
     assert "stride (40) must not exceed its window (20)" in " ".join(e.value for e in at.error)
+
+
+def test_approximate_occlusion_is_labelled_approximate_on_the_page(explain_calls):
+    at = open_page()
+    at.selectbox(key="attr_method").set_value("occlusion").run()
+    at.slider(key="attr_occlusion_window").set_value(57)
+    at.slider(key="attr_occlusion_stride").set_value(20)
+    at.selectbox(key="attr_occlusion_mode").set_value("approximate")
+    at.button(key="attr_run_occlusion").click().run()
+    assert not at.exception and not at.error
+    ran = [p for m, p in explain_calls if m == "occlusion"]
+    assert ran and ran[-1]["mode"] == "approximate"
+    warning = " ".join(w.value for w in at.main.warning)
+    assert re.search(r"\*\*Approximate\*\* occlusion map \(coarse-to-fine\): \d+ of 100 square positions computed",
+                     warning), warning
+    at.selectbox(key="attr_occlusion_mode").set_value("exact")
+    at.button(key="attr_run_occlusion").click().run()
+    assert "Approximate" not in " ".join(w.value for w in at.main.warning)
 
 
 def test_display_changes_redraw_without_recomputing(explain_calls):

@@ -7,6 +7,7 @@ invariants — shapes, finiteness, non-zero maps, isolation, completeness — no
 run on torchvision's variant at 64×64 (its adaptive pooling accepts small inputs; the methods
 are the same code), a few on the 2012 network at 227×227.
 """
+import math
 import subprocess
 import sys
 import threading
@@ -321,8 +322,8 @@ def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
     x[:, :] = torch.exp(-((yy - 40) ** 2 + (xx - 60) ** 2) / 300)  # one bright blob
     score = lambda logits: logits[:, 0]  # noqa: E731
     _, exact = occlusion_drops(net, x, score, 16, 4)
-    approx, computed = coarse_to_fine(net, x, score, 16, 4)
-    assert computed < 0.6 * exact.size
+    approx, computed = coarse_to_fine(net, x, score, 16, 4, A._COARSE, A._REFINE)
+    assert computed < 0.7 * exact.size
     rho = spearmanr(drops_to_map(exact, (96, 96), 16, 4).ravel(), drops_to_map(approx, (96, 96), 16, 4).ravel())
     assert rho.statistic > 0.9
     e = explain(net, x, "occlusion", 0, window=16, stride=4, mode="approximate")
@@ -368,11 +369,11 @@ def test_integrated_gradients_reaches_the_asked_accuracy_or_says_why_not(net2012
     gap = e.score - e.baseline_score
     assert r["error"] == pytest.approx(abs(e.delta) / abs(gap))
     assert abs(float(e.raw.astype(np.float64).sum()) - gap - e.delta) <= 1e-3 * abs(gap) + 1e-6
-    assert 4 <= r["steps"] <= 128 and r["pieces"] >= 1 and r["note"]
+    assert 17 <= r["steps"] <= 128 and r["pieces"] == r["steps"] - 1 and r["note"]  # no point dropped
     if r["meaningful"] and not r["capped"]:
         assert r["error"] <= 0.01
     elif r["capped"]:
-        assert "cap" in r["note"] and r["steps"] + 2 * 4 > 128
+        assert "cap" in r["note"] and r["steps"] == 128
     else:
         assert "says nothing" in r["note"]
     assert seen[-1] == (seen[0][1], seen[0][1]) and [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -388,15 +389,35 @@ def test_integrated_gradients_reports_a_gap_too_small_to_judge():
     f = lambda z: 1e6 + (z * weights).sum((1, 2, 3))  # noqa: E731 - a linear score riding on a huge constant
     r = integrated_gradients(f, torch.randn(1, 3, 8, 8) * 1e-3, torch.zeros(1, 3, 8, 8))
     assert not r.meaningful and "says nothing" in r.note
-    g = lambda z: (z ** 3 * weights).sum((1, 2, 3))  # noqa: E731 - smooth: one rule nearly suffices
+    g = lambda z: (z ** 2 * weights).sum((1, 2, 3))  # noqa: E731 - g(α) linear along the path
     x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
-    r = integrated_gradients(g, x, torch.zeros_like(x), steps=2, tolerance=1e-6, max_steps=512)
-    assert r.meaningful and not r.capped and r.error <= 1e-6 and r.steps == 2  # 2 points integrate α² exactly
+    r = integrated_gradients(g, x, torch.zeros_like(x), steps=2, tolerance=1e-9, max_steps=512)
+    assert r.meaningful and not r.capped and r.error <= 1e-9  # the trapezoid is exact for a linear g
+    assert r.steps == 3 and r.pieces == 2 and r.batches == 1
     h = lambda z: torch.relu(z - 0.3).sum((1, 2, 3))  # noqa: E731 - kinks along the path: pieces needed
-    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-3, max_steps=512)
-    assert r.error <= 1e-3 and r.pieces > 1
+    r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-3, max_steps=512, split=2)
+    assert r.error <= 1e-3 and r.pieces > 2 and not r.capped
+    # every point is evaluated once and kept: halving a piece adds one point, and a round is one batch
+    assert r.steps == r.pieces + 1 and r.batches == 1 + math.ceil((r.steps - 3) / 2)
+    assert f"{r.steps} gradient evaluations in {r.batches} batched passes" in r.note
     r = integrated_gradients(h, x.abs(), torch.zeros_like(x), steps=2, tolerance=1e-9, max_steps=6)
-    assert r.capped and "cap of 6" in r.note
+    assert r.capped and "cap of 6" in r.note and r.steps == 6
+
+
+def test_integrated_gradients_splits_where_the_path_is_rough():
+    """The error is measured per piece, so new points go where g is rough: a score with one kink
+    at α = 0.7 gets its points around 0.7 and leaves the smooth rest of the path alone."""
+    from alexnet_viz.integrated_gradients import integrated_gradients
+
+    x = torch.ones(1, 1, 1, 1, dtype=torch.float64)
+    f = lambda z: torch.relu(z - 0.7).sum((1, 2, 3)) + 0.5 * z.sum((1, 2, 3))  # noqa: E731
+    r = integrated_gradients(f, x, torch.zeros_like(x), steps=4, tolerance=1e-4, max_steps=64, split=1)
+    assert r.error <= 1e-4 and not r.capped
+    # only the piece [0.5, 0.75] holds the kink: each round halves the piece around 0.7
+    assert r.pieces == 4 + (r.steps - 5) and r.steps <= 5 + 12
+    fixed = integrated_gradients(f, x, torch.zeros_like(x), steps=r.pieces, tolerance=0)
+    assert fixed.error > r.error  # as many equal pieces do worse
+    assert "fixed" in fixed.note and fixed.steps == r.pieces + 1
 
 
 def test_integrated_gradients_baselines(net2012, tv, x64):
@@ -611,7 +632,7 @@ def test_cli_lists_the_methods(capsys):
     assert main(["saliency", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ATTRIBUTION_METHODS)
-    assert "steps=4" in out and "tolerance=0.01" in out and "layer=relu5" in out
+    assert "steps=16" in out and "tolerance=0.01" in out and "layer=relu5" in out
 
 
 def test_cli_writes_the_overlay_png_and_the_numbers(photo, tmp_path, capsys):

@@ -7,6 +7,7 @@ square of ``size`` pixels, as the walkthrough's receptive field says.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,8 +22,11 @@ def _rf(rf) -> ReceptiveField:
     return rf if isinstance(rf, ReceptiveField) else ReceptiveField(*rf)
 
 
+@functools.lru_cache(maxsize=64)
 def _interp_matrix(n_units: int, input_size: int, jump: float, start: float, mode: str) -> np.ndarray:
-    """(input_size, n_units) weights taking unit values (at their centres) to input pixels."""
+    """(input_size, n_units) weights taking unit values (at their centres) to input pixels.
+
+    Kept (read-only) per geometry: a page or Grad-CAM asks for the same few again and again."""
     pos = (np.arange(input_size) - start) / jump  # each pixel in unit coordinates
     w = np.zeros((input_size, n_units))
     rows = np.arange(input_size)
@@ -40,6 +44,7 @@ def _interp_matrix(n_units: int, input_size: int, jump: float, start: float, mod
             w[rows, i0 + 1] += f
     else:
         raise ValueError(f"Unknown upsampling {mode!r}: choose nearest or bilinear.")
+    w.setflags(write=False)
     return w
 
 

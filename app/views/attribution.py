@@ -279,7 +279,13 @@ if what == "one":
                     f"change). Integrated gradients' attributions should add up to score(input) − "
                     f"score(baseline) = {e.score:.4g} − {e.baseline_score:.4g} = {gap:.4g} (the *completeness* "
                     f"axiom); they add up to {float(e.map.sum()):.4g}. The delta is that gap, from approximating "
-                    f"the path integral with {e.params['steps']} steps: more steps make it smaller.")
+                    f"the path integral with {e.extras['steps']} gradient evaluations "
+                    f"({e.extras['pieces']} pieces of the path).")
+                st.caption(f"Integrated gradients: {e.extras['note']}")
+            if e.extras.get("approximate"):
+                st.warning(f"**Approximate** occlusion map (coarse-to-fine): {e.extras['computed']} of "
+                           f"{e.extras['positions']} square positions computed, the rest interpolated. "
+                           "Choose mode “exact” for Captum's map.")
             if e.layer_map is not None:
                 st.caption(f"Grad-CAM at {e.params['layer']} is {e.layer_map.shape[0]}×{e.layer_map.shape[1]} "
                            f"before it is upsampled to {crop}×{crop}: that is why it is coarse.")
