@@ -62,9 +62,10 @@ class EncodedPNG:
 
 
 def numbered(grid: render.Grid) -> tuple[np.ndarray, np.ndarray]:
-    """The grid with its channel numbers, (H, W, 3) uint8, and its PNG bytes (as uint8, so the cache counts them)."""
+    """The grid with its channel numbers, (H, W, 3) uint8, and its PNG bytes (as uint8, so the cache counts them).
+    Fast PNG (level 1): each student's views are new, so this runs about three times per walkthrough."""
     pic = render.labelled_tiles(grid, "viridis")
-    return pic, np.frombuffer(render.png_bytes(pic), np.uint8)
+    return pic, np.frombuffer(render.png_bytes(pic, compress_level=1), np.uint8)
 
 
 last = {k: v for k, v in links.written(PAGE).items() if k in ("layer", "channel")}  # the view we wrote
