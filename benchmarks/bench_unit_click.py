@@ -44,7 +44,7 @@ DRAWN = """(label) => {
     if (!row) return false;
     const img = row.querySelector('[data-testid="stImage"] img');
     if (img) return img.complete && img.naturalWidth > 0;
-    return !!row.querySelector('[data-testid="stPlotlyChart"] .main-svg .plot > *'); }"""
+    return !!row.querySelector('[data-testid="stPlotlyChart"] .main-svg :is(.trace, .hm image)'); }"""
 IDLE = """() => { const app = document.querySelector('[data-testid="stApp"]');
                   return app && app.getAttribute('data-test-script-state') === 'notRunning'; }"""
 
