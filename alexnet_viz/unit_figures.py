@@ -1,5 +1,5 @@
-"""One traced unit as numbers and pictures: the sentences, tables and plotly figures of the app's
-"How was this number made?" page. Pure numpy and plotly; no Streamlit here.
+"""One traced unit as numbers and pictures: the sentences, tables, pictures and plotly figures of the
+app's "How was this number made?" page. Pure numpy, Pillow and plotly; no Streamlit here.
 
 Everything takes a :class:`~alexnet_viz.units.Unit` (from ``trace_unit``) and, where towers or
 constants matter, the network's :class:`~alexnet_viz.architecture.Architecture`. Colours follow
@@ -8,17 +8,15 @@ centred on zero for weights.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from .architecture import Architecture, LRNSpec
 from .render.charts import styled
-from .render.colour import OKABE_ITO
+from .render.colour import OKABE_ITO, colourise
+from .render.images import enlarge
 from .units import Unit, Window
 
 POSITIVE, NEGATIVE = OKABE_ITO["vermillion"], OKABE_ITO["blue"]
@@ -70,54 +68,78 @@ def top_channels(u: Unit, k: int = 8) -> np.ndarray:
     return np.argsort(-np.abs(u.terms), kind="stable")[:k]
 
 
-@lru_cache(maxsize=8)
-def _subplot_frame(rows: int, cols: int) -> dict:
-    """The layout of an empty ``rows`` × ``cols`` subplot grid, titles as placeholders, as a dict.
-    make_subplots takes ~0.1 s for 16 panels; a page draws one of these per click, so it is made once."""
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[" "] * (rows * cols), horizontal_spacing=0.06,
-                        vertical_spacing=0.07)
-    return fig.layout.to_plotly_json()
+Box = tuple[int, int, int, int]  # (top, left, bottom, right) in pixels; bottom/right exclusive
 
 
-def conv_patches_figure(u: Unit, k: int = 8, per_row: int = 4, height: int = 430) -> go.Figure:
-    """The input patches of the k channels that contribute most (by |term|), each above its kernel,
-    ``per_row`` channels to a row, largest first.
+@dataclass(frozen=True, eq=False)
+class PatchesPicture:
+    """The input patches of a conv unit's strongest channels, each above its kernel, as one picture.
 
-    Patches use viridis on their own range (bright = large input); kernels a diverging scale
-    centred on 0 (red: positive weight, blue: negative). Each patch is titled with the source
-    channel and its term Σ patch·kernel. Cells are square, as on the map. Built in one go from a
-    cached grid of empty panels (figure updates one by one cost more than the page's arithmetic).
+    ``channels`` are the source channels shown, largest |term| first (``top_channels``), with
+    ``titles[j]`` written above ``patch_boxes[j]``; ``kernel_boxes[j]`` is the same channel's
+    kernel, right below. Each cell of a patch or kernel is ``factor`` × ``factor`` pixels.
     """
+
+    image: np.ndarray  # (H, W, 3) uint8
+    channels: tuple[int, ...]
+    titles: tuple[str, ...]
+    patch_boxes: tuple[Box, ...]
+    kernel_boxes: tuple[Box, ...]
+    factor: int
+
+
+def conv_patches_picture(u: Unit, k: int = 8, per_row: int = 4, panel: int = 84) -> PatchesPicture:
+    """The computation of a conv unit, drawn on the server as one picture: the input patches
+    of the k channels that contribute most (by |term|), each above its kernel, ``per_row`` channels
+    to a row, largest first, every patch titled with its channel and its term Σ patch·kernel.
+
+    Patches use viridis on their own range (bright = large input); kernels blue-white-red centred
+    on 0 (red: positive weight, it adds; blue: negative, it subtracts). Cells are square and about
+    ``panel`` pixels to a patch. A picture is drawn by the browser at once, where a grid of 16
+    plotly heat maps took it most of a second on a busy machine; hover values are in the terms
+    chart below it.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
     idx = top_channels(u, k)
     cols = min(per_row, len(idx))
+    kh, kw = u.weight.shape[1:]
+    f = max(1, round(panel / max(kh, kw)))
+    ph, pw = kh * f, kw * f  # one patch or kernel, in pixels
+    title, label, gap, between, block_gap, edge = 26, 64, 14, 6, 14, 4
+    block = title + ph + between + ph
     blocks = -(-len(idx) // cols)
-    layout = copy.deepcopy(_subplot_frame(2 * blocks, cols))
-    titles = [""] * (2 * blocks * cols)
-    data = []
+    width = label + cols * pw + (cols - 1) * gap + edge
+    height = blocks * block + (blocks - 1) * block_gap + edge
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    patch_boxes, kernel_boxes, titles, channels = [], [], [], []
     for j, i in enumerate(idx):
-        n = 2 * (j // cols) * cols + j % cols + 1  # the patch's panel; its kernel's is one row down
-        name = COLOURS[u.in_channels[i]] if u.source == "input" else str(u.in_channels[i])
-        titles[n - 1] = f"{name}: {u.terms[i]:+.2g}"  # short: fits a narrow page
+        top = (j // cols) * (block + block_gap) + title
+        left = label + (j % cols) * (pw + gap)
         lim = float(np.abs(u.weight[i]).max()) or 1.0
-        for panel, z, extra in ((n, u.patch[i], dict(colorscale="Viridis", hovertemplate="input %{z:.3g}<extra></extra>")),
-                                (n + cols, u.weight[i], dict(colorscale="RdBu_r", zmin=-lim, zmax=lim,
-                                                             hovertemplate="weight %{z:.3g}<extra></extra>"))):
-            suffix = str(panel) if panel > 1 else ""
-            data.append(dict(type="heatmap", z=z, showscale=False, xaxis=f"x{suffix}", yaxis=f"y{suffix}", **extra))
-    layout["annotations"] = [dict(a, text=title, font=dict(size=13))  # kernels' panels have no title
-                             for a, title in zip(layout["annotations"], titles) if title]
-    for n in range(1, 2 * blocks * cols + 1):  # square cells: each patch and kernel as the map shows it
-        suffix = str(n) if n > 1 else ""
-        layout[f"xaxis{suffix}"].update(showticklabels=False, constrain="domain")
-        layout[f"yaxis{suffix}"].update(showticklabels=False, autorange="reversed", constrain="domain",
-                                        scaleanchor=f"x{suffix}")
-    for b in range(blocks):
-        for row, word in ((2 * b, "input"), (2 * b + 1, "kernel")):
-            suffix = str(row * cols + 1) if row else ""
-            layout[f"yaxis{suffix}"]["title"] = dict(text=word)
-    fig = styled(go.Figure(data=data, layout=layout), height)
-    fig.update_layout(margin=dict(l=40, r=10, t=30, b=10))
-    return fig
+        canvas[top:top + ph, left:left + pw] = enlarge(colourise(u.patch[i], "viridis", *_range(u.patch[i])), f)
+        ktop = top + ph + between
+        canvas[ktop:ktop + ph, left:left + pw] = enlarge(colourise(u.weight[i], "blue-white-red", -lim, lim), f)
+        patch_boxes.append((top, left, top + ph, left + pw))
+        kernel_boxes.append((ktop, left, ktop + ph, left + pw))
+        channels.append(int(u.in_channels[i]))
+        name = COLOURS[u.in_channels[i]] if u.source == "input" else str(u.in_channels[i])
+        titles.append(f"{name}: {u.terms[i]:+.2g}")  # short: fits a narrow page
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    font, small = ImageFont.load_default(size=17), ImageFont.load_default(size=15)
+    for text, (top, left, _, right) in zip(titles, patch_boxes):
+        draw.text(((left + right) / 2, top - 4), text, fill=(0, 0, 0), font=font, anchor="md")
+    for b in range(blocks):  # which row is which, on the left
+        top = b * (block + block_gap) + title
+        for word, y in (("input", top + ph / 2), ("kernel", top + ph + between + ph / 2)):
+            draw.text((label - 8, y), word, fill=(60, 60, 60), font=small, anchor="rm")
+    return PatchesPicture(np.asarray(img), tuple(channels), tuple(titles), tuple(patch_boxes), tuple(kernel_boxes), f)
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """A patch's own min..max (viridis on its own range, as the plotly heat map scales it)."""
+    return float(values.min()), float(values.max())
 
 
 def terms_figure(u: Unit, arch: Architecture, height: int = 300) -> go.Figure:

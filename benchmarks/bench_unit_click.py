@@ -5,7 +5,8 @@ Chelsea the cat, offline):
 
 tile:     a click on a Feature maps tile -> that channel's enlarged map and overlay drawn, run over
 unit:     a click on the enlarged map -> "How was this number made?" shows the unit's value
-          (value) and its computation's first chart (computation), and the run is over (page),
+          (value) and its computation's first picture drawn (computation: the patches and kernels
+          loaded, or a plotly chart's plot drawn), and the run is over (page),
           which includes the effective receptive field (a backward pass) at the bottom.
 
 Each repeat clicks a new channel and a new unit, so no answer is cached before its click (the
@@ -33,6 +34,17 @@ from alexnet_viz.architecture import get_architecture  # noqa: E402
 from streamlit_browser import chromium_page, running_app, settle  # noqa: E402
 
 COMPONENT = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
+# The computation's first picture, in the value's row, has been drawn: a server-drawn picture loaded
+# (the conv patches and kernels), or a plotly chart's plot drawn (the other kinds; conv before the
+# picture, so older versions can be timed the same way).
+DRAWN = """(label) => {
+    const metric = [...document.querySelectorAll('[data-testid="stMetricLabel"]')]
+        .find((e) => e.innerText.includes(label));
+    const row = metric && metric.closest('[data-testid="stHorizontalBlock"]');
+    if (!row) return false;
+    const img = row.querySelector('[data-testid="stImage"] img');
+    if (img) return img.complete && img.naturalWidth > 0;
+    return !!row.querySelector('[data-testid="stPlotlyChart"] .main-svg :is(.trace, .hm image)'); }"""
 IDLE = """() => { const app = document.querySelector('[data-testid="stApp"]');
                   return app && app.getAttribute('data-test-script-state') === 'notRunning'; }"""
 
@@ -99,7 +111,7 @@ def main() -> None:
             name = f"{layer}[{channel}, {r}, {r}]"
             pg.get_by_text(f"The value of {name}").wait_for(timeout=60_000)
             value = time.perf_counter() - t0
-            pg.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+            pg.wait_for_function(DRAWN, arg=f"The value of {name}", timeout=60_000)
             computation = time.perf_counter() - t0
             pg.wait_for_function(IDLE, timeout=120_000)
             page = time.perf_counter() - t0

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from alexnet_viz import render
 from alexnet_viz.walkthrough import viewable_layers
-from app_support import APP, offline_pretrained_weights
+from app_support import APP, fresh_caches, offline_pretrained_weights
 
 TIMEOUT = 120
 FM, UNIT, ARCH = "views/feature_maps.py", "views/unit.py", "views/architecture.py"
@@ -68,6 +68,28 @@ def test_a_click_on_a_tile_picks_its_channel_and_the_url_follows():
     assert at.selectbox(key="fm_channel_relu1").value == g.channels[0], "an old click is not replayed"
     click(at, "fm_tiles_relu1_GPU 2", 0.3 * f, 0.3 * f, shown, shown, 2)  # the white frame
     assert at.selectbox(key="fm_channel_relu1").value == g.channels[0], "a click between tiles picks nothing"
+
+
+def test_a_view_encodes_its_unframed_grid_once_and_its_downloads_on_click(monkeypatch):
+    """Server work per view (README "What one server costs per student"): the tower grid shown
+    without the frame is encoded once, fast, and kept; the framed one is the click component's to
+    encode; the download buttons encode nothing until clicked."""
+    fresh_caches()
+    levels = []
+    real = render.png_bytes
+
+    def recording(image, compress_level=6):
+        levels.append(compress_level)
+        return real(image, compress_level)
+
+    monkeypatch.setattr(render, "png_bytes", recording)
+    at = open_page(FM, {"layer": "conv2", "channel": "3"})  # channel 3 is on GPU 1: GPU 2's grid is unframed
+    assert levels == [1], levels
+    at.slider(key="fm_alpha").set_value(0.3).run()
+    assert not at.exception, at.exception
+    assert levels == [1], "a rerun of the same view encodes no grid again"
+    at.selectbox(key="fm_channel_conv2").set_value(200).run()  # now GPU 2's is framed, GPU 1's plain
+    assert levels == [1, 1], levels
 
 
 def test_a_click_on_the_enlarged_map_opens_the_units_computation():

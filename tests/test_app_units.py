@@ -106,7 +106,8 @@ def test_each_layer_kind_shows_the_maps_value_and_its_computation(model, layer, 
     if model == "torchvision":
         assert "GPU" not in text, "one tower: no GPU words"
     assert at.main.get("plotly_chart"), "the computation is drawn"
-    assert len(at.main.get("image")) == 2, "the receptive field on the photo and the effective one"
+    conv = layer.startswith("conv")  # its patches and kernels are a picture, above the terms chart
+    assert len(at.main.get("image")) == 2 + conv, "the receptive field on the photo and the effective one"
 
 
 def test_the_conv_sum_adds_up_to_the_value_and_the_fc_table_names_channel_and_tower():
@@ -116,7 +117,10 @@ def test_the_conv_sum_adds_up_to_the_value_and_the_fc_table_names_channel_and_to
     u = av.trace_unit(sel.net, sel.x, "conv2", 130, 10, 12, acts=sel.acts)
     total = float(u.terms.sum())
     assert f"Σ terms = **{total:.4g}**, + bias **{u.bias:.4g}** = value **{total + u.bias:.4g}**" in page_text(at)
-    assert "All 48 per-channel terms" in at.main.get("plotly_chart")[1].proto.spec, "all 48 terms as bars"
+    (terms,) = at.main.get("plotly_chart")  # the patches and kernels are a picture (test_unit_figures)
+    assert "All 48 per-channel terms" in terms.proto.spec, "all 48 terms as bars"
+    patches = at.main.get("image")[0].proto.imgs[0].url
+    assert "/media/" in patches and patches.endswith(".png"), "the computation's first picture, as PNG (not re-encoded)"
     choose(at, "fc6", 1234)
     (table,) = at.dataframe
     df = table.value

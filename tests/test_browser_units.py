@@ -50,11 +50,15 @@ def test_a_link_opens_the_unit_with_the_maps_value_in_the_first_screen(expected,
         assert "reads only GPU 2's 48 channels of pool1" in main.inner_text()
         assert "layer=conv2" in pg.url and "channel=130" in pg.url, "the page keeps the unit in the link"
 
-        chart = main.locator('[data-testid="stPlotlyChart"]').first
-        chart.wait_for(state="visible")
+        # The computation's first picture (patches above kernels) is an image the server drew.
+        picture = main.locator('[data-testid="stImage"] img').first
+        picture.wait_for(state="visible")
+        pg.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
+        assert picture.evaluate("(img) => img.naturalWidth") > 300, "the patches and kernels, not a thumbnail"
+        main.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")  # the terms, below it
         pg.wait_for_timeout(800)  # let plotly draw
         pg.screenshot(path=SHOTS / "unit_1400x900.png")
-        for what in (value, chart):  # the value and its computation in the first screen
+        for what in (value, picture):  # the value and its computation in the first screen
             box = what.bounding_box()
             assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from alexnet_viz.render import encode as E
@@ -13,6 +14,15 @@ def test_png_bytes_round_trip_keeps_pixels():
     a = (np.arange(12 * 10 * 3) % 256).astype(np.uint8).reshape(12, 10, 3)
     back = np.asarray(Image.open(io.BytesIO(E.png_bytes(a))))
     assert np.array_equal(back, a)
+
+
+def test_fast_png_keeps_pixels_and_a_bad_level_is_a_sentence():
+    a = (np.arange(40 * 30 * 3) % 251).astype(np.uint8).reshape(40, 30, 3)
+    fast = E.png_bytes(a, compress_level=1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(fast))), a)
+    assert fast != E.png_bytes(a), "level 1 is another encoding of the same pixels"
+    with pytest.raises(ValueError, match="0-9"):
+        E.png_bytes(a, compress_level=12)
 
 
 def test_csv_bytes_has_a_header_and_one_line_per_row():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import alexnet_viz as av
-from alexnet_viz import unit_figures as UF
+from alexnet_viz import render, unit_figures as UF
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +71,29 @@ def test_one_tower_has_no_gpu_words():
 
 
 @pytest.mark.parametrize("unit", [("conv2", 130, 10, 12), ("conv1", 5, 0, 54)])
-def test_the_patches_figure_shows_each_patch_above_its_kernel_largest_term_first(traced, unit):
+def test_the_patches_picture_shows_each_patch_above_its_kernel_largest_term_first(traced, unit):
     net, x, acts = traced
     u = av.trace_unit(net, x, *unit, acts=acts)
-    fig = UF.conv_patches_figure(u)
+    pic = UF.conv_patches_picture(u)
     idx = UF.top_channels(u)
     cols = min(4, len(idx))
-    assert len(fig.data) == 2 * len(idx)
-    for j, i in enumerate(idx):
-        patch, kernel = fig.data[2 * j], fig.data[2 * j + 1]
-        np.testing.assert_array_equal(np.asarray(patch.z), u.patch[i])
-        np.testing.assert_array_equal(np.asarray(kernel.z), u.weight[i])
-        below = int(patch.yaxis[1:] or 1) + cols
-        assert kernel.yaxis == f"y{below}", "the kernel sits right below its patch"
-        assert kernel.zmin == -kernel.zmax, "kernels on a scale centred on zero"
-    titles = [a.text for a in fig.layout.annotations]
+    assert pic.channels == tuple(int(u.in_channels[i]) for i in idx), "largest |term| first, as the library orders"
     name = UF.COLOURS if u.source == "input" else None
-    assert titles == [f"{name[u.in_channels[i]] if name else u.in_channels[i]}: {u.terms[i]:+.2g}" for i in idx]
-    assert all(fig.layout[f"yaxis{n if n > 1 else ''}"].scaleanchor == f"x{n if n > 1 else ''}"
-               for n in range(1, 2 * len(fig.data) // 2 + 1)), "square cells, as on the map"
-    assert [fig.layout[f"yaxis{n if n > 1 else ''}"].title.text for n in (1, cols + 1)] == ["input", "kernel"]
+    assert pic.titles == tuple(f"{name[u.in_channels[i]] if name else u.in_channels[i]}: {u.terms[i]:+.2g}"
+                               for i in idx)
+    f = pic.factor
+    for j, i in enumerate(idx):
+        (pt, pl, pb, pr), (kt, kl, kb, kr) = pic.patch_boxes[j], pic.kernel_boxes[j]
+        assert kl == pl and kt > pb, "the kernel sits right below its patch"
+        assert (pb - pt, pr - pl) == (kb - kt, kr - kl) == (u.patch[i].shape[0] * f, u.patch[i].shape[1] * f), \
+            "square cells, as on the map"
+        patch = pic.image[pt:pb:f, pl:pr:f]  # one pixel per cell
+        np.testing.assert_array_equal(patch, render.colourise(u.patch[i], "viridis", u.patch[i].min(), u.patch[i].max()))
+        kernel = pic.image[kt:kb:f, kl:kr:f].astype(int)
+        w = u.weight[i]
+        lim = float(np.abs(w).max())
+        np.testing.assert_array_equal(kernel, render.colourise(w, "blue-white-red", -lim, lim))
+        pos, neg = np.unravel_index(np.argmax(w), w.shape), np.unravel_index(np.argmin(w), w.shape)
+        assert kernel[pos][0] > kernel[pos][2] and kernel[neg][2] > kernel[neg][0], "red adds, blue subtracts"
+        assert (j % cols == 0) == (pl == min(b[1] for b in pic.patch_boxes)), f"{cols} channels to a row"
+    assert pic.image.dtype == np.uint8 and pic.image.shape[2] == 3

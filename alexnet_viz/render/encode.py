@@ -10,13 +10,18 @@ from PIL import Image
 from .colour import to_uint8
 
 
-def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+def png_bytes(image: Image.Image | np.ndarray, compress_level: int = 6) -> bytes:
     """A PIL image or an (H, W) / (H, W, 3) array as PNG bytes; a non-uint8 array is stretched
-    from its min..max to 0..255 first."""
+    from its min..max to 0..255 first.
+
+    ``compress_level`` is zlib's 0-9: 6 (Pillow's default) for files; 1 for pictures sent to a
+    page on every view, which it encodes about 3× faster for files about 10 % larger."""
+    if not 0 <= compress_level <= 9:
+        raise ValueError(f"PNG compression levels are 0-9, not {compress_level}.")
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image if image.dtype == np.uint8 else to_uint8(image))
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

@@ -184,7 +184,9 @@ if u.kind == "conv":
     right.markdown(f"**The {min(8, len(u.in_channels))} input channels that matter most** (by |term|): "
                    "each input patch above its kernel, titled with its channel and its term Σ patch·kernel; "
                    "red weights add, blue subtract.")
-    right.plotly_chart(UF.conv_patches_figure(u), theme=None, key="unit_patches")
+    # A picture, not a plotly grid of heat maps: the browser draws it at once (README "Speed");
+    # every term's value is in the chart below. PNG named, or Streamlit re-encodes it as JPEG.
+    right.image(render.png_bytes(UF.conv_patches_picture(u).image, compress_level=1), output_format="PNG")
 elif u.kind == "linear":
     total = float(u.terms.sum())
     rows = UF.linear_contributions(u, arch)
