@@ -252,6 +252,46 @@ def freeze_long_lived() -> None:
         _frozen = True
 
 
+# -- torch's threads ------------------------------------------------------------------------------
+TORCH_THREADS_ENV = "ALEXNET_VIZ_TORCH_THREADS"
+
+
+def torch_threads(raw: str | None, cores: int | None = None) -> int | None:
+    """The threads torch gets per operation on this server: ``ALEXNET_VIZ_TORCH_THREADS`` (1 to the
+    core count), ``0`` for torch's own default (None: leave it), unset or unreadable for half the
+    cores, at least 1.
+
+    A server works for many sessions at once: their requests already run side by side on the
+    cores, and torch's worker threads spin while they wait, so two threads per operation on a
+    2-core server cost about a third more CPU per walkthrough than one (``bench_load.py``).
+    """
+    cores = max(1, cores or os.cpu_count() or 1)
+    default = max(1, cores // 2)
+    try:
+        n = int((raw or "").strip() or default)
+    except ValueError:
+        n = default
+    if n == 0:
+        return None
+    return min(max(n, 1), cores)
+
+
+_threads_set = False
+
+
+def set_torch_threads() -> None:
+    """Once per process: torch's threads per operation from ``torch_threads`` (an operator's
+    setting, read from the environment; a visitor has no say)."""
+    global _threads_set
+    with _once_lock:
+        if _threads_set:
+            return
+        n = torch_threads(os.environ.get(TORCH_THREADS_ENV))
+        if n is not None and n != torch.get_num_threads():
+            torch.set_num_threads(n)
+        _threads_set = True
+
+
 # -- closed sessions ----------------------------------------------------------------------------
 _reaper: threading.Thread | None = None
 

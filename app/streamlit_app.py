@@ -31,6 +31,7 @@ PAGES = [
     st.Page("views/camera.py", title="Live camera", icon=":material/videocam:", url_path="camera"),
 ]
 
+cache.set_torch_threads()  # once per process: threads per operation for a shared server
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)

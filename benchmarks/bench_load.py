@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and Chromium settings
 from streamlit_browser import ARGS, CHROMIUM  # noqa: E402
 
+FAILED_SHOTS = Path(os.environ["BENCH_LOAD_SHOTS"]) if os.environ.get("BENCH_LOAD_SHOTS") else None
+
 MAX_SESSIONS = 20  # two cores are shared with the browsers: more measures the browsers, not the server
 ACTION_TIMEOUT_S = 90
 ACTIONS = ["open", "upload_predict", "feature_maps", "layer_1", "layer_2", "saliency", "grad_cam"]
@@ -193,6 +195,12 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
                 break
     except Exception as exc:  # noqa: BLE001 - a timeout or a lost page: counted, not raised
         s.failure = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        if FAILED_SHOTS:  # what the stuck page showed, to look at
+            try:
+                FAILED_SHOTS.mkdir(parents=True, exist_ok=True)
+                await pg.screenshot(path=str(FAILED_SHOTS / f"session-{s.index}-{name}.png"), full_page=True)
+            except Exception:  # noqa: BLE001 - a lost page has nothing to show
+                pass
     finally:
         await ctx.close()
 

@@ -146,3 +146,29 @@ print(frozen)
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.split()[-1]) > 100_000, "torch, Captum and plotly's objects are frozen"
+
+
+@pytest.mark.parametrize("raw, cores, want", [
+    (None, 2, 1), ("", 2, 1), (None, 8, 4), (None, 1, 1),  # unset: half the cores, at least one
+    ("3", 8, 3), ("64", 8, 8), ("-2", 8, 1),  # the operator's number, kept within 1..cores
+    ("0", 8, None),  # torch's own default
+    ("many", 2, 1), (" 2 ", 4, 2),
+])
+def test_torch_threads_come_from_the_operators_setting_within_the_cores(raw, cores, want):
+    assert cache.torch_threads(raw, cores) == want
+
+
+def test_the_server_sets_torch_threads_once(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(cache, "_threads_set", False)
+    monkeypatch.setenv(cache.TORCH_THREADS_ENV, "1")
+    try:
+        cache.set_torch_threads()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv(cache.TORCH_THREADS_ENV, "2")
+        cache.set_torch_threads()  # once per process: a later change of the setting is not read
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
