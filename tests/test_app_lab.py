@@ -25,6 +25,7 @@ def open_lab(experiment: str, model: str | None = None) -> AppTest:
     if model is not None:
         at.run()
         at.sidebar.selectbox(key="model").set_value(model).run()
+        at.query_params.clear()  # a page change in the browser starts with a clean address (AppTest keeps it)
     at.switch_page(PAGE).run()
     at.selectbox(key="lab_experiment").set_value(experiment).run()
     assert not at.exception, at.exception
