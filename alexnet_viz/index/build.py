@@ -168,8 +168,7 @@ def _local_batches(files: list[Path], net, layers: list[str], have: set[str], ba
     def job(path: Path) -> Item:
         return load_item(path, pixels, needs_decoding)
 
-    on_cpu = net.device.type == "cpu"  # the forward needs every core: decoding takes turns with it
-    for items in batches(files, job, batch_size, workers or min(8, (os.cpu_count() or 2) + 2), overlap=not on_cpu):
+    for items in batches(files, job, batch_size, workers or min(8, (os.cpu_count() or 2) + 2)):
         fresh, seen = [], set(have)  # a content met twice in flight runs through the network once
         for it in items:
             if it.error is None and it.x is not None and it.digest not in seen:

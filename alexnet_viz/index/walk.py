@@ -129,15 +129,11 @@ def load_item(path: Path, preprocess: Callable, decode: Callable[[str, str], boo
 
 
 def batches(paths: list[Path], job: Callable[[Path], Item], batch_size: int = 32, workers: int = 4,
-            ahead: int = 2, overlap: bool = True) -> Iterator[list[Item]]:
+            ahead: int = 2) -> Iterator[list[Item]]:
     """``job`` over ``paths`` on ``workers`` threads, yielded in order a batch at a time.
 
-    With ``overlap``, up to ``ahead`` batches beyond the one being yielded are in flight, so
-    decoding overlaps the caller's compute (right when that runs on a GPU). Without it, a batch
-    is started only when the caller asks for it, so the threads and the caller take turns: on a
-    CPU, decoding threads running beside torch's own threads stall them (each parallel step of
-    the forward waits for its slowest thread). Leaving the loop early (an exception in the
-    caller) cancels what is queued.
+    Up to ``ahead`` batches beyond the one being yielded are in flight, so decoding overlaps the
+    caller's compute. Leaving the loop early (an exception in the caller) cancels what is queued.
     """
     if batch_size < 1 or workers < 1:
         raise ValueError(f"batch size and workers must be at least 1 (got {batch_size} and {workers}).")
@@ -150,14 +146,11 @@ def batches(paths: list[Path], job: Callable[[Path], Item], batch_size: int = 32
             if start is not None:
                 queue.append([pool.submit(job, p) for p in paths[start:start + batch_size]])
 
-        for _ in range(ahead + 1 if overlap else 1):
+        for _ in range(ahead + 1):
             submit()
         while queue:
             futures = queue.popleft()
-            if overlap:
-                submit()
+            submit()
             yield [f.result() for f in futures]
-            if not overlap:
-                submit()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
