@@ -71,7 +71,7 @@ def load_image(source: Source, max_side: int | None = None) -> Image.Image:
     """
     if isinstance(source, Image.Image):
         _check_size(source.size)
-        return _finish(_load_pixels(source), source.size, max_side)
+        return _finish(_load_pixels(source), source.size, max_side, own=False)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -101,13 +101,14 @@ def image_digest(img: Image.Image) -> str:
 def _load_stream(stream: IO[bytes], max_side: int | None = None) -> Image.Image:
     img = _open_header(stream)
     stored = img.size  # before JPEG draft mode decodes it smaller
-    return _finish(_decode(img), stored, max_side)
+    return _finish(_decode(img), stored, max_side, own=True)
 
 
-def _finish(img: Image.Image, stored: tuple[int, int], max_side: int | None) -> Image.Image:
-    """Orientation, RGB, the optional shrink, and the original size recorded in ``info``."""
+def _finish(img: Image.Image, stored: tuple[int, int], max_side: int | None, own: bool) -> Image.Image:
+    """Orientation, RGB, the optional shrink, and the original size recorded in ``info``.
+    ``own``: ``img`` was decoded here, so it may be changed in place; a caller's image never is."""
     decoded = img.size
-    out = _shrink(_to_rgb(_orient(img)), max_side)
+    out = _shrink(_to_rgb(_orient(img, own)), max_side)
     upright = stored if (out.width >= out.height) == (decoded[0] >= decoded[1]) else stored[::-1]
     out.info["original_size"] = upright
     return out
@@ -336,17 +337,23 @@ def _broken(exc: Exception) -> str:
 
 # --- 4. Orientation and colour -------------------------------------------------------------
 
-def _orient(img: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation, so phone photos stand the right way up."""
+def _orient(img: Image.Image, own: bool) -> Image.Image:
+    """Apply the EXIF orientation, so phone photos stand the right way up. The result is always
+    ours to change: an image decoded here is turned in place (no copy when it stands upright, as
+    most do), a caller's image is copied."""
     try:
+        if own:
+            ImageOps.exif_transpose(img, in_place=True)
+            return img
         return ImageOps.exif_transpose(img)
     except Exception:
         # Damaged EXIF metadata should not cost the user a good picture: keep it as stored.
-        return img
+        return img if own else img.copy()
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> RGB; alpha is composited onto BACKGROUND."""
+    """Any Pillow mode -> RGB; alpha is composited onto BACKGROUND. ``img`` is ours (``_orient``):
+    an RGB image without transparency comes back as a plain Image sharing its pixels, not a copy."""
     mode = img.mode
     try:
         if mode in ("I", "F") or mode.startswith("I;16"):
@@ -358,6 +365,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
             return Image.alpha_composite(background, rgba).convert("RGB")
+        if mode == "RGB":
+            return img._new(img.im)  # what convert("RGB") gives (info included), minus copying the pixels
         return img.convert("RGB")
     except MemoryError:
         raise ImageError(

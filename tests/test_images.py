@@ -182,6 +182,22 @@ def test_exif_orientation_is_applied_beyond_jpeg(fmt):
     assert close(corner_colour(out, "top-right"), C.RED, tol=40)
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_callers_image_is_never_changed_and_the_result_is_a_plain_rgb_image(orientation):
+    """Decoded files are oriented and handed back without copying; a caller's image is copied."""
+    theirs = Image.open(io.BytesIO(C.with_orientation(C.corner_marks(48, 32), "JPEG", orientation)))
+    theirs.load()
+    before = (theirs.size, theirs.tobytes(), dict(theirs.info))
+    out = load_image(theirs)
+    out.putpixel((0, 0), (1, 2, 3))
+    assert (theirs.size, theirs.tobytes(), dict(theirs.info)) == before  # not turned, painted or labelled
+    from_file = load_image(C.with_orientation(C.corner_marks(48, 32), "JPEG", orientation))
+    for img in (out, from_file):
+        assert type(img) is Image.Image and img.mode == "RGB"  # not a JpegImageFile holding a closed file
+        assert img.size == ((48, 32) if orientation == 1 else (32, 48)) and img.info["original_size"] == img.size
+    assert from_file.tobytes()[3:] == out.tobytes()[3:]  # the same picture either way
+
+
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 def test_damaged_exif_does_not_cost_the_picture():
     data = bytearray(C.with_orientation(C.picture(40, 30), "JPEG", 6))

@@ -128,6 +128,33 @@ def test_the_report_counts_and_lists_what_was_indexed_and_skipped(built, photos)
     assert ix.skipped == report.skipped
 
 
+def test_the_network_is_fed_exactly_net_preprocess_of_every_new_photo(photos, net, tmp_path, monkeypatch):
+    """Decoding threads hand over uint8 pixels; the batch normalised at once must equal
+    net.preprocess(load_image(path)) of each new content, in walk order, bit for bit."""
+    fed, forward = [], net.activations
+
+    def recording(x, upto=None):
+        fed.append(x.clone())
+        return forward(x, upto=upto)
+
+    monkeypatch.setattr(net, "activations", recording)  # this instance only, undone after the test
+    av.build_index(photos, net, tmp_path / "ix", batch_size=4)
+    expected, seen = [], set()
+    for path in walk_module.walk(photos).files:
+        try:
+            img = av.load_image(path)
+        except av.ImageError:
+            continue
+        digest = walk_module.read_digest(path)
+        if digest not in seen:  # the copy of noise_0 runs once
+            seen.add(digest)
+            expected.append(net.preprocess(img))
+    assert fed[0].shape[0] == 1  # build_index's probe of the layer shapes
+    got = torch.cat(fed[1:])  # (10, 3, 227, 227)
+    assert len(expected) == 10 and got.dtype == torch.float32
+    assert torch.equal(got, torch.cat(expected))
+
+
 def test_the_planted_pattern_ranks_the_photos_and_places_the_unit(built, photos):
     ix = av.open_index(built[0])
     top = ix.top_images("relu1", CHANNEL, k=4)

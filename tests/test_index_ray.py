@@ -118,7 +118,7 @@ def test_the_network_worker_equals_the_local_pass_and_refuses_other_weights(net,
     with torch.no_grad():
         acts = net.activations(x, upto="fc7")
     np.testing.assert_allclose(S.floats(out["fc7"][1]), acts["fc7"][0].numpy(), rtol=1e-5, atol=1e-6)
-    for _, name, value, pos in S.rows_for("d2", acts, 0, layers):
+    for _, name, value, pos in S.rows_for(["d2"], acts, layers)[0]:
         assert out[f"value:{name}"][1] == value and out[f"pos:{name}"][1] == pos
     state["fc8.weight"] = state["fc8.weight"] + 1
     with pytest.raises(RuntimeError, match="differs from the driver's"):

@@ -315,3 +315,30 @@ def test_warp_mode_squashes_the_whole_image_into_the_crop(model):
     assert not torch.allclose(x, net.preprocess(img))
     with pytest.raises(ValueError, match="aspect or warp"):
         net.preprocess(img, mode="stretch")
+
+
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision", "keras-tutorial"])
+@pytest.mark.parametrize("mode", ["aspect", "warp"])
+def test_a_batch_normalised_at_once_equals_its_images_preprocessed_one_by_one_bit_for_bit(model, mode):
+    """build_index decodes to uint8 pixels on its threads and normalises a whole batch at once."""
+    from torchvision.transforms import functional as TF
+
+    from alexnet_viz.architecture import PREPROCESSING
+    from alexnet_viz.network import image_pixels, normalize_pixels, preprocess_image, view_image
+
+    rng = np.random.default_rng(7)
+    imgs = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in ((300, 380), (500, 260))]
+    imgs += [imgs[0].convert("L"), imgs[1].convert("RGBA"), imgs[0].convert("P")]  # every mode goes through RGB
+    one_by_one = torch.cat([preprocess_image(model, img, mode) for img in imgs])  # (5, 3, crop, crop)
+    pixels = torch.cat([image_pixels(model, img, mode) for img in imgs])  # (5, crop, crop, 3) uint8
+    crop = PREPROCESSING[model].crop
+    assert pixels.dtype == torch.uint8 and tuple(pixels.shape) == (5, crop, crop, 3)
+    assert torch.equal(pixels[1], torch.from_numpy(np.array(view_image(model, imgs[1], mode))))
+    batch = normalize_pixels(model, pixels, mode)
+    assert batch.dtype == torch.float32 and batch.is_contiguous()  # laid out as net.preprocess's (no channels-last)
+    assert torch.equal(batch, one_by_one)
+    if model != "torchvision" or mode == "warp":  # torchvision's own transform: the test above
+        prep = PREPROCESSING[model]
+        by_hand = TF.normalize(TF.pil_to_tensor(view_image(model, imgs[0], mode)).float() * prep.scale,
+                               prep.mean, prep.std)  # (3, crop, crop): the formula as written before the split
+        assert torch.equal(one_by_one[0], by_hand)

@@ -135,9 +135,10 @@ class _Forward:
             with torch.no_grad():
                 acts = self.net.activations(x, upto=S.FEATURE)
             fc7 = acts[S.FEATURE].float().cpu().numpy().astype("<f4")  # (B, 4096)
+            rows = S.rows_for([batch["digest"][i] for i in todo], acts, self.layers)
             for j, i in enumerate(todo):
                 out["fc7"][i] = fc7[j].tobytes()
-                for _, name, value, pos in S.rows_for(batch["digest"][i], acts, j, self.layers):
+                for _, name, value, pos in rows[j]:
                     out[f"value:{name}"][i], out[f"pos:{name}"][i] = value, pos
         return out
 

@@ -105,7 +105,7 @@ class Item:
 
     path: str
     digest: str | None = None
-    x: torch.Tensor | None = None  # (1, 3, crop, crop) on the CPU
+    x: torch.Tensor | None = None  # what ``preprocess`` made of the image, on the CPU
     error: str | None = None  # why it was skipped
     size: tuple[int, int] | None = None  # the decoded image's (width, height)
 
