@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .architecture import Architecture
+from .network import _check_mode
 from .render.tiles import tower_grids
 from .walkthrough import viewable_layers
 
@@ -48,6 +49,11 @@ def live_layers(arch: Architecture) -> list[str]:
     whose output is a stack of maps (conv1 … pool5; relu6 and relu7 are vectors, so not these)."""
     maps = viewable_layers(arch)
     return [name for name, shape in maps.items() if shape == "map" and arch.layer(name).kind in LIVE_KINDS]
+
+
+def _checked_mode(mode: str) -> str:
+    _check_mode(mode)  # the network's own sentence for an unknown mode
+    return mode
 
 
 class LiveBusy(ValueError):
@@ -121,7 +127,7 @@ class LiveProcessor:
     """
 
     def __init__(self, net: "Network", layer: str = "conv1", max_side: int = MAX_SIDE, top: int = 5,
-                 gate: StreamGate | None = None):
+                 gate: StreamGate | None = None, mode: str = "aspect"):
         if not 32 <= int(max_side) <= MAX_INPUT_SIDE:
             raise ValueError(f"max_side must be between 32 and {MAX_INPUT_SIDE} pixels, not {max_side}.")
         if not 1 <= int(top) <= 10:
@@ -132,6 +138,7 @@ class LiveProcessor:
         self._token = object()  # this processor's place in the gate
         self._lock = threading.Lock()
         self._net, self._layer = self._checked(net, layer)
+        self._mode = _checked_mode(mode)  # the preprocessing: "aspect" or "warp", as net.preprocess takes
         self._frames = 0
         self._done: deque[float] = deque(maxlen=RATE_FRAMES)  # monotonic times frames finished
         self._work: deque[float] = deque(maxlen=RATE_FRAMES)  # seconds of work per frame
@@ -146,12 +153,14 @@ class LiveProcessor:
             raise ValueError(f"The live view shows {', '.join(layers)} of {net.arch.name}, not “{layer}”.")
         return net, layer
 
-    def configure(self, net: "Network | None" = None, layer: str | None = None) -> None:
-        """Switch the network and/or the layer; the next frame uses both. A layer the network
-        does not have is refused with a sentence and nothing changes."""
+    def configure(self, net: "Network | None" = None, layer: str | None = None, mode: str | None = None) -> None:
+        """Switch the network, the layer and/or the preprocessing mode; the next frame uses them.
+        A layer the network does not have, or an unknown mode, is refused with a sentence and
+        nothing changes."""
         with self._lock:
             net, layer = self._checked(net or self._net, layer or self._layer)
-            self._net, self._layer = net, layer
+            mode = _checked_mode(mode or self._mode)
+            self._net, self._layer, self._mode = net, layer, mode
 
     @property
     def layer(self) -> str:
@@ -160,6 +169,10 @@ class LiveProcessor:
     @property
     def net(self) -> "Network":
         return self._net
+
+    @property
+    def mode(self) -> str:
+        return self._mode
 
     # -- the work, from the streaming thread ---------------------------------------------------
     def process(self, rgb: np.ndarray) -> LiveFrame:
@@ -174,13 +187,13 @@ class LiveProcessor:
                            f"stream{'s' if self.gate.max_streams > 1 else ''}, as many as it allows at once; "
                            "the picture will start to change as soon as one of them stops.")
         with self._lock:
-            net, layer = self._net, self._layer
+            net, layer, mode = self._net, self._layer, self._mode
         img = Image.fromarray(frame)
         if max(img.size) > self.max_side:  # bound the work: a 4K camera costs what a 640 px one does
             f = self.max_side / max(img.size)
             img = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.BILINEAR)
         with torch.no_grad():
-            acts = net.activations(net.preprocess(img))  # one pass; the last entry is the logits
+            acts = net.activations(net.preprocess(img, mode))  # one pass; the last entry is the logits
         top = tuple(net.top_classes(acts[next(reversed(acts))][0], self.top))
         maps = acts[layer][0].float().cpu().numpy()  # (C, H, W)
         with self._lock:

@@ -113,3 +113,15 @@ def test_the_layer_travels_in_the_link_and_a_bad_one_is_ignored():
     assert not bad.exception, bad.exception
     assert bad.selectbox(key="live_layer").value == "conv1"
     assert any("layer=fc8" in w.value for w in list(bad.main.warning) + list(bad.main.info) + list(bad.main.caption))
+
+
+def test_the_processor_follows_the_sidebars_preprocessing_mode():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["mode"] = "warp"
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.session_state[PROC].mode == "warp"
+    at.query_params.clear()
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    fresh.switch_page(PAGE).run()
+    assert fresh.session_state[PROC].mode == "aspect"

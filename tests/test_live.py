@@ -219,3 +219,21 @@ def test_the_streaming_component_drops_frames_that_arrive_while_one_is_processed
     asyncio.run(stream())
     assert 2 <= len(seen) <= 40, seen  # 120 frames in ~0.6 s+, 60 ms each: a handful processed
     assert seen == sorted(seen) and max(b - a for a, b in zip(seen, seen[1:])) > 3  # newest only, skipping
+
+
+def test_the_preprocessing_mode_is_the_networks_own_and_a_wrong_one_changes_nothing(nets, frame):
+    net = nets["alexnet2012"]
+    proc = LiveProcessor(net, mode="warp")
+    out = proc.process(frame)
+    with torch.no_grad():
+        xw, xa = (net.preprocess(Image.fromarray(frame), m) for m in ("warp", "aspect"))
+        warp, aspect = ([i for i, _, _ in net.predict(x)] for x in (xw, xa))
+        conv1_warp, conv1_aspect = (net.activations(x, upto="conv1")["conv1"][0].numpy() for x in (xw, xa))
+    assert [i for i, _, _ in out.top] == warp
+    np.testing.assert_allclose(out.maps, conv1_warp, rtol=1e-5, atol=1e-5)
+    assert np.abs(conv1_warp - conv1_aspect).max() > 1e-2  # on a 4:3 frame the two crops differ
+    with pytest.raises(ValueError, match="Unknown preprocessing mode"):
+        proc.configure(mode="stretch")
+    assert proc.mode == "warp"
+    proc.configure(mode="aspect")
+    assert [i for i, _, _ in proc.process(frame).top] == aspect

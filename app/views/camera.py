@@ -50,9 +50,9 @@ link.write()
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
-    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=cache.live_gate())
+    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=cache.live_gate(), mode=sel.mode)
 else:
-    proc.configure(net=sel.net, layer=layer)  # the next frame uses the sidebar's network and this layer
+    proc.configure(net=sel.net, layer=layer, mode=sel.mode)  # the next frame follows the sidebar and this layer
 
 
 def on_frame(frame: VideoFrame) -> VideoFrame:
