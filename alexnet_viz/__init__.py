@@ -8,7 +8,7 @@ from .featvis import cached_visualization, visualize, visualize_many
 from .kernels import colourfulness
 from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
-from .network import Network, class_names, pick_device
+from .network import Network, class_names, full_float32, pick_device
 from .towers import load_network  # one device, or two: one tower on each
 from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
@@ -18,7 +18,7 @@ from .weights.caffe import read_caffemodel
 
 __all__ = [
     "ARCHITECTURES", "Architecture", "Layer", "get_architecture",
-    "Network", "class_names", "load_network", "pick_device",
+    "Network", "class_names", "full_float32", "load_network", "pick_device",
     "WalkRow", "total_params", "walkthrough",
     "ImageError", "load_image", "image_digest", "MAX_BYTES", "MAX_PIXELS", "WeightsError", "read_caffemodel",
     "ATTRIBUTION_METHODS", "Contrast", "Explanation", "SanityCheck", "attribute", "explain", "find_class",

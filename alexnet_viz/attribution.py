@@ -225,23 +225,26 @@ def _grad_cam(f: _Objective, x, p, layer):
 
 
 @functools.lru_cache(maxsize=64)
-def _receptive_field(arch, name: str, size: int):
-    """The layer's receptive field at this input size: the table's arithmetic, kept, since it
-    does not depend on the input (Grad-CAM would otherwise walk the table on every call)."""
+def _placement(arch, name: str, size: int, shape: tuple[int, int], device: torch.device,
+               dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's placement weights on the input (``render.placement.placement_matrices``) as
+    tensors on the map's device, kept: they depend on the geometry, not on the input, so Grad-CAM
+    neither walks the table nor copies weights on every call."""
+    from .render.placement import placement_matrices
     from .walkthrough import layer_receptive_field
 
-    return layer_receptive_field(name, arch, size)
+    wy, wx = placement_matrices(shape, size, layer_receptive_field(name, arch, size))
+    return tuple(torch.from_numpy(np.array(w)).to(device=device, dtype=dtype) for w in (wy, wx))  # copies: wy, wx are read-only
 
 
 def _to_input(cam: torch.Tensor, net, name: str, x: torch.Tensor) -> torch.Tensor:
     """A (1, 1, h, w) layer map on the (H, W) input, each unit at its receptive field's centre
     (the mapping the Feature maps page uses), bilinear between centres: plain bilinear resizing
-    puts conv5's 13 units up to 8.8 pixels away from where they look."""
-    from .render.placement import upsample_to_input
-
-    size = int(x.shape[-1])
-    up = upsample_to_input(cam[0, 0].cpu().numpy(), size, _receptive_field(net.arch, name, size))  # (H, W)
-    return torch.from_numpy(up).to(cam.dtype)[None, None]  # (1, 1, H, W)
+    puts conv5's 13 units up to 8.8 pixels away from where they look. Computed where the map
+    is, in float64 as the page's own placement is (a GPU map is not copied back to be placed)."""
+    shape = (int(cam.shape[-2]), int(cam.shape[-1]))
+    wy, wx = _placement(net.arch, name, int(x.shape[-1]), shape, cam.device, torch.float64)
+    return (wy @ cam[0, 0].double() @ wx.T).to(cam.dtype)[None, None]  # (1, 1, H, W)
 
 
 def _guided_grad_cam(f: _Objective, x, p, layer):
@@ -604,10 +607,11 @@ def explain(net: Network, x: torch.Tensor, method: str, target: Target = None,
         score = result.pop("score") if "score" in result else objective.score(x)
     if progress is not None:
         progress(total, total)
-    raw = result.pop("raw").detach()[0].float().cpu()  # (C, H, W)
+    raw = result.pop("raw").detach()[0].float()  # (C, H, W), where it was computed
+    map_ = raw.sum(0).cpu().numpy()  # summed there: on a GPU, one small copy back
     return Explanation(
         method=method, params=p, target=target, target_label=describe_target(net, target),
-        map=raw.sum(0).numpy(), raw=raw.numpy(), score=score,
+        map=map_, raw=raw.cpu().numpy(), score=score,
         seconds=time.perf_counter() - started, **result)
 
 

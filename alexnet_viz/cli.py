@@ -540,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     from .images import ImageError
     from .weights import WeightsError
 
+    from .network import full_float32
+
     args = build_parser().parse_args(argv)
+    full_float32()  # the command line owns its process: GPU numbers as exact as the CPU's
     try:
         return args.func(args)
     except BrokenPipeError:  # e.g. `alexnet-viz shapes | head`: the reader left, nothing to report

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+import alexnet_viz as av
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
 import cache  # noqa: E402
 import presentation  # noqa: E402
@@ -32,6 +34,7 @@ PAGES = [
 ]
 
 cache.set_torch_threads()  # once per process: threads per operation for a shared server
+av.full_float32()  # no TF32 on a GPU: every number on screen is the arithmetic the pages explain
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_attribution_peers.py [--model alexnet2012] [--weights untrained]
                                                  [--repeats 3] [--skip-occlusion] [--samples]
+                                                 [--device cpu|cuda]
 
 Peers: Captum's ``Occlusion`` (same window, stride and baseline, 8 squares per pass as before),
 Captum's ``IntegratedGradients`` at 50 steps, TorchCAM's ``GradCAM`` (hooks registered once,
@@ -10,7 +11,8 @@ peer, …) so that a busy machine slows both alike; medians are printed with the
 ours / peer. The approximate occlusion mode is also compared with the exact one (speed and
 Spearman rank correlation of the maps). Integrated gradients is also given as a multiple of one
 forward + backward pass, with the completeness error it reached (--samples: on the four sample
-photos too, paper and He initialisation). Torch is held to 2 threads. Not a test: nothing passes or fails.
+photos too, paper and He initialisation). On the CPU, torch is held to 2 threads; on a GPU every
+timing waits for the GPU to finish (torch.cuda.synchronize). Not a test: nothing passes or fails.
 """
 from __future__ import annotations
 
@@ -32,15 +34,18 @@ from alexnet_viz.attribution import _baseline, _Objective, explain, private_copy
 from alexnet_viz.network import load_network  # noqa: E402
 
 
+def _sync() -> None:
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def pair(ours, peer, repeats: int) -> tuple[float, float]:
     """Median seconds of ``ours`` and ``peer``, run alternately after one warm-up each."""
     ours(), peer()
     a, b = [], []
     for _ in range(repeats):
         for fn, out in ((ours, a), (peer, b)):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
+            out.append(_timed(fn))
     return statistics.median(a), statistics.median(b)
 
 
@@ -65,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-occlusion", action="store_true")
     p.add_argument("--samples", action="store_true",
                    help="also: integrated gradients on the four sample photos, as multiples of one pass")
+    p.add_argument("--device", default="cpu", help="cpu (the default: 2 threads) or cuda")
     args = p.parse_args(argv)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if args.device == "cpu":
+        torch.set_num_threads(min(2, torch.get_num_threads()))
 
-    net = load_network(args.model, args.weights, "cpu")
+    net = load_network(args.model, args.weights, args.device)
     x = net.preprocess(synthetic_photo())  # (1, 3, crop, crop)
     target, side = 3, x.shape[2]
     print(f"machine: {machine(net.device)}")
@@ -198,8 +205,10 @@ def _ig_on_samples(net, fwd_bwd, repeats: int) -> None:
 
 
 def _timed(fn) -> float:
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()
     return time.perf_counter() - start
 
 

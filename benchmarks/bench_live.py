@@ -55,9 +55,11 @@ def parts(net, frame: np.ndarray, layer: str, repeats: int) -> tuple[float, floa
         t1 = time.perf_counter()
         with torch.no_grad():
             acts = net.activations(x)
+        if net.device.type == "cuda":
+            torch.cuda.synchronize(net.device)
         t2 = time.perf_counter()
         top = net.top_classes(acts[next(reversed(acts))][0])
-        compose(frame, acts[layer][0].numpy(), layer, net.arch, top, 5.0)
+        compose(frame, acts[layer][0].cpu().numpy(), layer, net.arch, top, 5.0)
         t3 = time.perf_counter()
         pre.append(t1 - t0), fwd.append(t2 - t1), draw.append(t3 - t2)
     return median_ms(pre), median_ms(fwd), median_ms(draw)

@@ -58,7 +58,7 @@ def main() -> None:
         painted = lab.paint_over(view, rgba)
         x = net.preprocess(img)
         with torch.no_grad():
-            acts = {k: v[0].numpy() for k, v in net.activations(x).items()}  # as the app keeps them
+            acts = {k: v[0].cpu().numpy() for k, v in net.activations(x).items()}  # as the app keeps them
             steps = {"read": lambda: lab.read_painting(png), "composite": lambda: lab.paint_over(view, rgba),
                      "effect": lambda: lab.painted_effect(net, view, painted, before=acts),
                      "forward": lambda: net(x), "two": lambda: lab.painted_effect(net, view, painted)}

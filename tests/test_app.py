@@ -565,3 +565,16 @@ def test_a_narrow_16bit_photo_is_stretched_and_the_caption_says_so(forward_calls
     at.sidebar.file_uploader(key="upload").set_value(("sensor.tiff", buf.getvalue(), "image/tiff")).run()
     assert not at.exception, at.exception
     assert "contrast was stretched" in at.session_state["image"].caption
+
+
+def test_the_app_turns_tf32_off_for_its_process(forward_calls, monkeypatch):
+    """On a GPU, TF32 would move every number a page explains (alexnet_viz.full_float32)."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        at = start()
+        assert not at.exception
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+    finally:  # as the rest of the suite runs (conftest.py)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False

@@ -246,3 +246,16 @@ def test_a_reader_that_stops_early_is_not_an_error():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "Broken pipe" not in err and "Traceback" not in err
+
+
+def test_the_command_line_turns_tf32_off_for_its_process(photo, capsys, monkeypatch):
+    """On a GPU, TF32 would move the numbers the CLI prints (alexnet_viz.full_float32)."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        status, _, _ = main(["shapes"], capsys)
+        assert status == 0
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+    finally:  # as the rest of the suite runs (conftest.py)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False

@@ -57,17 +57,25 @@ def upsample_to_input(act_c, input_size: int, rf, mode: str = "bilinear") -> np.
     first or last centre take the edge unit's value.
     """
     m = one_map(act_c)
+    wy, wx = placement_matrices(m.shape, input_size, rf, mode)
+    return wy @ m @ wx.T  # (size, size)
+
+
+def placement_matrices(shape: tuple[int, int], input_size: int, rf,
+                       mode: str = "bilinear") -> tuple[np.ndarray, np.ndarray]:
+    """The (input_size, H) and (input_size, W) read-only weights with which
+    ``upsample_to_input`` places an (H, W) map on the input: ``wy @ map @ wx.T``. For work on
+    another device (Grad-CAM on a GPU), the same product in torch."""
+    h, w = (int(n) for n in shape)
     rf = _rf(rf)
     size = int(input_size)
-    last = rf.start + rf.jump * (max(m.shape) - 1)
+    last = rf.start + rf.jump * (max(h, w) - 1)
     if rf.start < -rf.jump or last > size - 1 + rf.jump:
         raise ValueError(
-            f"A {m.shape[0]}×{m.shape[1]} map with units {rf.jump:g} pixels apart from {rf.start:g} would reach "
+            f"A {h}×{w} map with units {rf.jump:g} pixels apart from {rf.start:g} would reach "
             f"pixel {last:g}, outside a {size}-pixel input: pass the receptive field of the layer the map comes "
             "from, at the input size the network saw.")
-    wy = _interp_matrix(m.shape[0], size, rf.jump, rf.start, mode)  # (size, H)
-    wx = _interp_matrix(m.shape[1], size, rf.jump, rf.start, mode)  # (size, W)
-    return wy @ m @ wx.T  # (size, size)
+    return _interp_matrix(h, size, rf.jump, rf.start, mode), _interp_matrix(w, size, rf.jump, rf.start, mode)
 
 
 def receptive_field_box(rf, unit_row: int, unit_col: int, input_size: int) -> tuple[int, int, int, int]:
