@@ -292,6 +292,46 @@ def set_torch_threads() -> None:
         _threads_set = True
 
 
+BLAS_THREADS_ENV = "ALEXNET_VIZ_BLAS_THREADS"
+
+
+def blas_threads(raw: str | None, cores: int | None = None) -> int | None:
+    """The threads numpy's and scipy's BLAS get on this server: ``ALEXNET_VIZ_BLAS_THREADS`` (1 to
+    the core count), ``0`` for the library's own default (None: leave it), unset or unreadable: 1.
+
+    The pages' BLAS work is small (placing a map on the input, a unit's terms, kernel statistics):
+    more threads only spin. With OpenBLAS's 2 threads on a 2-core server, a walkthrough's script
+    side took 1.24 CPU-seconds, with 1 thread 0.94, at the same wall time (bench_session.py).
+    """
+    cores = max(1, cores or os.cpu_count() or 1)
+    try:
+        n = int((raw or "").strip() or 1)
+    except ValueError:
+        n = 1
+    if n == 0:
+        return None
+    return min(max(n, 1), cores)
+
+
+_blas_set = False
+
+
+def set_blas_threads() -> None:
+    """Once per process: numpy's and scipy's BLAS threads from ``blas_threads`` (an operator's
+    setting, read from the environment). OpenBLAS's count is process-wide, so, unlike OpenMP's,
+    setting it from the first script run's thread holds for every session."""
+    global _blas_set
+    with _once_lock:
+        if _blas_set:
+            return
+        n = blas_threads(os.environ.get(BLAS_THREADS_ENV))
+        if n is not None:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=n, user_api="blas")  # kept: not used as a context manager
+        _blas_set = True
+
+
 # -- closed sessions ----------------------------------------------------------------------------
 _reaper: threading.Thread | None = None
 

@@ -34,6 +34,7 @@ PAGES = [
 ]
 
 cache.set_torch_threads()  # once per process: threads per operation for a shared server
+cache.set_blas_threads()  # once per process: numpy's BLAS on one thread (its work is small)
 av.full_float32()  # no TF32 on a GPU: every number on screen is the arithmetic the pages explain
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media

@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alexnet_viz.attribution import ATTRIBUTION_METHODS, explain, passes, private_copy  # noqa: E402
 from alexnet_viz.images import load_image  # noqa: E402
-from alexnet_viz.network import load_network  # noqa: E402
+from alexnet_viz.network import full_float32, load_network  # noqa: E402
+
+full_float32()  # every benchmark that imports this module measures on a GPU as the app computes: no TF32
 
 
 def machine(device: torch.device) -> str:
@@ -41,7 +43,7 @@ def machine(device: torch.device) -> str:
         pass
     where = str(device)
     if device.type == "cuda":
-        where += f" ({torch.cuda.get_device_name(device)})"
+        where += f" ({torch.cuda.get_device_name(device)}, TF32 {'on' if torch.backends.cudnn.allow_tf32 else 'off'})"
     return (f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} using "
             f"{torch.get_num_threads()} threads; device {where}")
 

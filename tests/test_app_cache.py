@@ -172,3 +172,32 @@ def test_the_server_sets_torch_threads_once(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("raw,cores,want", [
+    (None, 2, 1), ("", 16, 1), ("0", 2, None), ("2", 2, 2), ("8", 2, 2), ("-3", 2, 1), ("many", 4, 1),
+])
+def test_blas_threads_come_from_the_operators_setting_default_one(raw, cores, want):
+    assert cache.blas_threads(raw, cores) == want
+
+
+def test_the_server_sets_numpys_blas_threads_once_for_every_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    assert blas(), "numpy's BLAS is visible to threadpoolctl"
+    monkeypatch.setattr(cache, "_blas_set", False)
+    monkeypatch.setenv(cache.BLAS_THREADS_ENV, "1")
+    with threadpool_limits(limits=2, user_api="blas"):  # restores the process's own limits after
+        cache.set_blas_threads()
+        assert blas() == {1}
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(blas()))  # another session's run
+        worker.start()
+        worker.join()
+        assert seen == [{1}]
+        monkeypatch.setenv(cache.BLAS_THREADS_ENV, "2")
+        cache.set_blas_threads()  # once per process: a later change of the setting is not read
+        assert blas() == {1}
