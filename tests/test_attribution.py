@@ -293,7 +293,7 @@ def test_occlusion_is_captums_map_on_torchvision_in_double_precision(tv, window,
 
     net64 = copy.deepcopy(tv).double()
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    from alexnet_viz.occlusion import drops_to_map, occlusion_drops
+    from alexnet_viz.attribution.occlusion import drops_to_map, occlusion_drops
 
     _, drops = occlusion_drops(net64, x, lambda logits: logits[:, 5], window, stride, batch=7)
     ours = 3 * drops_to_map(drops, (64, 64), window, stride)  # the map sums the 3 colour channels
@@ -309,7 +309,7 @@ def test_occlusion_of_a_contrast_is_the_difference_of_the_two_maps(tv, x64):
 def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
     """On a smooth synthetic network (one conv averaging a blob, then a linear read-out) the
     drops vary smoothly with the square's position, which is what coarse-to-fine relies on."""
-    from alexnet_viz.occlusion import coarse_to_fine, drops_to_map, occlusion_drops
+    from alexnet_viz.attribution.occlusion import coarse_to_fine, drops_to_map, occlusion_drops
     from scipy.stats import spearmanr
 
     m = ATTRIBUTION_METHODS["occlusion"]
@@ -383,7 +383,7 @@ def test_integrated_gradients_reaches_the_asked_accuracy_or_says_why_not(net2012
 
 
 def test_integrated_gradients_reports_a_gap_too_small_to_judge():
-    from alexnet_viz.integrated_gradients import integrated_gradients
+    from alexnet_viz.attribution.integrated_gradients import integrated_gradients
 
     weights = torch.randn(1, 3, 8, 8)
     f = lambda z: 1e6 + (z * weights).sum((1, 2, 3))  # noqa: E731 - a linear score riding on a huge constant
@@ -407,7 +407,7 @@ def test_integrated_gradients_reports_a_gap_too_small_to_judge():
 def test_integrated_gradients_splits_where_the_path_is_rough():
     """The error is measured per piece, so new points go where g is rough: a score with one kink
     at α = 0.7 gets its points around 0.7 and leaves the smooth rest of the path alone."""
-    from alexnet_viz.integrated_gradients import integrated_gradients
+    from alexnet_viz.attribution.integrated_gradients import integrated_gradients
 
     x = torch.ones(1, 1, 1, 1, dtype=torch.float64)
     f = lambda z: torch.relu(z - 0.7).sum((1, 2, 3)) + 0.5 * z.sum((1, 2, 3))  # noqa: E731

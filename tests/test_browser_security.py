@@ -81,6 +81,10 @@ def test_an_upload_over_the_limit_is_explained_in_the_page(server, browser, tmp_
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(25 * 2**20))  # 25 MB: over the loader's 20 MB
     pg = open_page(browser, server)
     pg.locator('[data-testid="stSidebar"] input[type="file"]').first.set_input_files(str(big))
+    # 25 MB take a while to reach a busy server: wait for the sentence, not for a run that
+    # may not have started yet (settle alone once returned before the upload had arrived)
+    alert = pg.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').filter(has_text="huge.png")
+    alert.first.wait_for(timeout=120_000)
     settle(pg)
     alerts = pg.locator('[data-testid="stSidebar"] [data-testid="stAlert"]').all_inner_texts()
     assert any("huge.png" in a and "20 MB limit" in a for a in alerts), alerts

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .network import Network
+from ..network import Network
 
 Score = Callable[[torch.Tensor], torch.Tensor]  # (N, classes) logits -> (N,) the explained score
 _LOCAL = ("relu", "lrn", "batchnorm", "dropout")  # position by position: the region is unchanged

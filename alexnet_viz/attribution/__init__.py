@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .network import Network
+from ..network import Network
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
@@ -230,8 +230,8 @@ def _placement(arch, name: str, size: int, shape: tuple[int, int], device: torch
     """The layer's placement weights on the input (``render.placement.placement_matrices``) as
     tensors on the map's device, kept: they depend on the geometry, not on the input, so Grad-CAM
     neither walks the table nor copies weights on every call."""
-    from .render.placement import placement_matrices
-    from .walkthrough import layer_receptive_field
+    from ..render.placement import placement_matrices
+    from ..walkthrough import layer_receptive_field
 
     wy, wx = placement_matrices(shape, size, layer_receptive_field(name, arch, size))
     return tuple(torch.from_numpy(np.array(w)).to(device=device, dtype=dtype) for w in (wy, wx))  # copies: wy, wx are read-only
