@@ -144,16 +144,52 @@ def photo(path: Path, seed: int) -> Path:
 
 
 async def settled(pg) -> None:
-    """Until the script run an action started has finished (Streamlit marks it on the app element)."""
+    """Until the script run an action started has finished (Streamlit marks it on the app element).
+
+    Only as good as its guess that the run begins within 1.5 s: on a loaded machine it may begin
+    later (an upload first goes over HTTP), so an action whose run matters names what the run
+    draws in ``walkthrough``'s ``drawn``."""
     try:  # the run begins shortly after the action; a cheap one may be over before we look
         await pg.wait_for_function("""() => document.querySelector('[data-testid="stApp"]')
             ?.getAttribute('data-test-script-state') === 'running'""", timeout=1500)
     except Exception:  # noqa: BLE001 - playwright's TimeoutError: it ran and finished already
         pass
+    await finished(pg)
+
+
+async def finished(pg) -> None:
+    """Until no script run is going on."""
     await pg.wait_for_function("""() => {
         const app = document.querySelector('[data-testid="stApp"]');
         return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
     }""", timeout=ACTION_TIMEOUT_S * 1000)
+
+
+def photo_drawn(pg, name: str):
+    """The sidebar's picture of the session's photo, captioned with its file name: drawn only by a
+    server run on the uploaded photo. Not the uploader's own file row, which shows the name at
+    once, in the browser, while the upload may still be going on: a page-link click then would
+    race the upload's rerun, which Streamlit's browser code sends with the page it last heard
+    of from the server, so the server could run Predict again instead of the clicked page."""
+    return pg.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text(name)
+
+
+def drawn_after(pg, picture: Path) -> dict:
+    """What must be on the page after an action (a locator per action that has one)."""
+    main = pg.locator('[data-testid="stMain"]')
+    return {"upload_predict": photo_drawn(pg, picture.name),
+            # the tiles are clickable pictures (streamlit-image-coordinates), drawn in an iframe
+            "feature_maps": main.locator('iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]').first,
+            "saliency": main.locator('[data-testid="stImage"] img').nth(2),
+            "grad_cam": main.get_by_text("Grad-CAM for “").first}
+
+
+async def action_done(pg, drawn=None) -> None:
+    """Until an action's run has finished and drawn ``drawn`` (a locator, if any)."""
+    await settled(pg)
+    if drawn is not None:
+        await drawn.first.wait_for(state="visible")
+        await finished(pg)  # the run that drew it may still be going on
 
 
 async def choose(pg, label: str, option: str) -> None:
@@ -167,7 +203,6 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = await ctx.new_page()
     pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
-    main = pg.locator('[data-testid="stMain"]')
     steps = {
         "open": lambda: pg.goto(url),
         "upload_predict": lambda: pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture)),
@@ -177,18 +212,12 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
         "saliency": lambda: pg.get_by_role("link", name="Why did it say that?").first.click(),
         "grad_cam": lambda: choose(pg, "Method", "Grad-CAM"),
     }
-    drawn = {"upload_predict": pg.get_by_text(picture.name),  # what must be on the page afterwards
-             # the tiles are clickable pictures (streamlit-image-coordinates), drawn in an iframe
-             "feature_maps": main.locator('iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]').first,
-             "saliency": main.locator('[data-testid="stImage"] img').nth(2),
-             "grad_cam": main.get_by_text("Grad-CAM for “").first}
+    drawn = drawn_after(pg, picture)
     try:
         for name in ACTIONS:
             start = time.perf_counter()
             await steps[name]()
-            await settled(pg)
-            if name in drawn:
-                await drawn[name].first.wait_for(state="visible")
+            await action_done(pg, drawn.get(name))
             s.times[name] = time.perf_counter() - start
             if await pg.locator(EXCEPTION).count():
                 s.failure = f"{name}: an exception box"

@@ -60,7 +60,10 @@ def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page,
     pg.screenshot(path=SHOTS / "00_first_visit.png", full_page=True)
     pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo(tmp_path / "gradient.png")))
     settle(pg)
-    pg.get_by_text("gradient.png").first.wait_for()
+    # the sidebar's picture, captioned by the server's run on the photo: the uploader's own row shows
+    # the name before the upload is done, and a page click then can lose to the upload's rerun
+    pg.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text("gradient.png").wait_for()
+    settle(pg)
     for i, (title, expect) in enumerate(PAGES, start=1):
         pg.get_by_role("link", name=title).first.click()
         settle(pg)
