@@ -224,7 +224,9 @@ def test_a_dead_replicas_visitors_reconnect_elsewhere_and_are_told(replicas, bro
     Image.new("RGB", (320, 240), (200, 120, 40)).save(photo)
     victim.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     settle(victim)
-    victim.get_by_text("after.png").first.wait_for()
+    # the sidebar's picture, captioned by the server's run on the photo (the uploader's own row
+    # shows the name in the browser before the upload has arrived)
+    victim.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text("after.png").wait_for()
     assert victim.get_by_text(MOVED).count() == 0
     assert victim.locator('[data-testid="stException"]').count() == 0
     for pg in pages:
