@@ -54,9 +54,9 @@ def full_float32() -> None:
     """Turn off TF32 for this process's CUDA convolutions and matrix products.
 
     On Ampere and later GPUs cuDNN's default (``torch.backends.cudnn.allow_tf32``) rounds a
-    convolution's inputs to 10-bit mantissas: on an H100, activations moved up to 1e-3 from the
-    CPU's and saliency maps up to 8% (correlation 0.997), so a unit's terms no longer add up to the
-    value shown beside them. A process-wide switch, so the library never flips it on import: the
+    convolution's inputs to 10-bit mantissas: on an H100, conv2's activations moved more than 1e-4
+    from the CPU's and saliency maps up to 8% (correlation 0.997); a unit's value would carry
+    TF32's rounding, which the float64 terms shown beside it do not. A process-wide switch, so the library never flips it on import: the
     app and the command line call it once, since they own their process. No effect on the CPU.
     """
     torch.backends.cudnn.allow_tf32 = False

@@ -266,7 +266,12 @@ def torch_threads(raw: str | None, cores: int | None = None) -> int | None:
     2-core server cost about a third more CPU per walkthrough than one (``bench_load.py``).
     """
     cores = max(1, cores or os.cpu_count() or 1)
-    default = max(1, cores // 2)
+    return _threads_setting(raw, max(1, cores // 2), cores)
+
+
+def _threads_setting(raw: str | None, default: int, cores: int) -> int | None:
+    """An operator's thread count: 1 to ``cores``, ``0`` for None (leave the library's own),
+    unset or unreadable for ``default``."""
     try:
         n = int((raw or "").strip() or default)
     except ValueError:
@@ -303,14 +308,7 @@ def blas_threads(raw: str | None, cores: int | None = None) -> int | None:
     more threads only spin. With OpenBLAS's 2 threads on a 2-core server, a walkthrough's script
     side took 1.24 CPU-seconds, with 1 thread 0.94, at the same wall time (bench_session.py).
     """
-    cores = max(1, cores or os.cpu_count() or 1)
-    try:
-        n = int((raw or "").strip() or 1)
-    except ValueError:
-        n = 1
-    if n == 0:
-        return None
-    return min(max(n, 1), cores)
+    return _threads_setting(raw, 1, max(1, cores or os.cpu_count() or 1))
 
 
 _blas_set = False
