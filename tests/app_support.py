@@ -85,3 +85,15 @@ def count_forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     monkeypatch.setattr(Network, "activations", counting)
     return calls
+
+
+def open_page(page: str, query: dict | None = None, timeout: int = 120):
+    """A fresh AppTest on ``page``, its address carrying ``query``, run once without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -92,3 +92,12 @@ def settle(pg) -> None:
         return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
     }""", timeout=120_000)
     pg.wait_for_timeout(300)
+
+
+def choose(pg, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label`` (type it, click it), and settle."""
+    box = pg.get_by_label(label, exact=True)
+    box.click()
+    box.fill(option)
+    pg.get_by_role("option", name=option).first.click()
+    settle(pg)

@@ -5,30 +5,19 @@ URL. AppTest cannot click inside a component or a plotly chart, so each test set
 browser would send (the widget's session state); tests/test_browser_clicks.py clicks for real."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from alexnet_viz import render
 from alexnet_viz.walkthrough import viewable_layers
-from app_support import APP, fresh_caches, offline_pretrained_weights
+from app_support import fresh_caches, offline_pretrained_weights, open_page
 
-TIMEOUT = 120
 FM, UNIT, ARCH = "views/feature_maps.py", "views/unit.py", "views/architecture.py"
 
 
 @pytest.fixture(autouse=True)
 def no_pretrained_weights(monkeypatch):
     offline_pretrained_weights(monkeypatch)
-
-
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def params(at: AppTest) -> dict:

@@ -11,9 +11,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app_support import APP, fresh_caches, offline_pretrained_weights
+from app_support import fresh_caches, offline_pretrained_weights, open_page
 
-TIMEOUT = 120
 SIDEBAR = ("sample", "model", "weights", "mode")
 
 
@@ -21,15 +20,6 @@ SIDEBAR = ("sample", "model", "weights", "mode")
 def no_pretrained_weights(monkeypatch):
     offline_pretrained_weights(monkeypatch)
     fresh_caches()
-
-
-def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def params(at: AppTest) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from streamlit_browser import ROOT, chromium_page, require_chromium, running_app, settle
+from streamlit_browser import ROOT, choose, chromium_page, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser-attribution"
 IMAGES = '[data-testid="stMain"] [data-testid="stImage"] img'
@@ -40,15 +40,6 @@ def drawn(pg, n: int) -> None:
 
 def no_exception(pg, where: str) -> None:
     assert pg.locator('[data-testid="stException"]').count() == 0, f"{where} shows an exception"
-
-
-def choose(pg, label: str, option: str) -> None:
-    """Pick ``option`` in the selectbox labelled ``label`` (type, then press Enter)."""
-    box = pg.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option)
-    pg.get_by_role("option", name=option).first.click()
-    settle(pg)
 
 
 def test_attribution_page_runs_methods_compares_and_checks(page):

@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, running_app, settle
+from streamlit_browser import ARGS, CHROMIUM, ROOT, choose, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
-
-
-def choose(pg, label: str, option: str) -> None:
-    """Pick ``option`` in the selectbox labelled ``label`` (type, then click it)."""
-    box = pg.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option)
-    pg.get_by_role("option", name=option).first.click()
-    settle(pg)
 
 
 def view(pg) -> dict:

@@ -17,7 +17,7 @@ from PIL import Image
 
 import alexnet_viz as av
 from alexnet_viz import lab
-from streamlit_browser import ROOT, chromium_page, require_chromium, running_app, settle
+from streamlit_browser import ROOT, choose, chromium_page, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
 CANVAS = '[data-testid="stMain"] canvas.dc-canvas.upper-canvas'  # where the pointer draws
@@ -44,14 +44,6 @@ def app(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     with running_app(SHOTS / "paint-server.log", env={"ALEXNET_VIZ_HOME": str(home)}) as url:
         yield url
-
-
-def choose(pg, label: str, option: str) -> None:
-    box = pg.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option)
-    pg.get_by_role("option", name=option).first.click()
-    settle(pg)
 
 
 def stroke(pg, box: tuple[int, int, int, int], step: int = 8) -> None:
