@@ -1,7 +1,11 @@
 """The plotly figures the pages draw: right numbers in the right places, towers from the table."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import plotly.graph_objects as go
+import pytest
 
 from alexnet_viz.architecture import get_architecture
 from alexnet_viz.render import charts as Ch
@@ -118,3 +122,12 @@ def test_a_click_on_a_diagram_block_names_a_layer_the_feature_maps_page_shows():
         assert opened["conv1"] == "relu1" and opened["fc6"] == "relu6", "conv and fc open their ReLU"
         assert opened["pool1"] == "pool1" and opened["fc8"] == "fc8", "fc8 has no ReLU after it"
     assert Ch.diagram_layer("alexnet2012", "norm2") == "norm2" and Ch.diagram_layer("alexnet2012", "nope") is None
+
+
+def test_styled_charts_carry_plotly_white_and_still_validate_what_they_set():
+    fig = Ch.top_k_bar(np.linspace(0, 1, 10), [f"class {i}" for i in range(10)], k=3)
+    sent = json.loads(fig.to_json())["layout"]
+    assert sent["template"] == json.loads(go.Figure(layout=dict(template="plotly_white")).to_json())["layout"]["template"]
+    assert sent["font"]["size"] == Ch.FONT_SIZE and sent["height"] == 80 + 60 * 3
+    with pytest.raises(ValueError):  # the layout still checks what a chart sets on it afterwards
+        fig.update_layout(margin=dict(l="wide"))

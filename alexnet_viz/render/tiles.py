@@ -6,6 +6,7 @@ Towers come from the architecture (``arch.towers(layer)``), never assumed.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -102,20 +103,42 @@ def labelled_tiles(grid: Grid, cmap: str = "viridis", width: int = 720) -> np.nd
     """``grid.rgb(cmap)`` enlarged (nearest, by the whole factor that comes nearest ``width`` pixels),
     each tile's channel number written in its top-left corner, white on a dark box, large enough
     to read on a projector: (H'·f, W'·f, 3) uint8. Clicks map back with ``grid.channel_at_pixel``."""
-    from PIL import Image, ImageDraw, ImageFont
-
     f = max(1, round(width / grid.image.shape[1]))
-    img = Image.fromarray(enlarge(grid.rgb(cmap), f))
+    out = enlarge(grid.rgb(cmap), f)  # (H'·f, W'·f, 3)
     th, tw = grid.tile[0] * f, grid.tile[1] * f
     size = int(min(40, max(12, 0.4 * min(th, tw))))  # shown ~40 % of a tile high, whatever the zoom
-    font = ImageFont.load_default(size=size)
-    draw = ImageDraw.Draw(img, "RGBA")
     for c in grid.channels:
         top, left = (v * f for v in grid.box_of(c)[:2])
-        x0, y0, x1, y1 = draw.textbbox((left + 2, top + 1), str(c), font=font)
-        draw.rectangle((left, top, min(x1 + 2, left + tw - 1), min(y1 + 2, top + th - 1)), fill=(0, 0, 0, 170))
-        draw.text((left + 2, top + 1), str(c), fill=(255, 255, 255, 255), font=font)
-    return np.asarray(img)
+        ink = _label(str(c), size, th, tw)  # (h, w) float32: the text's coverage over its box
+        h, w = ink.shape
+        region = out[top:top + h, left:left + w].astype(np.float32) * _BOX_SHOWS  # the dark box
+        region += (255 - region) * ink[..., None]  # white text over it
+        out[top:top + h, left:left + w] = np.rint(region).astype(np.uint8)
+    return out
+
+
+_BOX_SHOWS = 1 - 170 / 255  # how much of the map shows through a label's box
+
+
+@functools.lru_cache(maxsize=2048)
+def _label(text: str, size: int, tile_h: int, tile_w: int) -> np.ndarray:
+    """A channel number's box on a tile (clipped to the tile) and the text's coverage in it, from
+    0 to 1: (h, w) float32. Rendered once per number and size: glyphs were most of a grid's cost."""
+    from PIL import Image, ImageDraw
+
+    font = _font(size)
+    x1, y1 = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((2, 1), text, font=font)[2:]
+    w, h = min(x1 + 2, tile_w - 1) + 1, min(y1 + 2, tile_h - 1) + 1
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).text((2, 1), text, fill=255, font=font)
+    return np.asarray(mask, dtype=np.float32) / 255
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
 
 
 def mark_tile(picture: np.ndarray, grid: Grid, channel: int, colour: str = OKABE_ITO["orange"]) -> np.ndarray:
