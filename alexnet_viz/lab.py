@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
+from .body import local_response_norm
 from .walkthrough import BYTES_PER_VALUE, walkthrough
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
@@ -116,7 +117,7 @@ def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mappin
             continue
         if k == "lrn" and lrn != "on":
             s = layer.lrn  # "paper": the paper's k = 2 with the network's own n, α, β
-            x = x if lrn == "off" else F.local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
+            x = x if lrn == "off" else local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
         elif pool == "non-overlapping" and _overlapping(layer):
             x = F.max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
         elif k == "dropout":

@@ -202,3 +202,25 @@ def test_every_table_runs_at_its_own_size_and_says_where_it_comes_from(model):
     assert all(r.output_shape is not None for r in rows)
     assert rows[-1].output_shape == (arch.num_classes,)
     assert all(layer.note for layer in arch.conv_layers())
+
+
+@pytest.mark.parametrize("size", [5, 4, 1])
+def test_the_bodys_lrn_computes_torchs_numbers_and_gradients(size):
+    import torch
+    import torch.nn.functional as F
+
+    from alexnet_viz.body import LocalResponseNorm
+
+    gen = torch.Generator().manual_seed(size)
+    x = torch.randn(3, 12, 7, 6, generator=gen) * 40  # large enough that the denominator matters
+    ours, ref = LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=2.0), nn.LocalResponseNorm(size, 1e-4, 0.75, 2.0)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-6, atol=1e-6)
+    g = torch.randn(x.shape, generator=gen)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    (ga,) = torch.autograd.grad(ours(a), a, g)
+    (gb,) = torch.autograd.grad(ref(b), b, g)
+    torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(ours(x), x), "it normalises"
+    torch.testing.assert_close(ours(x[0]), ref(x[0])), "a 3-D input goes to torch's own"
+    assert ours.state_dict() == {} and repr(ours) == repr(ref)

@@ -127,18 +127,9 @@ def _gather(base: torch.Tensor, changed: torch.Tensor, r_in: np.ndarray, c_in: n
 
 def _local(layer, module, h: torch.Tensor) -> torch.Tensor:
     """A position-by-position layer on a freshly computed region (its own tensor: ReLU may work
-    in place). LRN as torch's ``local_response_norm`` computes it (the sum of squares over
-    ``size`` neighbouring channels, zero-padded, divided by ``size``), with the channel window
-    summed by shifted slices: torch's own 3-D average pooling is the slower part of it."""
+    in place; the network's LRN sums its channel window by shifted slices, ``body.local_response_norm``)."""
     if layer.kind == "relu":
         return torch.relu_(h)
-    if layer.kind == "lrn" and isinstance(module, torch.nn.LocalResponseNorm):
-        size, c = module.size, h.shape[1]
-        sq = F.pad(h * h, (0, 0, 0, 0, size // 2, (size - 1) // 2))  # (N, C + size − 1, R, Q)
-        total = sq[:, :c].clone()
-        for d in range(1, size):
-            total += sq[:, d:d + c]
-        return h / (total / size).mul_(module.alpha).add_(module.k).pow_(module.beta)
     return module(h)
 
 
