@@ -420,6 +420,34 @@ def test_integrated_gradients_splits_where_the_path_is_rough():
     assert "fixed" in fixed.note and fixed.steps == r.pieces + 1
 
 
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_integrated_gradients_after_the_first_convolution_is_the_same_attribution(net2012, tv, model):
+    """The path walked after conv1 (its points cost no convolution, one transposed convolution at
+    the end) gives the attribution of the path walked at the input, to float rounding."""
+    from alexnet_viz.attribution.integrated_gradients import integrated_gradients
+
+    net = net2012 if model == "alexnet2012" else tv
+    side = 227 if model == "alexnet2012" else 64
+    gen = torch.Generator().manual_seed(11)
+    x, base = torch.randn(1, 3, side, side, generator=gen) * 2, torch.randn(1, 3, side, side, generator=gen)
+    layer0, conv = net._steps[0]
+    whole = lambda z: net(z)[:, 3]  # noqa: E731
+    rest = lambda h: net.forward_from(layer0.name, h)[:, 3]  # noqa: E731
+    a = integrated_gradients(whole, x, base, steps=6, tolerance=0)  # the same 7 points, both ways
+    b = integrated_gradients(whole, x, base, steps=6, tolerance=0, first=conv, rest=rest)
+    torch.testing.assert_close(b.attribution, a.attribution, rtol=1e-4, atol=1e-5 * float(a.attribution.abs().max()))
+    # untrained logits are small (1e-3): their float32 rounding, 1e-6, is the scale of any difference
+    assert (b.score, b.baseline_score) == pytest.approx((a.score, a.baseline_score), rel=1e-5, abs=2e-6)
+    assert b.delta == pytest.approx(a.delta, rel=1e-2, abs=4e-6) and (b.steps, b.batches) == (7, 1)
+    # adaptive: which piece is worst can turn on that rounding, so the points may differ; the accuracy not
+    b = integrated_gradients(whole, x, base, steps=6, tolerance=0.01, first=conv, rest=rest)
+    assert b.meaningful and not b.capped and b.error <= 0.01
+    assert abs(float(b.attribution.double().sum()) - (b.score - b.baseline_score)) <= 0.01 * abs(b.score - b.baseline_score)
+    if model == "alexnet2012":  # the split still refuses an input the network cannot take, in words
+        with pytest.raises(ValueError, match="cannot run on a 300×300 input"):
+            explain(net, torch.zeros(1, 3, 300, 300), "integrated_gradients", 3, steps=2)
+
+
 def test_integrated_gradients_baselines(net2012, tv, x64):
     x = torch.randn(1, 3, 227, 227) * 50
     black = explain(net2012, x, "integrated_gradients", 0, steps=2, baseline="black").extras["baseline"]

@@ -163,8 +163,13 @@ def _integrated_gradients(f: _Objective, x, p, layer):
     from .integrated_gradients import integrated_gradients
 
     base = _baseline(f, x, p["baseline"], p["blur_sigma"])
+    layer0, module0 = f.net._steps[0]
+    split = {}
+    if isinstance(module0, nn.Conv2d):  # the path is walked after the first convolution
+        f.net(x.detach()[:0])  # an empty batch: every check of a whole pass (the input's size), at no cost
+        split = dict(first=module0, rest=lambda h: f.pick(f.net.forward_from(layer0.name, h)))
     r = integrated_gradients(lambda z: f.pick(f.net(z)), x, base, p["steps"], p["tolerance"],
-                             max(p["max_steps"], p["steps"] + 1), _IG_SPLIT, _IG_BATCH, f.tick)
+                             max(p["max_steps"], p["steps"] + 1), _IG_SPLIT, _IG_BATCH, f.tick, **split)
     return {"raw": r.attribution, "delta": r.delta, "baseline_score": r.baseline_score, "score": r.score,
             "extras": {"baseline": base.detach()[0].cpu().numpy(), "error": r.error, "steps": r.steps,
                        "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note,

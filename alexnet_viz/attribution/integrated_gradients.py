@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) -> (N,) the explained score
 
@@ -52,17 +54,33 @@ class Result:
 
 def integrated_gradients(f: Objective, x: torch.Tensor, base: torch.Tensor, steps: int = 16,
                          tolerance: float = 0.01, max_steps: int = 128, split: int = 8,
-                         batch: int = 17, tick: Callable[[], None] | None = None) -> Result:
+                         batch: int = 17, tick: Callable[[], None] | None = None,
+                         first: nn.Conv2d | None = None, rest: Objective | None = None) -> Result:
     """IG of ``f`` at x (1, C, H, W) from ``base``: a trapezoid rule on ``steps`` equal pieces,
     then the ``split`` worst pieces halved per round until the completeness error is at most
     ``tolerance`` of |f(x) − f(b)| or ``max_steps`` gradient evaluations are spent.
     ``tolerance=0`` is the fixed rule of ``steps + 1`` points. Points go through the network
     ``batch`` at a time; ``tick`` is called once per batch.
+
+    ``first`` and ``rest``, when given, must split ``f`` as f(z) = rest(first(z)) with ``first``
+    a convolution (affine). The path is then walked after it: first(b + α(x − b)) =
+    first(b) + α·W(x − b), so the points cost no convolution of their own, the gradients are
+    taken only as far back as first's output, and their weighted sum is carried back to the
+    input by one transposed convolution at the end (IG's sum and W's transpose commute). The
+    same attribution, to float rounding, for about a fifth less time per point (conv1's
+    gradient with respect to its input is the costly part of a batched pass's first layer).
     """
     tick = tick or (lambda: None)
     x, base = x.detach(), base.detach()
     diff = x - base  # (1, C, H, W)
-    grads: dict[float, torch.Tensor] = {}  # α -> ∇f(γ(α)), (C, H, W)
+    if first is not None:  # the path after the first layer: start + α·step
+        start = first(base).detach()  # (1, C', H', W')
+        step = F.conv2d(diff, first.weight, None, first.stride, first.padding, first.dilation,
+                        first.groups).detach()
+        head = rest
+    else:
+        start, step, head = base, diff, f
+    grads: dict[float, torch.Tensor] = {}  # α -> the gradient where the path is walked, (C', H', W')
     value: dict[float, float] = {}  # α -> f(γ(α))
     along: dict[float, float] = {}  # α -> g(α) = ∇f · (x − b), in float64
     batches = 0
@@ -74,11 +92,11 @@ def integrated_gradients(f: Objective, x: torch.Tensor, base: torch.Tensor, step
             batches += 1
             part = alphas[i:i + batch]
             a = torch.tensor(part, dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-            z = (base + a * diff).requires_grad_(True)  # (k, C, H, W)
+            z = (start + a * step).requires_grad_(True)  # (k, C', H', W')
             with torch.enable_grad():
-                s = f(z)  # (k,)
+                s = head(z)  # (k,)
                 (g,) = torch.autograd.grad(s.sum(), z)
-            s, dots = s.detach(), (g * diff).double().sum((1, 2, 3))
+            s, dots = s.detach(), (g * step).double().sum((1, 2, 3))  # ∇f · (x − b), by W's adjoint
             for j, alpha in enumerate(part):
                 grads[alpha], value[alpha], along[alpha] = g[j], float(s[j]), float(dots[j])
 
@@ -109,7 +127,10 @@ def integrated_gradients(f: Objective, x: torch.Tensor, base: torch.Tensor, step
     for a, b in pieces:
         weight[a] += (b - a) / 2
         weight[b] += (b - a) / 2
-    total = sum(w * grads[alpha] for alpha, w in weight.items())  # (C, H, W)
+    total = sum(w * grads[alpha] for alpha, w in weight.items())  # (C', H', W')
+    if first is not None:  # back through the first layer once: Wᵀ of the weighted sum
+        total = torch.nn.grad.conv2d_input(tuple(x.shape), first.weight, total.unsqueeze(0), first.stride,
+                                           first.padding, first.dilation, first.groups)[0]
     attribution = diff * total  # (1, C, H, W)
     delta = float(attribution.double().sum()) - gap
     error_ = abs(delta) / abs(gap) if gap else float("inf")
