@@ -131,7 +131,9 @@ def _label(text: str, size: int, tile_h: int, tile_w: int) -> np.ndarray:
     w, h = min(x1 + 2, tile_w - 1) + 1, min(y1 + 2, tile_h - 1) + 1
     mask = Image.new("L", (w, h), 0)
     ImageDraw.Draw(mask).text((2, 1), text, fill=255, font=font)
-    return np.asarray(mask, dtype=np.float32) / 255
+    ink = np.asarray(mask, dtype=np.float32) / 255
+    ink.setflags(write=False)  # shared by every later grid
+    return ink
 
 
 @functools.lru_cache(maxsize=32)
