@@ -207,7 +207,6 @@ def test_every_table_runs_at_its_own_size_and_says_where_it_comes_from(model):
 @pytest.mark.parametrize("size", [5, 4, 1])
 def test_the_bodys_lrn_computes_torchs_numbers_and_gradients(size):
     import torch
-    import torch.nn.functional as F
 
     from alexnet_viz.body import LocalResponseNorm
 
