@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and Chromium settings
-from streamlit_browser import ARGS, CHROMIUM  # noqa: E402
+from streamlit_browser import ARGS, CHROMIUM, photo_drawn  # noqa: E402
 
 FAILED_SHOTS = Path(os.environ["BENCH_LOAD_SHOTS"]) if os.environ.get("BENCH_LOAD_SHOTS") else None
 
@@ -163,15 +163,6 @@ async def finished(pg) -> None:
         const app = document.querySelector('[data-testid="stApp"]');
         return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
     }""", timeout=ACTION_TIMEOUT_S * 1000)
-
-
-def photo_drawn(pg, name: str):
-    """The sidebar's picture of the session's photo, captioned with its file name: drawn only by a
-    server run on the uploaded photo. Not the uploader's own file row, which shows the name at
-    once, in the browser, while the upload may still be going on: a page-link click then would
-    race the upload's rerun, which Streamlit's browser code sends with the page it last heard
-    of from the server, so the server could run Predict again instead of the clicked page."""
-    return pg.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text(name)
 
 
 def drawn_after(pg, picture: Path) -> dict:

@@ -8,10 +8,9 @@ os.environ.setdefault("ALEXNET_VIZ_OFFLINE", "1")
 os.environ.setdefault("ALEXNET_VIZ_TORCH_THREADS", "0")
 # On a GPU, tests compare numbers as the app and the command line compute them: without TF32
 # (alexnet_viz.full_float32; tests/test_cuda.py measures what TF32 would change).
-import torch  # noqa: E402
+from alexnet_viz.network import full_float32  # noqa: E402
 
-torch.backends.cudnn.allow_tf32 = False
-torch.backends.cuda.matmul.allow_tf32 = False
+full_float32()
 
 
 def _one_component_scan() -> None:

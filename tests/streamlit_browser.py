@@ -101,3 +101,12 @@ def choose(pg, label: str, option: str) -> None:
     box.fill(option)
     pg.get_by_role("option", name=option).first.click()
     settle(pg)
+
+
+def photo_drawn(pg, name: str):
+    """The sidebar's picture of the session's photo, captioned with its file name: drawn only by a
+    server run on the uploaded photo. Not the uploader's own file row, which shows the name at
+    once, in the browser, while the upload may still be going on: a page-link click then would
+    race the upload's rerun, which Streamlit's browser code sends with the page it last heard
+    of from the server, so the server could run Predict again instead of the clicked page."""
+    return pg.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text(name)

@@ -571,10 +571,12 @@ def test_the_app_turns_tf32_off_for_its_process(forward_calls, monkeypatch):
     """On a GPU, TF32 would move every number a page explains (alexnet_viz.full_float32)."""
     import torch
 
+    from alexnet_viz.network import full_float32
+
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
     try:
         at = start()
         assert not at.exception
         assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
     finally:  # as the rest of the suite runs (conftest.py)
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        full_float32()

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit_browser import ROOT, chromium_page, require_chromium, running_app, settle
+from streamlit_browser import ROOT, chromium_page, photo_drawn, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
 # (page title in the navigation, what the page must have drawn: css selector -> at least how many)
@@ -60,9 +60,8 @@ def test_every_page_draws_after_an_upload_and_a_broken_upload_is_explained(page,
     pg.screenshot(path=SHOTS / "00_first_visit.png", full_page=True)
     pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo(tmp_path / "gradient.png")))
     settle(pg)
-    # the sidebar's picture, captioned by the server's run on the photo: the uploader's own row shows
-    # the name before the upload is done, and a page click then can lose to the upload's rerun
-    pg.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text("gradient.png").wait_for()
+    # the server's own picture of the photo, not the uploader's row (photo_drawn says why)
+    photo_drawn(pg, "gradient.png").wait_for()
     settle(pg)
     for i, (title, expect) in enumerate(PAGES, start=1):
         pg.get_by_role("link", name=title).first.click()

@@ -252,10 +252,12 @@ def test_the_command_line_turns_tf32_off_for_its_process(photo, capsys, monkeypa
     """On a GPU, TF32 would move the numbers the CLI prints (alexnet_viz.full_float32)."""
     import torch
 
+    from alexnet_viz.network import full_float32
+
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
     try:
         status, _, _ = main(["shapes"], capsys)
         assert status == 0
         assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
     finally:  # as the rest of the suite runs (conftest.py)
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        full_float32()

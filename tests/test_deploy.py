@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, settle
+from streamlit_browser import ARGS, CHROMIUM, ROOT, photo_drawn, require_chromium, settle
 
 sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_conf  # noqa: E402
@@ -224,9 +224,8 @@ def test_a_dead_replicas_visitors_reconnect_elsewhere_and_are_told(replicas, bro
     Image.new("RGB", (320, 240), (200, 120, 40)).save(photo)
     victim.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     settle(victim)
-    # the sidebar's picture, captioned by the server's run on the photo (the uploader's own row
-    # shows the name in the browser before the upload has arrived)
-    victim.locator('[data-testid="stSidebar"] [data-testid="stImageCaption"]').get_by_text("after.png").wait_for()
+    # the server's own picture of the photo, not the uploader's row (photo_drawn says why)
+    photo_drawn(victim, "after.png").wait_for()
     assert victim.get_by_text(MOVED).count() == 0
     assert victim.locator('[data-testid="stException"]').count() == 0
     for pg in pages:
