@@ -44,6 +44,31 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 
+def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0, ceil_mode: bool = False) -> torch.Tensor:
+    """``F.max_pool2d``; without a graph on the CPU, pooled in channels-last order.
+
+    Torch's CPU kernel for (N, C, H, W) max pooling was 5–10 times slower here than its kernel for
+    the channels-last layout, even counting the two copies between the layouts (pool1 of one
+    image: 1.16 ms → 0.19 ms; 32 occlusion crops at pool2: 5.6 ms → 0.8 ms). The result is the
+    same and is returned in the usual layout. With a graph to build it is torch's own: a
+    backward pass through the copies was slower (one forward + backward pass of alexnet2012,
+    40.7 → 43.2 ms). Elsewhere (a GPU, other ranks) it is torch's own too.
+    """
+    if x.device.type != "cpu" or x.dim() != 4 or (torch.is_grad_enabled() and x.requires_grad):
+        return F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    y = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, ceil_mode=ceil_mode)
+    return y.contiguous()
+
+
+class MaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` (no state) computed by :func:`max_pool2d`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.return_indices or self.dilation not in (1, (1, 1)):
+            return super().forward(x)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+
 def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
     """One nn.Module for one table row, given the shape it receives (without the batch)."""
     c = in_shape[0]
@@ -57,7 +82,7 @@ def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
         s = layer.lrn
         return LocalResponseNorm(s.size, alpha=s.alpha, beta=s.beta, k=s.k)
     if layer.kind == "maxpool":
-        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+        return MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
     if layer.kind == "batchnorm":
         return nn.BatchNorm2d(c) if len(in_shape) == 3 else nn.BatchNorm1d(c)
     if layer.kind == "dropout":
@@ -74,6 +99,9 @@ def build_body(arch: Architecture) -> nn.Module:
         for m in body.modules():
             if isinstance(m, nn.ReLU):
                 m.inplace = False  # keeps every activation intact; the state dict is unchanged
+        for i, m in enumerate(body.features):
+            if type(m) is nn.MaxPool2d:  # the faster pooling; a pool has no state
+                body.features[i] = MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
         return body
     from .walkthrough import trace_shapes
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
-from .body import local_response_norm
+from .body import local_response_norm, max_pool2d
 from .walkthrough import BYTES_PER_VALUE, walkthrough
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
@@ -119,7 +119,7 @@ def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mappin
             s = layer.lrn  # "paper": the paper's k = 2 with the network's own n, α, β
             x = x if lrn == "off" else local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
         elif pool == "non-overlapping" and _overlapping(layer):
-            x = F.max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
+            x = max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
         elif k == "dropout":
             x = dropout(layer, x) if dropout is not None else x  # inactive at test time
         elif layer.name in weight_scale:  # a private product: the module's weight is untouched

@@ -223,3 +223,35 @@ def test_the_bodys_lrn_computes_torchs_numbers_and_gradients(size):
     assert not torch.equal(ours(x), x), "it normalises"
     torch.testing.assert_close(ours(x[0]), ref(x[0])), "a 3-D input goes to torch's own"
     assert ours.state_dict() == {} and repr(ours) == repr(ref)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil_mode", [(3, 2, 0, True), (3, 2, 0, False), (2, 2, 0, False),
+                                                            (3, 2, 1, True)])
+def test_the_bodys_max_pooling_computes_torchs_numbers_and_gradients(kernel, stride, padding, ceil_mode):
+    import torch
+
+    from alexnet_viz.body import MaxPool2d
+
+    gen = torch.Generator().manual_seed(kernel + stride + padding)
+    x = torch.relu(torch.randn(2, 16, 13, 14, generator=gen))  # ReLU's zeros make ties, as in the network
+    ours = MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
+    ref = nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
+    y = ours(x)
+    assert torch.equal(y, ref(x)) and y.is_contiguous(), "the same values, in the usual layout"
+    g = torch.randn(y.shape, generator=gen)
+    a = torch.randn(x.shape, generator=gen)  # through a ReLU, as in the network: ties sit where it is 0
+    pa, pb = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
+    (ga,) = torch.autograd.grad(ours(torch.relu(pa)), pa, g)
+    (gb,) = torch.autograd.grad(ref(torch.relu(pb)), pb, g)
+    assert torch.equal(ga, gb)
+    assert torch.equal(ours(x[0]), ref(x[0])), "a 3-D input goes to torch's own"
+    assert ours.state_dict() == {} and repr(ours) == repr(ref)
+
+
+@pytest.mark.parametrize("model", ["alexnet2012", "torchvision"])
+def test_both_networks_pool_with_the_bodys_max_pooling(model):
+    from alexnet_viz.architecture import get_architecture
+    from alexnet_viz.body import MaxPool2d, build_body
+
+    pools = [m for m in build_body(get_architecture(model)).modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 3 and all(type(m) is MaxPool2d for m in pools)
