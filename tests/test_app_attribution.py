@@ -136,7 +136,7 @@ def test_approximate_occlusion_is_labelled_approximate_on_the_page(explain_calls
     ran = [p for m, p in explain_calls if m == "occlusion"]
     assert ran and ran[-1]["mode"] == "approximate"
     warning = " ".join(w.value for w in at.main.warning)
-    assert re.search(r"\*\*Approximate\*\* occlusion map \(coarse-to-fine\): \d+ of 100 square positions computed",
+    assert re.search(r"\*\*Approximate\*\* occlusion map: 50 of 100 square positions computed \(every other one\)",
                      warning), warning
     at.selectbox(key="attr_occlusion_mode").set_value("exact")
     at.button(key="attr_run_occlusion").click().run()

@@ -270,6 +270,23 @@ def relative(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+def test_occlusions_two_ways_of_cropping_give_the_same_crops():
+    """The CPU crops by slices and a GPU by one indexing (tests/test_cuda.py runs that one in
+    the engine): the same crops, blocks that overhang their crop included."""
+    from alexnet_viz.attribution.occlusion import _gather_indexed, _gather_slices
+
+    gen = torch.Generator().manual_seed(3)
+    base = torch.randn(1, 5, 17, 19, generator=gen)  # padded by (1, 2)
+    changed = torch.randn(4, 5, 6, 7, generator=gen)
+    r_in, c_in = np.array([0, 3, 9, 10]), np.array([0, 5, 11, 12])
+    top, left = np.array([0, 2, 6, 8]), np.array([0, 4, 9, 11])  # the last two blocks overhang
+    args = (base, changed, r_in, c_in, top, left, (9, 8), (1, 2))
+    a, b = _gather_slices(*args), _gather_indexed(*args)
+    assert a.shape == (4, 5, 9, 8) and torch.equal(a, b)
+    assert torch.equal(a[1, :, 2:8, 3:8], changed[1, :, :, :5]), "block 1 pasted at crop row 3 + 1 − 2, column 5 + 2 − 4"
+    assert torch.equal(a[0, :, 0, 0], base[0, :, 0, 0]), "outside the block: the unoccluded values"
+
+
 @pytest.mark.parametrize("side,window,stride", [
     (227, 57, 28),  # the last square overhangs the right and bottom border (196 + 57 > 227)
     (223, 57, 28),  # conv1 gives 54×54, so pool1's ceil mode adds an overhanging window
@@ -308,8 +325,8 @@ def test_occlusion_of_a_contrast_is_the_difference_of_the_two_maps(tv, x64):
 
 def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
     """On a smooth synthetic network (one conv averaging a blob, then a linear read-out) the
-    drops vary smoothly with the square's position, which is what coarse-to-fine relies on."""
-    from alexnet_viz.attribution.occlusion import coarse_to_fine, drops_to_map, occlusion_drops
+    drops vary smoothly with the square's position, which is what interpolation relies on."""
+    from alexnet_viz.attribution.occlusion import approximate_drops, approximate_positions, drops_to_map, occlusion_drops
     from scipy.stats import spearmanr
 
     m = ATTRIBUTION_METHODS["occlusion"]
@@ -321,17 +338,23 @@ def test_approximate_occlusion_is_labelled_and_follows_the_exact_map():
     yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
     x[:, :] = torch.exp(-((yy - 40) ** 2 + (xx - 60) ** 2) / 300)  # one bright blob
     score = lambda logits: logits[:, 0]  # noqa: E731
-    _, exact = occlusion_drops(net, x, score, 16, 4)
-    approx, computed = coarse_to_fine(net, x, score, 16, 4, A._COARSE, A._REFINE)
-    assert computed < 0.7 * exact.size
+    _, exact = occlusion_drops(net, x, score, 16, 4)  # (21, 21) positions
+    approx, computed = approximate_drops(net, x, score, 16, 4)
+    assert computed == approximate_positions((96, 96), 16, 4) == (21 * 21 + 1) // 2
+    lattice = np.add.outer(np.arange(21), np.arange(21)) % 2 == 0
+    assert np.allclose(approx[lattice], exact[lattice], rtol=1e-5, atol=1e-7), "computed where (row + column) is even"
+    assert approx[3, 4] == pytest.approx(np.mean([approx[2, 4], approx[4, 4], approx[3, 3], approx[3, 5]]))
+    assert approx[0, 1] == pytest.approx(np.mean([approx[1, 1], approx[0, 0], approx[0, 2]])), "three at a border"
+    assert not np.allclose(approx[~lattice], exact[~lattice], rtol=1e-5, atol=1e-7), "the rest is interpolated"
     rho = spearmanr(drops_to_map(exact, (96, 96), 16, 4).ravel(), drops_to_map(approx, (96, 96), 16, 4).ravel())
-    assert rho.statistic > 0.9
+    assert rho.statistic > 0.95
     e = explain(net, x, "occlusion", 0, window=16, stride=4, mode="approximate")
     assert e.extras["approximate"] and e.extras["computed"] == computed
 
 
 @pytest.mark.parametrize("method,params", [
-    ("occlusion", {"window": 16, "stride": 8}), ("integrated_gradients", {"steps": 20, "tolerance": 0}),
+    ("occlusion", {"window": 16, "stride": 8}), ("occlusion", {"window": 16, "stride": 8, "mode": "approximate"}),
+    ("integrated_gradients", {"steps": 20, "tolerance": 0}),
     ("smoothgrad", {"samples": 10}), ("guided_grad_cam", {}), ("saliency", {})])
 def test_progress_counts_every_pass_up_to_the_announced_total(tv, x64, method, params):
     seen = []

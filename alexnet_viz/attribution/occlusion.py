@@ -14,7 +14,7 @@ recomputing a few unchanged positions costs nothing but time).
 
 The map is put together exactly as Captum's ``Occlusion`` does it (each pixel gets the mean score
 drop of the windows that cover it, a window cropped where it overhangs the border), so the two
-give the same map up to float rounding. ``coarse_to_fine`` is an approximation of it: see there.
+give the same map up to float rounding. ``approximate_drops`` is an approximation of it: see there.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..body import max_pool2d
 from ..network import Network
 
 Score = Callable[[torch.Tensor], torch.Tensor]  # (N, classes) logits -> (N,) the explained score
@@ -104,7 +105,26 @@ def _gather(base: torch.Tensor, changed: torch.Tensor, r_in: np.ndarray, c_in: n
     base: (1, C, Hp, Wp), padded by ``offset`` (top, left). changed: (N, C, lr, lc), patch n's
     values for unpadded input rows r_in[n] + [0, lr) and columns c_in[n] + [0, lc). Crop n reads
     padded rows top[n] + [0, R) and columns left[n] + [0, Q), (R, Q) = size. Returns (N, C, R, Q).
+    On the CPU one crop at a time by slices (9% less time per batch of 32 squares here); elsewhere
+    by one indexing of all crops, which is one launch on a GPU.
     """
+    gather = _gather_slices if base.device.type == "cpu" else _gather_indexed
+    return gather(base, changed, r_in, c_in, top, left, size, offset)
+
+
+def _gather_slices(base, changed, r_in, c_in, top, left, size, offset) -> torch.Tensor:
+    lr, lc = changed.shape[2:]
+    rows, cols = size
+    out = torch.stack([base[0, :, t:t + rows, l:l + cols] for t, l in zip(top.tolist(), left.tolist())])
+    rr, cc = r_in + offset[0] - top, c_in + offset[1] - left  # each changed block's first crop row, column
+    for k, (r, q) in enumerate(zip(rr.tolist(), cc.tolist())):
+        r0, q0, r1, q1 = max(r, 0), max(q, 0), min(r + lr, rows), min(q + lc, cols)
+        if r1 > r0 and q1 > q0:
+            out[k, :, r0:r1, q0:q1] = changed[k, :, r0 - r:r1 - r, q0 - q:q1 - q]
+    return out
+
+
+def _gather_indexed(base, changed, r_in, c_in, top, left, size, offset) -> torch.Tensor:
     n, c, lr, lc = changed.shape
     rows, cols = size
     dev = base.device
@@ -166,7 +186,7 @@ def _occluded_logits(plan: _Plan, x: torch.Tensor, r0: np.ndarray, c0: np.ndarra
             changed = F.conv2d(crop, module.weight, module.bias, module.stride, 0, module.dilation,
                                module.groups)  # (N, C', size_r, size_c)
         else:
-            changed = F.max_pool2d(crop, ra.k, ra.s)
+            changed = max_pool2d(crop, ra.k, ra.s)
         a_r, b_r, a_c, b_c = lo_r, hi_r, lo_c, hi_c
         start_r, start_c = out_r, out_c
     top = plan.top  # (1, C, H', W')
@@ -226,23 +246,22 @@ def drops_to_map(drops: np.ndarray, size: tuple[int, int], window: int, stride: 
     return total / count
 
 
-def coarse_to_fine(net: Network, x: torch.Tensor, score: Score, window: int, stride: int,
-                   factor: int = 2, refine: float = 0.1, baseline: float = 0.0, batch: int = 32,
-                   tick: Callable[[], None] | None = None) -> tuple[np.ndarray, int]:
-    """An APPROXIMATE occlusion map's score drops: exact on a grid of positions ``factor`` times
-    coarser, interpolated (bilinear) in between, then exact again at every position within
-    ``factor − 1`` steps of the coarse positions whose |drop| is in the top ``refine`` fraction
-    (drilling down where the coarse map matters).
+def approximate_drops(net: Network, x: torch.Tensor, score: Score, window: int, stride: int,
+                      baseline: float = 0.0, batch: int = 32,
+                      tick: Callable[[], None] | None = None) -> tuple[np.ndarray, int]:
+    """An APPROXIMATE occlusion map's score drops: exact at every other square position, in a
+    chequerboard (a quincunx: row + column even), and at each other position the mean of its
+    exactly computed neighbours above, below, left and right.
 
     Returns (drops, computed): drops (rows, columns) like ``occlusion_drops``'s, and how many
-    positions were computed exactly rather than interpolated. Untrained and random networks have
-    rough occlusion maps, which interpolation follows least well: the README gives the rank
-    correlation with the exact map that was measured.
+    positions were computed exactly rather than interpolated (half, rounded up). The quincunx was
+    chosen by measurement over a 2× coarser grid refined where it matters most (coarse-to-fine):
+    each missing position has four computed neighbours one step away rather than two or four
+    diagonally, which is what interpolation needs on the rough maps of random networks. The
+    README gives the rank correlations with the exact map that were measured.
     """
     shape = _positions(x, window, stride)
-    coarse_r, coarse_c = (np.unique(np.r_[np.arange(0, n, factor), n - 1]) for n in shape)
-    where = np.zeros(shape, bool)
-    where[np.ix_(coarse_r, coarse_c)] = True
+    where = np.add.outer(np.arange(shape[0]), np.arange(shape[1])) % 2 == 0
     tick = tick or (lambda: None)
     drops = np.full(shape, np.nan)
     with torch.no_grad():
@@ -250,22 +269,13 @@ def coarse_to_fine(net: Network, x: torch.Tensor, score: Score, window: int, str
         plan = _Plan(net, x)
         s0 = float(score(plan.logits)[0])
         _fill(plan, x, score, s0, window, stride, baseline, batch, tick, where, drops)
-        grid = drops[np.ix_(coarse_r, coarse_c)]  # (cr, cc), exact
-        k = max(1, math.ceil(refine * grid.size))
-        more = np.zeros_like(where)
-        for i, j in zip(*np.unravel_index(np.argsort(-np.abs(grid), axis=None)[:k], grid.shape)):
-            r, c = coarse_r[i], coarse_c[j]
-            more[max(0, r - factor + 1):r + factor, max(0, c - factor + 1):c + factor] = True
-        more &= ~where
-        _fill(plan, x, score, s0, window, stride, baseline, batch, tick, more, drops)
-    by_row = np.stack([np.interp(np.arange(shape[1]), coarse_c, row) for row in grid])  # (cr, cols)
-    filled = np.stack([np.interp(np.arange(shape[0]), coarse_r, col) for col in by_row.T], 1)
-    done = where | more
-    filled[done] = drops[done]
-    return filled, int(done.sum())
+    known, count = np.pad(np.where(where, drops, 0.0), 1), np.pad(where.astype(np.float64), 1)
+    four = lambda a: a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:]  # noqa: E731 - up, down, left, right
+    filled = np.where(where, drops, four(known) / np.maximum(four(count), 1.0))
+    return filled, int(where.sum())
 
 
-def coarse_positions(size: tuple[int, int], window: int, stride: int, factor: int) -> int:
-    """How many square positions the coarse pass of ``coarse_to_fine`` computes."""
+def approximate_positions(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many square positions ``approximate_drops`` computes exactly: half, rounded up."""
     n = [len(window_starts(side, window, stride)) for side in size]
-    return int(np.prod([len(np.unique(np.r_[np.arange(0, k, factor), k - 1])) for k in n]))
+    return (n[0] * n[1] + 1) // 2

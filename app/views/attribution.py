@@ -283,8 +283,9 @@ if what == "one":
                     f"({e.extras['pieces']} pieces of the path).")
                 st.caption(f"Integrated gradients: {e.extras['note']}")
             if e.extras.get("approximate"):
-                st.warning(f"**Approximate** occlusion map (coarse-to-fine): {e.extras['computed']} of "
-                           f"{e.extras['positions']} square positions computed, the rest interpolated. "
+                st.warning(f"**Approximate** occlusion map: {e.extras['computed']} of "
+                           f"{e.extras['positions']} square positions computed (every other one), the rest "
+                           "interpolated from their neighbours. "
                            "Choose mode “exact” for Captum's map.")
             if e.layer_map is not None:
                 st.caption(f"Grad-CAM at {e.params['layer']} is {e.layer_map.shape[0]}×{e.layer_map.shape[1]} "
