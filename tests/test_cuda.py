@@ -5,6 +5,8 @@ tests/test_towers.py``. As in the app and the command line, TF32 is off (conftes
 last test measures what TF32 would change."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import skimage.data
@@ -17,7 +19,11 @@ from alexnet_viz.live import LiveProcessor
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 MODELS = ("alexnet2012", "torchvision")
-CHEAP = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4},
+# integrated gradients on a fixed rule (tolerance 0): the adaptive rule picks its pieces by
+# comparing error estimates, and where two are within rounding the GPU may pick other ones
+# (an H100 took 49 evaluations where the CPU took 65, maps 3.8% apart, both under 1%); the
+# adaptive rule's own promise on the GPU is tested below
+CHEAP = {"integrated_gradients": {"steps": 16, "tolerance": 0.0}, "smoothgrad": {"samples": 4},
          "occlusion": {"window": 57, "stride": 28}}
 
 
@@ -62,24 +68,43 @@ def test_every_attribution_method_on_the_gpu_is_the_cpus(pairs, method):
     b = explain(gpu, x.cuda(), method, 3, **CHEAP.get(method, {}))
     assert b.map.shape == a.map.shape and np.isfinite(b.map).all()
     assert abs(b.score - a.score) <= 1e-2 * abs(a.score)
-    # smoothgrad's noise comes from each device's own generator; integrated gradients' adaptive
-    # rule may split other pieces when two errors are within rounding (2.5e-3 seen on an H100)
-    limit = {"smoothgrad": None, "integrated_gradients": 1e-2}.get(method, 1e-3)
-    if limit:
-        assert relative(b.map, a.map) <= limit, method
+    # smoothgrad's noise comes from each device's own generator
+    if method != "smoothgrad":
+        assert relative(b.map, a.map) <= 1e-3, method
+
+
+def test_integrated_gradients_on_the_gpu_reaches_the_completeness_it_was_asked_for(pairs):
+    _, gpu = pairs["alexnet2012"]
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(5)) * 50
+    e = explain(gpu, x.cuda(), "integrated_gradients", 3, tolerance=0.01)
+    assert e.extras["meaningful"] and not e.extras["capped"]
+    assert e.extras["error"] <= 0.01
+    gap = e.score - e.baseline_score
+    assert abs(float(e.map.sum()) - gap) <= 0.011 * abs(gap)  # the map itself adds up to the gap
 
 
 def test_occlusion_by_incremental_inference_is_captums_map_on_the_gpu(pairs):
+    """Against Captum in float64 on the GPU. Both float32 maps are differences of nearly equal
+    scores, so each carries the float32 rounding of the score: on the CPU, for this input, ours and
+    Captum's float32 map are each 6.6e-5 off the float64 map (1.4e-5 apart); on an H100 they came
+    1.1e-4 apart. Ours may be at most 1.5 times as far from the float64 map as Captum's own float32 map is, or 1e-4."""
     from captum.attr import Occlusion
 
     _, gpu = pairs["alexnet2012"]
     x = (torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(2)) * 50).cuda()
     ours = explain(gpu, x, "occlusion", 3, window=31, stride=8)
-    with torch.no_grad():
-        ref = Occlusion(lambda z: gpu(z)[:, 3]).attribute(
-            x, sliding_window_shapes=(3, 31, 31), strides=(3, 8, 8), baselines=0.0,
-            perturbations_per_eval=32)[0].sum(0).double().cpu().numpy()
-    assert relative(ours.map, ref) <= 1e-4
+
+    def captum(net, z):
+        with torch.no_grad():
+            return Occlusion(lambda q: net(q)[:, 3]).attribute(
+                z, sliding_window_shapes=(3, 31, 31), strides=(3, 8, 8), baselines=0.0,
+                perturbations_per_eval=32)[0].sum(0).double().cpu().numpy()
+
+    exact = captum(copy.deepcopy(gpu).double(), x.double())
+    peer = captum(gpu, x)
+    print(f"occlusion on the GPU, relative to float64: ours {relative(ours.map, exact):.2e}, "
+          f"Captum float32 {relative(peer, exact):.2e}; ours to Captum {relative(ours.map, peer):.2e}")
+    assert relative(ours.map, exact) <= max(1e-4, 1.5 * relative(peer, exact))
 
 
 @pytest.mark.parametrize("model", MODELS)
