@@ -244,6 +244,8 @@ def test_the_bodys_max_pooling_computes_torchs_numbers_and_gradients(kernel, str
     (ga,) = torch.autograd.grad(ours(torch.relu(pa)), pa, g)
     (gb,) = torch.autograd.grad(ref(torch.relu(pb)), pb, g)
     assert torch.equal(ga, gb)
+    z = torch.randn(1, 2, 7, 8, dtype=torch.float64, generator=gen).requires_grad_(True)  # no ties
+    assert torch.autograd.gradcheck(ours, (z,)), "the backward from the maxima's positions"
     assert torch.equal(ours(x[0]), ref(x[0])), "a 3-D input goes to torch's own"
     assert ours.state_dict() == {} and repr(ours) == repr(ref)
 
