@@ -372,7 +372,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            "Slide a grey (dataset-mean) square over the image and record how much the target "
            "score drops: slow, but needs no gradients. Exact mode gives Captum's Occlusion map, "
            "computed by incremental inference (only the region each square changes is "
-           "recomputed); approximate mode computes every other square and only approximates that map.",
+           "recomputed); approximate mode computes every other square and only approximates "
+           "that map.",
            (Param("window", "int", 31, 3, 227, help="Side of the occluding square, in pixels."),
             Param("stride", "int", 8, 1, 227,
                   help="Pixels between window positions; at most the window."),
