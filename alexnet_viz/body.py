@@ -44,8 +44,8 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
 
-def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0,
-               ceil_mode: bool = False) -> torch.Tensor:
+def max_pool2d(x: torch.Tensor, kernel: int | tuple[int, int], stride: int | tuple[int, int],
+               padding: int | tuple[int, int] = 0, ceil_mode: bool = False) -> torch.Tensor:
     """``F.max_pool2d``, the same numbers and gradients; on the CPU pooled in channels-last order.
 
     Torch's CPU kernel for (N, C, H, W) max pooling was 5–10 times slower here than its kernel for

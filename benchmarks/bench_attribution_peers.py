@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-occlusion", action="store_true")
     p.add_argument("--samples", action="store_true",
-                   help="also: integrated gradients on the four sample photos, as multiples of one pass")
+                   help="also: integrated gradients on the four sample photos, as multiples of one pass; "
+                        "and (unless --skip-occlusion) the approximate occlusion map's rank correlation "
+                        "with the exact one on them and the synthetic photo")
     p.add_argument("--device", default="cpu", help="cpu (the default: 2 threads) or cuda")
     args = p.parse_args(argv)
     if args.device == "cpu":

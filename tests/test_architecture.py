@@ -229,15 +229,23 @@ def test_the_bodys_lrn_computes_torchs_numbers_and_gradients(size):
                                                             (3, 2, 1, True)])
 def test_the_bodys_max_pooling_computes_torchs_numbers_and_gradients(kernel, stride, padding, ceil_mode):
     import torch
+    import torch.nn.functional as F
 
     from alexnet_viz.body import MaxPool2d
 
     gen = torch.Generator().manual_seed(kernel + stride + padding)
-    x = torch.relu(torch.randn(2, 16, 13, 14, generator=gen))  # ReLU's zeros make ties, as in the network
+    x = torch.relu(torch.randn(2, 16, 13, 14, generator=gen) - 1)  # ReLU's zeros make ties, as in the network
     ours = MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
     ref = nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
     y = ours(x)
     assert torch.equal(y, ref(x)) and y.is_contiguous(), "the same values, in the usual layout"
+    # the same maxima's positions, ties included: a gradient that ignores the forward value (Captum's
+    # Deconvolution passes relu(grad) through a ReLU) would show a different choice among tied zeros
+    _, where = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), kernel, stride, padding,
+                            ceil_mode=ceil_mode, return_indices=True)
+    top, usual = F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode, return_indices=True)
+    assert (top == 0).sum() >= 10, "windows of tied zeros"
+    assert torch.equal(where, usual)
     g = torch.randn(y.shape, generator=gen)
     a = torch.randn(x.shape, generator=gen)  # through a ReLU, as in the network: ties sit where it is 0
     pa, pb = a.clone().requires_grad_(True), a.clone().requires_grad_(True)

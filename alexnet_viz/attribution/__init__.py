@@ -381,7 +381,7 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="exact: every square position, the same map as Captum's Occlusion. "
                        "approximate (NOT the exact map): every other position, in a chessboard "
                        "pattern, and each position between them the mean of its four computed "
-                       "neighbours.")),
+                       "neighbours (three at an edge, two in a corner).")),
            cost="(⌈(side − window) / stride⌉ + 1)² squares, each recomputing only the region it "
                 "changes (in batches of 32); approximate: half of the squares",
            sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
