@@ -363,6 +363,30 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lesson(args: argparse.Namespace) -> int:
+    """The eight-step lesson for IMAGE as one self-contained HTML file (a handout)."""
+    from .handout import lesson_html
+    from .images import load_image
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'lesson.html'}.")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: the folder {out.parent} does not exist.")
+    img = load_image(args.image)  # before the network: a bad image should fail fast
+    net = _network_for(args)
+    page = lesson_html(net, img, args.mode, source=Path(args.image).name)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # never a half-written handout
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"{out}: the eight-step lesson for {args.image} ({net.name}, weights {net.weights}, "
+          f"{len(page.encode()) / 1e6:.1f} MB; opens offline, prints one step a page)")
+    return 0
+
+
 def _network_for(args: argparse.Namespace):
     """The network a folder command asked for, with a download bar for first-time weights."""
     from .architecture import get_architecture
@@ -472,6 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ablate)
+
+    s = sub.add_parser("lesson", help="the eight-step lesson for an image as one self-contained HTML file")
+    s.add_argument("image")
+    s.add_argument("--out", required=True, help="the HTML file to write (pictures embedded; opens offline)")
+    s.add_argument("--model", choices=models, default="alexnet2012")
+    s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--mode", choices=["aspect", "warp"], default="aspect",
+                   help="preprocessing: keep the aspect ratio (default), or warp to 256×256 as Caffe did")
+    s.set_defaults(func=cmd_lesson)
 
     s = sub.add_parser("serve", help="start the web app")
     s.add_argument("--port", type=int, default=None)

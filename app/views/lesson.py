@@ -9,7 +9,7 @@ import streamlit as st
 import links
 import presentation
 import state
-from alexnet_viz import lesson, render
+from alexnet_viz import handout, lesson, render
 from alexnet_viz.render.tables import shape_text
 
 STEP = "_lesson_step"  # session key: the step
@@ -136,3 +136,11 @@ else:
 
 if n < lesson.STEPS:
     st.button(f"Next: {steps[n].title} →", key="lesson_next_bottom", on_click=go, args=(n + 1,))
+
+st.download_button(
+    "Download the whole lesson (HTML)", key="lesson_handout", on_click="ignore", mime="text/html",
+    file_name=f"alexnet-lesson-{sel.model}.html",
+    # made on the click, from the shared forward pass: one file, pictures inside, opens with no network
+    data=lambda: handout.lesson_html(sel.net, sel.image, sel.mode, source=sel.image_choice.name, acts=sel.acts),
+    help="All eight steps for this photo in one file, pictures included: it opens without the server "
+         "and prints one step a page.")
