@@ -14,6 +14,7 @@ import alexnet_viz as av
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
 import cache  # noqa: E402
+import classroom  # noqa: E402
 import presentation  # noqa: E402
 import state  # noqa: E402
 
@@ -39,7 +40,11 @@ av.full_float32()  # no TF32 on a GPU: every number on screen is the arithmetic 
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 page = st.navigation(PAGES)
+classroom.arrive(page, PAGES)  # a ?join= link; a follower goes to the lecturer's view
 st.sidebar.markdown("## AlexNet Explorer")
 presentation.switch()  # before the sidebar's controls: a presenter finds it at the top
+classroom.lecturer_controls()
 state.sidebar()
+classroom.follow_banner()
 page.run()
+classroom.publish(page)  # the lecturer's view, as drawn, becomes the class's

@@ -1,0 +1,282 @@
+"""A live class in the app: the lecturer leads a room, students follow it and answer its questions.
+
+* The lecturer, in presentation mode, presses "Start a class" in the sidebar: the room's code, its
+  join link and a QR code of it are shown (large, on demand, for the projector). After every run
+  of the lecturer's page, the page and its link parameters — the whole view, as a copied link
+  carries it — become the room's view. Only this session holds the room's lead token.
+* A student opens ``?join=CODE``. A small fragment polls the room's version every ``POLL_S``
+  seconds (a dictionary read, or one Redis round trip) and reruns the whole page only when the
+  lecturer's view changed, so idle followers cost almost nothing. "Explore on my own" stops
+  following; "Back to the lecturer" rejoins at the lecturer's current view.
+* A question pushed by the lecturer shows on every follower's screen under the banner; the
+  projector shows the live count and the histogram, and "Reveal" the right answer everywhere.
+
+The rooms themselves (codes, tokens, counts, expiry, Redis) are ``rooms.py``'s.
+"""
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+import presentation
+import rooms as R
+
+LEAD = "_class_lead"  # the lecturer's session: (code, lead token)
+FOLLOW = "_class_follow"  # a student's session: the code it follows
+ALONE = "_class_alone"  # a student exploring on their own (still in the class)
+SEEN = "_class_seen"  # the room version this follower last read
+APPLIED = "_class_applied"  # the (page, params) this follower's page was last sent to
+ROOM_VIEW = "_class_view"  # the room as this follower last read it (the question)
+VOTER = "_class_voter"  # a random token of this session: one answer per question, nothing else
+JOIN = "join"
+POLL_S = 1.0
+PRIVATE = (JOIN, presentation.PARAM)  # the lecturer's own switch and the join link are not the class's
+
+
+def _store() -> R.Rooms | None:
+    try:
+        return R.rooms()
+    except R.RoomError as exc:  # the operator's store is misconfigured or down: say so, nothing more
+        st.sidebar.warning(f"Live classes are not available on this server: {exc}")
+        return None
+
+
+def page_key(page) -> str:
+    return page.url_path or "/"
+
+
+def _view_params() -> dict[str, str]:
+    return {k: v for k, v in st.query_params.to_dict().items() if k not in PRIVATE}
+
+
+def arrive(page, pages) -> None:
+    """Before the sidebar: take a ``?join=`` link, and send a follower to the lecturer's view."""
+    ss = st.session_state
+    code_text = st.query_params.get(JOIN)
+    if code_text is not None:
+        del st.query_params[JOIN]
+        try:
+            code = R.clean_code(code_text)
+            store = _store()
+            if store is not None:
+                store.view(code)  # a wrong or ended code is told here
+                ss[FOLLOW], ss[ALONE] = code, False
+                ss.pop(SEEN, None), ss.pop(APPLIED, None)
+        except R.RoomError as exc:
+            st.error(str(exc), icon=":material/group_off:")
+    if ss.get(FOLLOW) and not ss.get(ALONE):
+        _go_to_lecturer(page, pages)
+
+
+def _go_to_lecturer(page, pages) -> None:
+    ss = st.session_state
+    store = _store()
+    if store is None:
+        return
+    try:
+        view = store.view(ss[FOLLOW])
+    except R.RoomError as exc:
+        ss.pop(FOLLOW, None)
+        st.info(f"{exc}", icon=":material/group_off:")
+        return
+    ss[SEEN], ss[ROOM_VIEW] = view.version, view
+    target = (view.page, view.params)
+    if view.page is None or ss.get(APPLIED) == target:
+        return
+    ss[APPLIED] = target
+    here = (page_key(page), tuple(_view_params().items()))
+    by_key = {page_key(p): p for p in pages}
+    if here != target and view.page in by_key:
+        st.switch_page(by_key[view.page], query_params=dict(view.params))
+
+
+def follow_banner() -> None:
+    """At the top of a follower's page: the banner, the question, and the poll for changes."""
+    ss = st.session_state
+    if not ss.get(FOLLOW):
+        return
+    if ss.get(ALONE):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.caption(f"You are exploring on your own (class {ss[FOLLOW]}).")
+        right.button("Back to the lecturer", key="class_back", on_click=_rejoin, icon=":material/group:")
+        return
+    _follower_panel()
+
+
+def _rejoin() -> None:
+    st.session_state[ALONE] = False
+    st.session_state.pop(APPLIED, None)
+
+
+def _alone() -> None:
+    st.session_state[ALONE] = True
+
+
+@st.fragment(run_every=POLL_S)
+def _follower_panel() -> None:
+    ss = st.session_state
+    store = _store()
+    code = ss.get(FOLLOW)
+    if store is None or code is None or ss.get(ALONE):
+        return
+    version = store.version(code)
+    if version is None:
+        ss.pop(FOLLOW, None)
+        st.info("The class has ended: you can go on exploring on your own.", icon=":material/group_off:")
+        return
+    if version != ss.get(SEEN):
+        try:
+            view = store.view(code)
+        except R.RoomError:
+            return
+        ss[SEEN], ss[ROOM_VIEW] = version, view
+        if (view.page, view.params) != ss.get(APPLIED):
+            st.rerun(scope="app")  # the lecturer's view changed: the whole page follows
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown(f":material/group: **Following the lecturer** · class {code}")
+    right.button("Explore on my own", key="class_alone", on_click=_alone)
+    _question_for_student(store, code, ss.get(ROOM_VIEW))
+
+
+def _question_for_student(store: R.Rooms, code: str, view: R.RoomView | None) -> None:
+    q = view.question if view else None
+    if q is None:
+        return
+    ss = st.session_state
+    voter = ss.setdefault(VOTER, secrets.token_urlsafe(16))
+    answered = ss.get(f"_class_answered_{code}_{q.id}")
+    with st.container(border=True):
+        st.markdown(f"**Question:** {q.text}")
+        if view.revealed and q.answer is not None:
+            mine = "" if answered is None else (" — you got it right." if answered == q.answer
+                                                else f" — you answered “{q.options[answered]}”.")
+            st.success(f"The answer: **{q.options[q.answer]}**{mine}")
+            return
+        if answered is not None:
+            st.caption(f"Your answer: “{q.options[answered]}”. Wait for the lecturer to reveal it.")
+            return
+        choice = st.radio("Your answer", range(len(q.options)), format_func=lambda i: q.options[i],
+                          index=None, key=f"class_choice_{q.id}")
+        if st.button("Answer", key=f"class_answer_{q.id}", disabled=choice is None, type="primary"):
+            try:
+                store.answer(code, q.id, choice, voter)
+                ss[f"_class_answered_{code}_{q.id}"] = choice
+                st.rerun(scope="fragment")
+            except R.RoomError as exc:
+                st.warning(str(exc))
+
+
+# -- the lecturer ---------------------------------------------------------------------------------
+def lecturer_controls() -> None:
+    """In the sidebar, in presentation mode: start a class, or run the one this session leads."""
+    ss = st.session_state
+    lead = ss.get(LEAD)
+    if lead is None:
+        if presentation.presenting() and not ss.get(FOLLOW):
+            st.sidebar.button("Start a class", key="class_start", on_click=_start, icon=":material/groups:",
+                              help="Students open a link (or scan a QR code) and their screens follow yours.")
+        return
+    code, _token = lead
+    box = st.sidebar.container(border=True)
+    box.markdown(f"**Class {code}**")
+    box.button("Show the join code", key="class_show", on_click=_show_join, width="stretch")
+    with box.expander("Ask the class"):
+        st.text_input("Question", key="class_q_text", max_chars=R.MAX_QUESTION_CHARS)
+        st.text_area("Answers, one per line", key="class_q_options", height=100)
+        st.number_input("The right answer's line (0: none, an opinion)", 0, R.MAX_OPTIONS, 0, key="class_q_right")
+        st.button("Ask", key="class_ask", on_click=_ask, type="primary")
+    with box:
+        _lecturer_counts()
+    box.button("End the class", key="class_end", on_click=_end, width="stretch")
+
+
+def _start() -> None:
+    store = R.rooms()
+    st.session_state[LEAD] = store.open()
+    st.session_state["_class_show_join"] = True
+
+
+def _end() -> None:
+    code, token = st.session_state.pop(LEAD)
+    try:
+        R.rooms().end(code, token)
+    except R.RoomError:
+        pass  # already over (expired): nothing left to close
+
+
+def _ask() -> None:
+    ss = st.session_state
+    code, token = ss[LEAD]
+    options = [line for line in str(ss.get("class_q_options", "")).splitlines() if line.strip()]
+    right = int(ss.get("class_q_right") or 0)
+    try:
+        R.rooms().ask(code, token, ss.get("class_q_text", ""), options, right - 1 if right else None)
+        ss["_class_ask_error"] = None
+    except R.RoomError as exc:
+        ss["_class_ask_error"] = str(exc)
+
+
+def _show_join() -> None:
+    st.session_state["_class_show_join"] = True
+
+
+@st.fragment(run_every=POLL_S)
+def _lecturer_counts() -> None:
+    ss = st.session_state
+    if ss.get("_class_ask_error"):
+        st.warning(ss["_class_ask_error"])
+    lead = ss.get(LEAD)
+    if lead is None:
+        return
+    try:
+        view = R.rooms().view(lead[0])
+    except R.RoomError as exc:
+        ss.pop(LEAD, None)
+        st.info(str(exc))
+        return
+    q = view.question
+    if q is None:
+        st.caption("No question asked yet.")
+        return
+    total = sum(view.counts)
+    st.markdown(f"**{q.text}** — {total} answer{'s' if total != 1 else ''}")
+    st.bar_chart({"answers": {o: c for o, c in zip(q.options, view.counts)}}, horizontal=True, height=60 + 30 * len(q.options))
+    if q.answer is not None and not view.revealed:
+        if st.button("Reveal", key=f"class_reveal_{q.id}"):
+            R.rooms().reveal(*lead)
+            st.rerun(scope="fragment")
+    elif view.revealed:
+        st.caption(f"Revealed: {q.options[q.answer]}")
+
+
+def app_root(url: str | None, page) -> str:
+    """The app's own address from this page's (``st.context.url``): the page's path taken off."""
+    base = (url or "").split("?")[0].split("#")[0].rstrip("/")
+    if page.url_path and base.endswith("/" + page.url_path):
+        base = base[: -len(page.url_path) - 1]
+    return base
+
+
+@st.dialog("Join the class", width="large")
+def _join_dialog(code: str, base: str) -> None:
+    link = R.join_url(base, code)
+    left, right = st.columns([1, 1], vertical_alignment="center")
+    left.markdown(f"## {code}")
+    left.markdown(f"Open **{link}** or scan the code.")
+    right.image(R.qr_svg(link, scale=12), width="stretch", alt=f"QR code of the class link {link}")
+
+
+def publish(page) -> None:
+    """After the lecturer's page ran: its view becomes the room's (a no-op when nothing changed)."""
+    ss = st.session_state
+    lead = ss.get(LEAD)
+    if lead is None:
+        return
+    if ss.pop("_class_show_join", False):
+        _join_dialog(lead[0], app_root(st.context.url, page))
+    try:
+        R.rooms().show(lead[0], lead[1], page_key(page), _view_params())
+    except R.RoomError as exc:
+        ss.pop(LEAD, None)
+        st.sidebar.info(str(exc))

@@ -1,0 +1,135 @@
+"""A live class through AppTest (app/classroom.py): the lecturer starts a class in presentation mode,
+a student's ``?join=`` session follows the lecturer's page and its controls, a student's own clicks
+never change the room, questions reach the student and count once, a wrong code gets a sentence."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_support import APP, offline_pretrained_weights
+
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def fresh_rooms(monkeypatch):
+    offline_pretrained_weights(monkeypatch)
+    monkeypatch.delenv("ALEXNET_VIZ_ROOMS", raising=False)
+    import rooms
+
+    monkeypatch.setattr(rooms, "_store", rooms.MemoryRooms())
+    yield rooms
+
+
+def lecturer() -> tuple[AppTest, str]:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"
+    at.run()
+    at.sidebar.button(key="class_start").click().run()
+    assert not at.exception, at.exception
+    return at, at.session_state["_class_lead"][0]
+
+
+def student(code: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["join"] = code
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def banner(at: AppTest) -> str:
+    return " ".join(m.value for m in at.main.markdown)
+
+
+def test_start_a_class_only_in_presentation_mode():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert "class_start" not in [b.key for b in at.sidebar.button]
+    at, code = lecturer()
+    assert f"Class {code}" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_the_student_follows_a_page_a_step_and_a_layer(fresh_rooms):
+    lead, code = lecturer()
+    lead.query_params["step"] = "3"
+    lead.switch_page("views/lesson.py").run()
+    stu = student(code)
+    assert "Following the lecturer" in banner(stu)
+    assert [h.value for h in stu.main.subheader][0].startswith("Step 3 of 8")
+
+    lead.button(key="lesson_next").click().run()  # the lecturer goes on to step 4
+    assert fresh_rooms.rooms().view(code).params == (("step", "4"),)
+    stu.run()  # what the student's poll does when the version changed
+    assert [h.value for h in stu.main.subheader][0].startswith("Step 4 of 8")
+
+    lead.switch_page("views/feature_maps.py").run()
+    lead.selectbox(key="fm_layer").set_value("conv2").run()
+    stu.run()
+    assert not stu.exception, stu.exception
+    assert stu.selectbox(key="fm_layer").value == "conv2"
+
+
+def test_a_student_cannot_change_what_the_room_shows(fresh_rooms):
+    lead, code = lecturer()
+    lead.query_params["step"] = "2"
+    lead.switch_page("views/lesson.py").run()
+    before = fresh_rooms.rooms().view(code)
+    stu = student(code)
+    stu.button(key="lesson_next").click().run()  # the student clicks on: only their page moves
+    stu.query_params["present"] = "1"
+    stu.run()
+    assert "class_start" not in [b.key for b in stu.sidebar.button], "a follower is offered no lead"
+    assert fresh_rooms.rooms().view(code) == before
+
+
+def test_explore_on_my_own_and_back(fresh_rooms):
+    lead, code = lecturer()
+    lead.query_params["step"] = "5"
+    lead.switch_page("views/lesson.py").run()
+    stu = student(code)
+    stu.button(key="class_alone").click().run()
+    assert "exploring on your own" in " ".join(c.value for c in stu.main.caption)
+    lead.button(key="lesson_next").click().run()  # step 6: the student stays where they are
+    stu.run()
+    assert [h.value for h in stu.main.subheader][0].startswith("Step 5 of 8")
+    stu.button(key="class_back").click().run()
+    stu.run()
+    assert [h.value for h in stu.main.subheader][0].startswith("Step 6 of 8")
+
+
+def test_a_question_is_answered_once_and_revealed(fresh_rooms, monkeypatch):
+    monkeypatch.setattr(fresh_rooms, "ANSWER_GAP_S", 0.0)
+    lead, code = lecturer()
+    lead.sidebar.text_input(key="class_q_text").set_value("Which layer halves the maps?")
+    lead.sidebar.text_area(key="class_q_options").set_value("conv1\npool1\nfc6")
+    lead.sidebar.number_input(key="class_q_right").set_value(2)
+    lead.sidebar.button(key="class_ask").click().run()
+    q = fresh_rooms.rooms().view(code).question
+    assert q.options == ("conv1", "pool1", "fc6") and q.answer == 1
+    stu = student(code)
+    assert "Which layer halves the maps?" in banner(stu)
+    stu.radio(key=f"class_choice_{q.id}").set_value(1).run()
+    stu.button(key=f"class_answer_{q.id}").click().run()
+    assert fresh_rooms.rooms().view(code).counts == (0, 1, 0)
+    stu.run()
+    assert "Your answer" in " ".join(c.value for c in stu.main.caption)
+    assert not any(r.key == f"class_choice_{q.id}" for r in stu.radio), "one answer per student"
+    lead.run()
+    lead.button(key=f"class_reveal_{q.id}").click().run()
+    stu.run()
+    assert any("The answer: **pool1**" in s.value and "right" in s.value for s in stu.success)
+
+
+def test_a_wrong_or_ended_code_gets_a_sentence(fresh_rooms):
+    stu = student("NOTACODE")
+    assert any("not a class code" in e.value for e in stu.error)
+    stu = student("ABCDEFG")
+    assert any("no class with the code ABCDEFG" in e.value for e in stu.error)
+    lead, code = lecturer()
+    stu = student(code)
+    lead.sidebar.button(key="class_end").click().run()
+    stu.run()
+    assert "Following the lecturer" not in banner(stu)
+    assert any("ended" in i.value for i in stu.info)
