@@ -442,14 +442,25 @@ def _wake_once(manager, loop, first_seen_idle: dict[str, float], woken: set[str]
 
 
 # -- attribution results --------------------------------------------------------------------------
-# ``sel`` below is a ``state.Selection`` (not imported: state imports this module).
-def _params_key(params) -> tuple:
-    return tuple(sorted(params.items()))
+# ``sel`` below is a ``state.Selection`` (not imported: state imports this module); every key is
+# made by ``sel.key``, which names what the result depends on.
+def key_part(value) -> Hashable:
+    """A parameter as a key's part: equal parameters give equal parts, whatever order a dict's
+    items came in or whether a sequence is a list or a tuple; numpy scalars become numbers."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), key_part(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(key_part(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(key_part(v) for v in value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def explanation_key(sel, method: str, params, target) -> tuple:
     """What an explanation depends on, and nothing a display control changes."""
-    return ("explain", sel.model, str(sel.weights), sel.digest, method, _params_key(params), target)
+    return sel.key("explain", method, params, target)
 
 
 def explanation(sel, method: str, params, target, progress=None):
@@ -464,8 +475,8 @@ def explanation(sel, method: str, params, target, progress=None):
 
 
 def sanity_key(sel, methods, target) -> tuple:
-    return ("sanity", sel.model, str(sel.weights), sel.digest,
-            tuple((m, _params_key(p)) for m, p in methods.items()), target)
+    """What a sanity check depends on: the methods in their order, each with its parameters."""
+    return sel.key("sanity", tuple(methods.items()), target)
 
 
 def cached_sanity(sel, methods, target):
