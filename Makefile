@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast test-scale bench clean
 
 # The venv is (re)built whenever requirements.txt or pyproject.toml is newer than it.
 $(STAMP): requirements.txt pyproject.toml
@@ -18,6 +18,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q
+
+# The optional scale extra (Ray Data indexing): installs requirements-scale.txt into the venv and
+# runs the tests marked `scale`, which `make test` skips, each with a sentence, while Ray is absent.
+test-scale: $(STAMP)
+	$(PY) -m pip install -q -r requirements-scale.txt
+	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q -m scale
 
 # The inner loop: no browser, nothing marked slow.
 test-fast: $(STAMP)

@@ -54,10 +54,11 @@ def full_float32() -> None:
     """Turn off TF32 for this process's CUDA convolutions and matrix products.
 
     On Ampere and later GPUs cuDNN's default (``torch.backends.cudnn.allow_tf32``) rounds a
-    convolution's inputs to 10-bit mantissas: on an H100, conv2's activations moved more than 1e-4
-    from the CPU's and saliency maps up to 8% (correlation 0.997); a unit's value would carry
-    TF32's rounding, which the float64 terms shown beside it do not. A process-wide switch, so the library never flips it on import: the
-    app and the command line call it once, since they own their process. No effect on the CPU.
+    convolution's inputs to 10-bit mantissas, so activations and attribution maps drift from the
+    CPU's, and a unit's value would carry TF32's rounding, which the float64 terms shown beside it
+    do not. With it off, a GPU computes in full float32 like the CPU. A process-wide switch, so the
+    library never flips it on import: the app and the command line call it once, since they own
+    their process. No effect on the CPU.
     """
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -188,8 +189,8 @@ class Network(nn.Module):
         """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device.
 
         ``mode="aspect"`` (the default): shorter side to 256 keeping the aspect ratio, centre crop.
-        ``mode="warp"``: Caffe's reference pipeline, with which bvlc_alexnet's 57.1% / 80.2% were
-        measured: the whole image warped to 256×256 ignoring its aspect ratio, then the centre
+        ``mode="warp"``: Caffe's reference pipeline (the one bvlc_alexnet's published accuracy
+        comes from): the whole image warped to 256×256 ignoring its aspect ratio, then the centre
         crop; Caffe subtracts a 256×256 mean image, approximated here by its channel means.
         """
         return preprocess_image(self.arch.name, img, mode).to(self.device)
@@ -242,8 +243,7 @@ def preprocess_image(model: str, img, mode: str = "aspect") -> torch.Tensor:
 def image_pixels(model: str, img, mode: str = "aspect") -> torch.Tensor:
     """The first half of ``preprocess_image``: the crop the network sees (``view_image``) as its
     uint8 pixels, (1, crop, crop, 3), channels last as decoded. No torch arithmetic runs here, so
-    a decoding thread can call it without waking torch's intra-op threads (a per-image tensor op
-    on a busy 2-core machine cost ~30 ms of CPU time in thread hand-offs, against ~3 ms of work)."""
+    a decoding thread can call it without waking torch's intra-op threads."""
     return torch.from_numpy(np.array(view_image(model, img, mode)))[None]  # (1, crop, crop, 3) uint8
 
 

@@ -39,11 +39,12 @@ def parse_devices(device: str) -> tuple[torch.device, torch.device] | None:
 def reads(arch, layer) -> str:
     """What the towers of one row read: their own half (OWN), both halves (BOTH: the input is
     copied across), their own half plus the neighbouring channels across the boundary (EDGES:
-    Caffe's LRN), or an unsplit layer on the first device reading both (FIRST: fc8)."""
+    Caffe's LRN), or an unsplit layer on the first device reading both (FIRST: fc8). From the
+    table's ``towers`` and ``cross_tower``."""
     if layer.kind in ("conv", "linear"):
         if layer.towers == 1:
             return FIRST
-        return OWN if layer.groups == layer.towers else BOTH
+        return BOTH if layer.cross_tower else OWN
     return EDGES if layer.kind == "lrn" else OWN
 
 
@@ -69,17 +70,17 @@ class TwoDeviceNetwork(Network):
         for layer in self.arch.layers:
             if layer.kind in ("conv", "linear") and layer.towers == 2:
                 m = self.body.get_submodule(layer.module)
-                half = layer.out_channels // 2
-                self.tower2[layer.name] = (m.weight[half:].detach().to(devices[1], copy=True),
-                                           m.bias[half:].detach().to(devices[1], copy=True))
+                ch = self.arch.towers(layer.name)[1].channels  # GPU 2's, from the table
+                self.tower2[layer.name] = (m.weight[ch.start:ch.stop].detach().to(devices[1], copy=True),
+                                           m.bias[ch.start:ch.stop].detach().to(devices[1], copy=True))
 
     def tower_weights(self, layer: str, tower: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) of one tower's half of a split layer, on that tower's device."""
         if tower == 1:
             return self.tower2[layer]
         m = self.body.get_submodule(self.arch.layer(layer).module)
-        half = m.weight.shape[0] // 2
-        return m.weight[:half], m.bias[:half]  # views into the body, on the first device
+        ch = self.arch.towers(layer)[0].channels  # GPU 1's, from the table
+        return m.weight[ch.start:ch.stop], m.bias[ch.start:ch.stop]  # views into the body, on the first device
 
     def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
         if upto is not None and upto not in self.arch.names():

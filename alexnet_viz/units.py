@@ -129,12 +129,11 @@ def _window(layer: Layer, interval: tuple[int, int], n_in: int, n_out: int) -> t
     return a, b  # relu, lrn, dropout: position by position
 
 
-def _reads(layer: Layer, channel: int, c_in: int) -> range:
-    """The source channels that output ``channel`` of ``layer`` reads, out of c_in."""
+def _reads(arch: Architecture, layer: Layer, channel: int, c_in: int) -> range:
+    """The source channels that output ``channel`` of ``layer`` reads, out of c_in (a conv's:
+    the architecture's ``input_channels``, from the table's groups)."""
     if layer.kind == "conv":
-        per_group = c_in // layer.groups
-        group = channel // (layer.out_channels // layer.groups)
-        return range(group * per_group, (group + 1) * per_group)
+        return arch.input_channels(layer.name, channel)
     if layer.kind == "linear":
         return range(c_in)
     if layer.kind == "lrn":  # torch pads size//2 channels before and (size-1)//2 after
@@ -275,7 +274,7 @@ def trace_unit(net: Network, x: torch.Tensor, layer: str, channel: int, row: int
     value = float(out[channel] if row is None else out[channel, row, col])
 
     kind = KINDS[spec.kind]
-    in_channels = _reads(spec, channel, src_shape[0] if kind != "linear" else math.prod(src_shape))
+    in_channels = _reads(arch, spec, channel, src_shape[0] if kind != "linear" else math.prod(src_shape))
     here = None if row is None else (row, row + 1, col, col + 1)
     window = _down(arch, shapes, layer, source, here)
     weight = bias = terms = None
@@ -317,7 +316,7 @@ def _projective_field(arch: Architecture, shapes: dict, layer: str, channel: int
     feature = channel  # what the reader calls this unit: fc6 reads pool5 flattened in (C, H, W) order
     if spec.kind == "linear" and here is not None:
         feature = int(np.ravel_multi_index((channel, here[0], here[2]), shapes[layer]))
-    channels = [o for o in range(out[0]) if feature in _reads(spec, o, c_in)]
+    channels = [o for o in range(out[0]) if feature in _reads(arch, spec, o, c_in)]
     if len(out) == 1:
         return {reader: (range(channels[0], channels[-1] + 1), None)}
     sides = []
@@ -393,7 +392,7 @@ def strongest_reader(net: Network, acts: Acts, u: Unit) -> Position | None:
     ys, xs = np.arange(box[0], box[1]), np.arange(box[2], box[3])
     if spec.kind == "conv":
         w = _param(net, spec, "weight", slice(channels.start, channels.stop))  # (readers, Cin/groups, k, k)
-        first = _reads(spec, channels.start, u.shape[0]).start
+        first = _reads(net.arch, spec, channels.start, u.shape[0]).start
         oc, oy, ox = (a.reshape(-1) for a in np.meshgrid(np.arange(channels.start, channels.stop), ys, xs,
                                                          indexing="ij"))
         ky = u.row - (oy * spec.stride - spec.padding)  # where u sits in each reader's kernel

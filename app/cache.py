@@ -233,8 +233,8 @@ def freeze_long_lived() -> None:
     """Once per process: import the pages' modules and ``gc.freeze()`` everything alive so far.
 
     Streamlit runs ``gc.collect(2)`` after every script run (``runner.postScriptGC``), which walks
-    every object in the process: with torch, Captum and plotly loaded, ~440,000 of them, 0.18 CPU-s
-    on this machine, on each click of each student. Frozen objects are skipped by every collection;
+    every object in the process, torch's, Captum's and plotly's included, on each click of each
+    student. Frozen objects are skipped by every collection;
     they are modules, classes and functions that live as long as the process anyway. Objects made
     afterwards (sessions, images, results) are collected as before.
     """
@@ -262,8 +262,8 @@ def torch_threads(raw: str | None, cores: int | None = None) -> int | None:
     cores, at least 1.
 
     A server works for many sessions at once: their requests already run side by side on the
-    cores, and torch's worker threads spin while they wait, so two threads per operation on a
-    2-core server cost about a third more CPU per walkthrough than one (``bench_load.py``).
+    cores, and torch's worker threads spin while they wait, so more threads per operation cost
+    CPU without finishing a session's work sooner (``bench_load.py`` measures it).
     """
     cores = max(1, cores or os.cpu_count() or 1)
     return _threads_setting(raw, max(1, cores // 2), cores)
@@ -305,8 +305,7 @@ def blas_threads(raw: str | None, cores: int | None = None) -> int | None:
     the core count), ``0`` for the library's own default (None: leave it), unset or unreadable: 1.
 
     The pages' BLAS work is small (placing a map on the input, a unit's terms, kernel statistics):
-    more threads only spin. With OpenBLAS's 2 threads on a 2-core server, a walkthrough's script
-    side took 1.24 CPU-seconds, with 1 thread 0.94, at the same wall time (bench_session.py).
+    more threads only spin, costing CPU at the same wall time (``bench_session.py`` measures it).
     """
     return _threads_setting(raw, 1, max(1, cores or os.cpu_count() or 1))
 
@@ -442,14 +441,25 @@ def _wake_once(manager, loop, first_seen_idle: dict[str, float], woken: set[str]
 
 
 # -- attribution results --------------------------------------------------------------------------
-# ``sel`` below is a ``state.Selection`` (not imported: state imports this module).
-def _params_key(params) -> tuple:
-    return tuple(sorted(params.items()))
+# ``sel`` below is a ``state.Selection`` (not imported: state imports this module); every key is
+# made by ``sel.key``, which names what the result depends on.
+def key_part(value) -> Hashable:
+    """A parameter as a key's part: equal parameters give equal parts, whatever order a dict's
+    items came in or whether a sequence is a list or a tuple; numpy scalars become numbers."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), key_part(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(key_part(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(key_part(v) for v in value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def explanation_key(sel, method: str, params, target) -> tuple:
     """What an explanation depends on, and nothing a display control changes."""
-    return ("explain", sel.model, str(sel.weights), sel.digest, method, _params_key(params), target)
+    return sel.key("explain", method, params, target)
 
 
 def explanation(sel, method: str, params, target, progress=None):
@@ -464,8 +474,8 @@ def explanation(sel, method: str, params, target, progress=None):
 
 
 def sanity_key(sel, methods, target) -> tuple:
-    return ("sanity", sel.model, str(sel.weights), sel.digest,
-            tuple((m, _params_key(p)) for m, p in methods.items()), target)
+    """What a sanity check depends on: the methods in their order, each with its parameters."""
+    return sel.key("sanity", tuple(methods.items()), target)
 
 
 def cached_sanity(sel, methods, target):

@@ -77,7 +77,7 @@ def choose(sel, link=None) -> tuple[av.Index | None, str | None]:
     name = st.sidebar.selectbox("Photo index", names, key="photo_index",
                                 help=f"Indexes in {index_dir()}; make one with `alexnet-viz index`.")
     folder = index_dir() / name
-    key = ("index", str(folder), _stamp(folder), sel.model, str(sel.weights))
+    key = sel.key("index", str(folder), _stamp(folder), photo=False)
     try:
         return cache.store().get_or_compute(key, lambda: av.open_index(folder, net=sel.net)), None
     except av.PhotoIndexError as exc:
@@ -106,7 +106,7 @@ def top_patches(ix: av.Index, layer: str, channel: int, k: int = 9) -> list[tupl
 def nearest(ix: av.Index, sel, k: int = 6) -> list[tuple[str, float]]:
     """The k indexed photos nearest the current photo in fc7 space (no second forward pass)."""
     fc7 = sel.acts[av.index.store.FEATURE]
-    return cache.store().get_or_compute(_key(ix, "nearest", sel.digest, k), lambda: ix.nearest(fc7, k))
+    return cache.store().get_or_compute(sel.key("nearest", str(ix.folder), _stamp(ix.folder), k), lambda: ix.nearest(fc7, k))
 
 
 def thumbnail(path: str) -> np.ndarray | None:

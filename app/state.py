@@ -10,6 +10,7 @@ and uploads are kept at most ``KEEP_SIDE`` pixels on the longer side.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -179,13 +180,21 @@ class Selection:
     def untrained(self) -> bool:
         return self.net.weights == "untrained"
 
-    def _key(self, what: str) -> tuple:
-        return (what, self.model, str(self.weights), self.digest, self.mode)
+    def key(self, what: str, *params, photo: bool = True) -> tuple:
+        """The shared store's key for a result of this selection: ``what`` it is, the network
+        (model and weights) and, unless ``photo=False``, the input the network reads (the photo's
+        digest and the preprocessing mode), then ``params`` (``cache.key_part``: equal
+        parameters, equal keys). Every shared result is keyed here, so none can be keyed by less
+        than the selection it was computed from; ``photo=False`` is for results of the network
+        alone (a layer's weights, a feature visualisation, an index opened for it)."""
+        network = (self.model, str(self.weights))
+        seen = (self.digest, self.mode) if photo else ()
+        return (what, *network, *seen, *(cache.key_part(p) for p in params))
 
     @cached_property
     def x(self) -> torch.Tensor:
         """The preprocessed input, (1, 3, crop, crop), on the network's device (do not modify)."""
-        return cache.store().get_or_compute(self._key("x"), lambda: self.net.preprocess(self.image, self.mode))
+        return cache.store().get_or_compute(self.key("x"), lambda: self.net.preprocess(self.image, self.mode))
 
     @cached_property
     def view(self) -> Image.Image:
@@ -195,7 +204,7 @@ class Selection:
     @cached_property
     def forward(self) -> Forward:
         """The shared forward pass for this (network, image): computed once for every session."""
-        key = self._key("forward")
+        key = self.key("forward")
         hit = cache.store().get(key)
         if hit is not None:
             return hit
@@ -217,8 +226,8 @@ class Selection:
             choice = weights if isinstance(weights, WeightsChoice) else WeightsChoice(str(weights))
             net = cache.network(self.model, choice.weights)
         module = net.body.get_submodule(net.arch.layer(layer).module)
-        return cache.store().get_or_compute(("weight", self.model, str(choice), layer),
-                                            lambda: module.weight.detach().cpu().numpy().copy())
+        key = dataclasses.replace(self, net=net, weights=choice).key("weight", layer, photo=False)
+        return cache.store().get_or_compute(key, lambda: module.weight.detach().cpu().numpy().copy())
 
 
 def selection() -> Selection:

@@ -32,7 +32,7 @@ def _params(sel) -> dict:
 
 
 def _key(sel, layer: str, channel: int, p: dict) -> tuple:
-    return ("featvis", sel.model, str(sel.weights), layer, channel, p["steps"], p["size"], p["seed"])
+    return sel.key("featvis", layer, channel, p, photo=False)
 
 
 def cached(sel, layer: str, channel: int) -> np.ndarray | None:

@@ -211,7 +211,8 @@ def our_probabilities(net, images) -> tuple[list[torch.Tensor], list[np.ndarray]
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["v1", "v2"])
 def test_probabilities_match_opencvs_caffe_importer(bvlc_shaped, layout):
-    cv2 = pytest.importorskip("cv2", reason="opencv-python-headless<5 is in requirements.txt")
+    cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed: pip install -r requirements.txt "
+                              "brings opencv-python-headless<5.")
     path = bvlc_shaped[layout]
     net = load_network("alexnet2012", str(path), device="cpu")
     reference = cv2.dnn.readNetFromCaffe(str(DEPLOY), str(path))

@@ -17,7 +17,8 @@ import alexnet_viz as av
 from alexnet_viz.attribution import ATTRIBUTION_METHODS, explain
 from alexnet_viz.live import LiveProcessor
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="No CUDA GPU is visible to torch here: these tests run on a machine with one.")
 MODELS = ("alexnet2012", "torchvision")
 # integrated gradients: its own tests below
 CHEAP = {"integrated_gradients": {"steps": 16, "tolerance": 0.0}, "smoothgrad": {"samples": 4},

@@ -27,8 +27,14 @@ ray_missing = None
 try:
     import ray  # noqa: F401
     import ray.data  # noqa: F401
-except ImportError as exc:  # the default install has no Ray; CI installs the scale extra
-    ray_missing = f"Ray is not installed (pip install 'alexnet-viz[scale]'): {exc}"
+except ImportError as exc:  # the default install has no Ray; `make test-scale` installs the scale extra
+    ray_missing = (f"Ray is not installed ({exc}): it comes with the optional scale extra, which "
+                   f"`make test-scale` installs (or pip install -r requirements-scale.txt).")
+
+
+def needs_ray(test):
+    """A test of the optional scale extra: run by `make test-scale`, skipped with a sentence without Ray."""
+    return pytest.mark.scale(pytest.mark.skipif(ray_missing is not None, reason=ray_missing or "")(test))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +57,7 @@ def tables(out: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(ray_missing is not None, reason=ray_missing or "")
+@needs_ray
 def test_the_ray_index_equals_the_local_one(net, tmp_path, monkeypatch):
     photos = make_folder(tmp_path / "photos", net)
     local = av.build_index(photos, net, tmp_path / "local", batch_size=4)
@@ -102,6 +108,7 @@ def test_the_decoding_worker_skips_contents_the_index_holds(net, tmp_path):
     assert out["x"][2] == b"" and out["error"][2]  # a file that is not a photo: its reason
 
 
+@needs_ray
 def test_the_network_worker_equals_the_local_pass_and_refuses_other_weights(net, tmp_path):
     import torch
 
@@ -139,7 +146,7 @@ def test_without_ray_asking_for_it_is_one_sentence(net, tmp_path, monkeypatch, c
         av.build_index(tmp_path / "photos", net, tmp_path / "ix3", ray="cluster")
 
 
-@pytest.mark.skipif(ray_missing is not None, reason=ray_missing or "")
+@needs_ray
 def test_ray_auto_without_a_cluster_is_one_sentence(tmp_path, monkeypatch):
     from alexnet_viz.index.ray_build import ray_session
 

@@ -279,7 +279,8 @@ def test_an_explicit_device_is_honoured_or_refused_with_a_sentence(monkeypatch, 
         pick_device("gpu")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU path is tested above)")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="No CUDA GPU is visible to torch here (the CPU path is tested above).")
 def test_on_a_gpu_the_network_and_its_inputs_live_there():
     gpu = av.load_network("alexnet2012", weights="untrained", device="auto")
     assert gpu.device.type == "cuda"

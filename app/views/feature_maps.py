@@ -152,7 +152,7 @@ else:
     chosen = ss.get(f"fm_channel_{layer}", order[0])  # the channel box's value (its default: the first)
     cols = st.columns(len(grids))
     for col, (tower, grid) in zip(cols, grids.items()):
-        view_key = ("fm_tiles", sel.model, str(sel.weights), sel.digest, sel.mode, layer, sort, shared, tower)
+        view_key = sel.key("fm_tiles", layer, sort, shared, tower)
         pic = cache.store().get_or_compute(view_key, lambda grid=grid: render.labelled_tiles(grid, "viridis"))
         if chosen in grid.channels:  # framed: the component encodes this one (it changes with the channel)
             shown = render.mark_tile(pic, grid, chosen)

@@ -78,17 +78,11 @@ if sel.untrained:
             "a prediction means little until the pretrained weights are loaded.")
 
 
-def key(what: str, *params) -> tuple:
-    return (what, sel.model, str(sel.weights), sel.digest, *params)
-
-
 def effect(**change) -> lab.Effect:
     """The shared before/after of one change; a change this network cannot make stops the page
     with the library's sentence."""
-    params = tuple(sorted((k, tuple((layer, tuple(c)) for layer, c in v.items()) if isinstance(v, dict) else v)
-                          for k, v in change.items()))
     try:
-        return cache.store().get_or_compute(key("lab-effect", params),
+        return cache.store().get_or_compute(sel.key("lab-effect", change),
                                             lambda: lab.ablation_effect(net, sel.x, **change))
     except ValueError as exc:
         st.info(str(exc))
@@ -202,7 +196,7 @@ elif exp == "tencrop":
         return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops])}
 
     with st.spinner("Running the ten crops…"):
-        tc = cache.store().get_or_compute(key("lab-tencrop"), _ten)
+        tc = cache.store().get_or_compute(sel.key("lab-tencrop"), _ten)
     for row in (0, 5):
         cols = st.columns(5)
         for i in range(row, row + 5):
@@ -215,7 +209,7 @@ elif exp == "tencrop":
     show_effect(lab.Effect(tc["crop_probs"][4], tc["probs"], names), "ten-crop average", "centre crop")
 
 elif exp == "dropout":
-    d = cache.store().get_or_compute(key("lab-dropout-scaling"), lambda: lab.dropout_scaling(net, sel.x))
+    d = cache.store().get_or_compute(sel.key("lab-dropout-scaling"), lambda: lab.dropout_scaling(net, sel.x))
     s1, s2 = st.columns(2)
     s1.markdown("**Why it is off at test time.** The paper keeps each unit with probability 0.5 while "
                 "training and multiplies the outputs by 0.5 at test time; torch instead multiplies the kept "
@@ -231,7 +225,7 @@ elif exp == "dropout":
     link.seed("passes", "lab_mc_n", links.one_of(range(10, 101, 10)), default=30)
     n = st.slider("Monte-Carlo passes with dropout on", 10, 100, 30, step=10, key="lab_mc_n")
     link.write()
-    mc = cache.store().get_or_compute(key("lab-mc", n), lambda: lab.mc_dropout(net, sel.x, n=n))
+    mc = cache.store().get_or_compute(sel.key("lab-mc", n), lambda: lab.mc_dropout(net, sel.x, n=n))
     five = [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
     st.plotly_chart(render.mc_dropout_figure(mc, names, five), theme=None, key="lab_mc_figure")
     agree = int((mc.argmax(axis=1) == top).sum())
@@ -289,6 +283,6 @@ else:  # paint
         st.info("Paint over the photo: the top-5 before and after appear here as soon as you lift the pen.")
         st.stop()
     right.image(painted, width=w, output_format="PNG", caption=f"What the network reads: your strokes over the {w}×{h} crop")
-    e = cache.store().get_or_compute(key("lab-paint", sel.mode, av.image_digest(painted)),
+    e = cache.store().get_or_compute(sel.key("lab-paint", av.image_digest(painted)),
                                      lambda: lab.painted_effect(net, view, painted, before=sel.acts))
     show_effect(e, "painted", "unpainted")

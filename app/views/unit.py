@@ -257,7 +257,7 @@ view = np.asarray(sel.view)  # (crop, crop, 3) uint8: what the network sees
 h, w = view.shape[:2]
 box = UF.clip_box(u.receptive_field, h, w)
 y0, y1, x0, x1 = box
-erf = cache.store().get_or_compute(("erf", sel.model, str(sel.weights), sel.digest, layer, channel, row, col),
+erf = cache.store().get_or_compute(sel.key("erf", layer, channel, row, col),
                                    lambda: av.effective_receptive_field(sel.net, sel.x, layer, channel, row, col))
 share = UF.erf_share(erf, u.receptive_field)
 cy0, cy1, cx0, cx1 = share.centre
