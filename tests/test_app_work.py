@@ -1,0 +1,183 @@
+"""The server's one queue for costly jobs (app/work.py): bounded concurrency, one job per visitor,
+cancel on Stop and on a closed tab, single flight through the queue and the shared store, and the
+operator's ceilings on what a link may ask for. Counted with events, never timed."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app_support import APP, fresh_caches, offline_pretrained_weights  # noqa: F401  (puts app/ on the path)
+import cache  # noqa: E402
+import work  # noqa: E402
+
+WAIT = 30  # seconds an event may take on a loaded machine before the test fails (not a timing check)
+
+
+class Gate:
+    """Jobs that block until released, counting how many run at once."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+        self.calls = 0
+
+    def fn(self, value, steps: int = 0):
+        def run(progress):
+            with self.lock:
+                self.now += 1
+                self.calls += 1
+                self.most = max(self.most, self.now)
+            self.started.release()
+            try:
+                i = 0
+                while not self.release.wait(0.01):
+                    progress(i, steps or 1)  # the library reports steps as it goes; a cancel raises here
+                    i += 1
+                return value
+            finally:
+                with self.lock:
+                    self.now -= 1
+        return run
+
+
+def test_at_most_n_jobs_run_at_once_and_all_finish():
+    q, g = work.Queue(2), Gate()
+    jobs = [q.submit(f"s{i}", ("k", i), g.fn(i)) for i in range(5)]
+    for _ in range(2):
+        assert g.started.acquire(timeout=WAIT)
+    assert not g.started.acquire(timeout=0.2)  # the third waits for a slot
+    assert q.running == 2 and q.waiting == 3
+    assert [q.place(j) for j in jobs] == [0, 0, 1, 2, 3]
+    g.release.set()
+    assert [j.finished.wait(WAIT) for j in jobs] == [True] * 5
+    assert [j.value() for j in jobs] == [0, 1, 2, 3, 4]
+    assert g.most == 2 and q.peak == 2
+    assert q.running == 0 and q.waiting == 0
+
+
+def test_one_job_per_visitor_a_second_request_replaces_the_first():
+    q, g = work.Queue(1), Gate()
+    first = q.submit("alice", "a", g.fn("A"))
+    assert g.started.acquire(timeout=WAIT)
+    assert q.submit("alice", "a", g.fn("again")) is first  # the same request: the same job
+    second = q.submit("alice", "b", g.fn("B"))
+    assert second is not first and q.current("alice") is second
+    assert first.finished.wait(WAIT)
+    with pytest.raises(work.Cancelled):
+        first.value()
+    assert g.started.acquire(timeout=WAIT)  # the replacement runs once the first has stopped
+    g.release.set()
+    assert second.finished.wait(WAIT) and second.value() == "B"
+    assert g.most == 1
+
+
+def test_stop_cancels_a_running_job_at_its_next_progress_report_and_frees_the_slot():
+    q, g = work.Queue(1), Gate()
+    running = q.submit("alice", "a", g.fn("A", steps=10**6))
+    assert g.started.acquire(timeout=WAIT)
+    queued = q.submit("bob", "b", g.fn("B"))
+    assert q.place(queued) == 1
+    assert q.cancel("alice") and q.current("alice") is None
+    assert running.finished.wait(WAIT)
+    with pytest.raises(work.Cancelled):
+        running.value()
+    assert g.started.acquire(timeout=WAIT)  # bob's job started in the freed slot
+    g.release.set()
+    assert queued.finished.wait(WAIT) and queued.value() == "B"
+    assert g.calls == 2
+
+
+def test_stop_of_a_queued_job_removes_it_without_running_it():
+    q, g = work.Queue(1), Gate()
+    q.submit("alice", "a", g.fn("A"))
+    assert g.started.acquire(timeout=WAIT)
+    queued = q.submit("bob", "b", g.fn("B"))
+    third = q.submit("carol", "c", g.fn("C"))
+    assert q.place(third) == 2
+    q.cancel("bob")
+    assert queued.finished.is_set() and q.place(third) == 1
+    with pytest.raises(work.Cancelled):
+        queued.value()
+    g.release.set()
+    assert third.finished.wait(WAIT)
+    assert g.calls == 2  # alice's and carol's; bob's never ran
+
+
+def test_a_closed_tab_cancels_its_job_through_the_session_reaper(monkeypatch):
+    q, g = work.Queue(1), Gate()
+    monkeypatch.setattr(work, "_queue", q)
+    job = q.submit("gone-tab", "a", g.fn("A"))
+    assert g.started.acquire(timeout=WAIT)
+
+    class Info:
+        def __init__(self, sid):
+            self.session = type("S", (), {"id": sid})()
+
+    class Manager:  # the tab closed: its session is listed, but no longer active
+        def list_active_sessions(self):
+            return [Info("here")]
+
+        def list_sessions(self):
+            return [Info("here"), Info("gone-tab")]
+
+    class Loop:
+        def call_soon_threadsafe(self, fn):
+            pass
+
+    cache._reap_once(Manager(), Loop(), {})
+    assert job.finished.wait(WAIT)
+    with pytest.raises(work.Cancelled):
+        job.value()
+    assert q.current("gone-tab") is None
+
+
+def test_two_visitors_same_result_one_job_and_it_survives_one_leaving():
+    q, g = work.Queue(2), Gate()
+    store = cache.Store(2**20)
+
+    def through_store(progress):
+        return store.get_or_compute("key", lambda: g.fn("value")(progress))
+
+    a = q.submit("alice", "key", through_store)
+    b = q.submit("bob", "key", through_store)
+    assert a is b
+    assert g.started.acquire(timeout=WAIT)
+    q.cancel("alice")  # bob still waits for it: it goes on
+    assert not a.cancelled.is_set()
+    g.release.set()
+    assert b.finished.wait(WAIT) and b.value() == "value"
+    assert g.calls == 1 and store.get("key") == "value"
+
+
+def test_the_queue_composes_with_the_store_a_direct_caller_waits_for_the_queued_job():
+    q, g = work.Queue(1), Gate()
+    store = cache.Store(2**20)
+    job = q.submit("alice", "key", lambda progress: store.get_or_compute("key", lambda: g.fn("v")(progress)))
+    assert g.started.acquire(timeout=WAIT)
+    got = []
+    direct = threading.Thread(target=lambda: got.append(store.get_or_compute("key", lambda: "second")))
+    direct.start()
+    g.release.set()
+    direct.join(WAIT)
+    assert job.value() == "v" and got == ["v"] and g.calls == 1
+
+
+def test_workers_setting_and_ceilings(monkeypatch):
+    assert work.default_workers(2) == 1 and work.default_workers(16) == 8 and work.default_workers(1) == 1
+    assert work.workers_setting("3", 2) == 3
+    assert work.workers_setting("0", 2) == 1
+    assert work.workers_setting("many", 8) == 4
+    assert work.workers_setting(None, 8) == 4
+    assert work.clamp("integrated_gradients", "steps", 512)[0] == 128
+    assert work.clamp("integrated_gradients", "steps", 16) == (16, None)
+    value, note = work.clamp("occlusion", "window", 3)
+    assert value == 8 and "at least 8" in note and "ALEXNET_VIZ_MIN_OCCLUSION_WINDOW" in note
+    monkeypatch.setenv("ALEXNET_VIZ_MAX_IG_STEPS", "300")
+    assert work.clamp("integrated_gradients", "max_steps", 512)[0] == 300
+    monkeypatch.setenv("ALEXNET_VIZ_MAX_IG_STEPS", "lots")
+    assert work.clamp("integrated_gradients", "max_steps", 512)[0] == 128
+    assert work.clamp("saliency", "steps", 512) == (512, None)  # no ceiling: unchanged
