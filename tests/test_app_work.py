@@ -181,3 +181,87 @@ def test_workers_setting_and_ceilings(monkeypatch):
     monkeypatch.setenv("ALEXNET_VIZ_MAX_IG_STEPS", "lots")
     assert work.clamp("integrated_gradients", "max_steps", 512)[0] == 128
     assert work.clamp("saliency", "steps", 512) == (512, None)  # no ceiling: unchanged
+
+
+# -- the attribution page: the ceilings on a link, the queue behind Run ---------------------------------------
+@pytest.fixture
+def page(monkeypatch):
+    from app_support import open_page
+
+    offline_pretrained_weights(monkeypatch)
+    fresh_caches()
+    return open_page
+
+
+def test_a_links_512_steps_are_clamped_to_the_servers_128_with_a_sentence(page):
+    at = page("views/attribution.py", {"method": "integrated_gradients", "integrated_gradients.steps": "512",
+                                       "integrated_gradients.max_steps": "512", "integrated_gradients.tolerance": "0"})
+    assert at.selectbox(key="attr_method").value == "integrated_gradients"
+    assert at.slider(key="attr_integrated_gradients_steps").value == 128
+    assert at.slider(key="attr_integrated_gradients_max_steps").value == 128
+    assert at.slider(key="attr_integrated_gradients_steps").max == 128, "the slider offers no more"
+    notes = " ".join(i.value for i in at.main.info)
+    assert "at most 128" in notes and "512 became 128" in notes, notes
+
+
+def test_a_links_finest_occlusion_is_raised_to_the_servers_floor(page):
+    at = page("views/attribution.py", {"method": "occlusion", "occlusion.window": "3", "occlusion.stride": "1"})
+    assert at.slider(key="attr_occlusion_window").value == 8
+    assert at.slider(key="attr_occlusion_stride").value == 4
+    assert at.slider(key="attr_occlusion_window").min == 8
+    notes = " ".join(i.value for i in at.main.info)
+    assert "3 became 8" in notes and "1 became 4" in notes, notes
+
+
+def test_run_goes_through_the_queue_and_two_sessions_share_one_job(page, monkeypatch):
+    """Run on a costly method is one job of the server's queue; a second session asking for the
+    same map while it is queued joins it (one computation), and the page shows the place."""
+    from alexnet_viz import attribution
+
+    q = work.Queue(1)
+    monkeypatch.setattr(work, "_queue", q)
+    calls = []
+    original = attribution.explain
+
+    def counting(*args, **kw):
+        calls.append(args[2])
+        return original(*args, **kw)
+
+    monkeypatch.setattr(attribution, "explain", counting)
+    g = Gate()
+    blocker = q.submit("someone-else", "blocker", g.fn(None))  # the one slot is busy
+    assert g.started.acquire(timeout=WAIT)
+
+    def run_ig(at):
+        at.selectbox(key="attr_method").set_value("integrated_gradients").run()
+        at.slider(key="attr_integrated_gradients_steps").set_value(4)
+        at.button(key="attr_run_integrated_gradients").click()
+
+    import streamlit as st
+
+    # every AppTest has the same session id: here each names its own visitor in its session state
+    monkeypatch.setattr(work, "session_id", lambda: st.session_state.get("_visitor", "nobody"))
+    a = page("views/attribution.py")
+    b = page("views/attribution.py")
+    a.session_state["_visitor"], b.session_state["_visitor"] = "a", "b"
+    run_ig(a)
+    run_ig(b)
+    done = []
+    ta = threading.Thread(target=lambda: done.append(a.run()))
+    tb = threading.Thread(target=lambda: done.append(b.run()))
+    ta.start()
+    tb.start()
+    for _ in range(int(WAIT / 0.05)):  # both sessions wait behind the blocker, on one job
+        if q.waiting == 1 and len(q._by_session) == 3:
+            break
+        threading.Event().wait(0.05)
+    assert q.waiting == 1 and len(q._by_session) == 3, (q.waiting, q._by_session)
+    g.release.set()
+    ta.join(120)
+    tb.join(120)
+    assert blocker.finished.is_set()
+    assert calls.count("integrated_gradients") == 1, ("two sessions, one computation", calls)
+    for at in (a, b):
+        assert not at.exception, at.exception
+        assert any(i.proto.imgs[0].caption.startswith("Integrated gradients for") for i in at.main.get("image"))
+    assert q.peak == 1
