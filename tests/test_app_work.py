@@ -265,3 +265,23 @@ def test_run_goes_through_the_queue_and_two_sessions_share_one_job(page, monkeyp
         assert not at.exception, at.exception
         assert any(i.proto.imgs[0].caption.startswith("Integrated gradients for") for i in at.main.get("image"))
     assert q.peak == 1
+
+
+def test_a_feature_visualisation_is_a_job_of_the_queue(tmp_path, monkeypatch):
+    from app_support import open_home_page
+
+    offline_pretrained_weights(monkeypatch)
+    monkeypatch.setenv("ALEXNET_VIZ_FEATVIS_STEPS", "3")
+    q = work.Queue(1)
+    monkeypatch.setattr(work, "_queue", q)
+    submitted = []
+    real_submit = q.submit
+    monkeypatch.setattr(q, "submit", lambda s, key, fn: submitted.append(key) or real_submit(s, key, fn))
+    at = open_home_page("views/lookfor.py", tmp_path, monkeypatch)
+    at.selectbox(key="lf_layer").set_value("relu1").run()
+    at.number_input(key="lf_channel_relu1").set_value(4).run()
+    at.button(key="lf_vis_relu1_4").click().run()
+    assert not at.exception, at.exception
+    assert [k[0] for k in submitted] == ["featvis"] and q.peak == 1
+    assert any("Optimised to excite channel 4 of relu1" in i.proto.imgs[0].caption for i in at.main.get("image"))
+    assert q.current("test session id") is None, "a finished job leaves the visitor free"
