@@ -395,6 +395,10 @@ def _reap_once(manager, loop, first_seen_gone: dict[str, float], now: float | No
             closing.append(sid)
             del first_seen_gone[sid]
 
+    import work  # a gone tab's costly job stops at this sweep (its session closes later)
+
+    work.jobs().cancel_sessions(gone)
+
     def close(ids=tuple(closing)) -> None:
         for sid in ids:
             if manager.get_active_session_info(sid) is None:  # not reconnected meanwhile

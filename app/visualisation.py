@@ -12,6 +12,7 @@ import numpy as np
 
 import alexnet_viz as av
 import cache
+import work
 
 STEPS_ENV = "ALEXNET_VIZ_FEATVIS_STEPS"  # the operator (or a test) may ask for fewer or more steps
 DEFAULT_STEPS = 256
@@ -53,3 +54,18 @@ def compute(sel, layer: str, channel: int, progress=None) -> np.ndarray:
     return cache.store().get_or_compute(
         _key(sel, layer, channel, p),
         lambda: np.asarray(av.visualize(sel.net, layer, channel, progress=progress, **p)))
+
+
+def job_key(sel, layer: str, channel: int) -> tuple:
+    """What a queued optimisation of this channel is known by (the store's key)."""
+    return _key(sel, layer, channel, _params(sel))
+
+
+def queued(sel, layer: str, channel: int, show) -> np.ndarray | None:
+    """``compute`` as this visitor's job in the server's queue (``work``), calling ``show(job, place)``
+    while it waits or runs; None if it was stopped."""
+    job = work.submit(job_key(sel, layer, channel), lambda progress: compute(sel, layer, channel, progress))
+    try:
+        return work.wait(job, show)
+    except work.Cancelled:
+        return None

@@ -7,6 +7,7 @@ import streamlit as st
 import cache
 import links
 import state
+import work
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
 from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes, sanity_steps
 
@@ -69,12 +70,22 @@ def param_widgets(method: str) -> dict:
         key, label = f"attr_{method}_{p.name}", f"{p.name.replace('_', ' ')}"
         link.seed(f"{method}.{p.name}", key, param_parser(method, p), show=lambda v: f"{v:g}" if
                   isinstance(v, float) else str(v), default=stored_default(method)[p.name])
+        ceiling = work.ceiling(method, p.name)  # this server's bound on what a visitor may ask for
+        if ceiling is not None:
+            values[p.name] = work.clamp(method, p.name, values[p.name])[0]
+            if key in st.session_state:  # a link's value, or one kept from before the operator's bound
+                st.session_state[key], note = work.clamp(method, p.name, st.session_state[key])
+                if note:
+                    st.info(note, icon=":material/speed:")
         if p.kind == "choice":
             choices = [c for c in p.choices if p.name != "layer" or c in layer_names]
             values[p.name] = st.selectbox(label, choices, index=choices.index(values[p.name]), key=key, help=p.help)
         elif p.kind == "int":
             high = min(int(p.high), crop) if p.name in ("window", "stride") else int(p.high)
-            values[p.name] = st.slider(label, int(p.low), high, min(int(values[p.name]), high), 1, key=key, help=p.help)
+            low = int(p.low)
+            if ceiling is not None:
+                high, low = (min(high, ceiling.value()), low) if ceiling.bound == "most" else (high, max(low, ceiling.value()))
+            values[p.name] = st.slider(label, low, high, min(max(int(values[p.name]), low), high), 1, key=key, help=p.help)
         else:
             step = 0.01 if p.high <= 1 else 0.5
             values[p.name] = st.slider(label, float(p.low), float(p.high), float(values[p.name]), step,
@@ -115,10 +126,30 @@ def costly(method: str) -> bool:
 
 
 def _stop() -> None:
-    """The Stop button: forget the request; the rerun it causes interrupts the running computation
-    at its next progress report (Streamlit stops a script run when a new one is asked for)."""
+    """The Stop button: forget the request and leave this visitor's job in the server's queue (it
+    stops at its next progress report, unless another visitor waits for the same result)."""
     st.session_state.pop("attr_requested", None)
     st.session_state["attr_stopped"] = True
+    work.cancel()
+
+
+def queued(job_key, run, label: str, holder):
+    """``run(progress)`` through the server's queue for costly jobs, drawing in ``holder`` this
+    visitor's place in the queue, then the progress; the value, or None once stopped."""
+    job = work.submit(job_key, run)
+
+    def show(job, place: int) -> None:
+        if place:
+            holder.info(f"Waiting: place {place} in the queue (the server runs {work.jobs().workers} costly "
+                        f"computation{'s' if work.jobs().workers > 1 else ''} at once).", icon=":material/hourglass_top:")
+        else:
+            done, total = job.done_steps, job.total_steps
+            holder.progress(done / total if total else 0.0, text=f"{label}: {done} of {total}")
+
+    try:
+        return work.wait(job, show)
+    except work.Cancelled:
+        return None
 
 
 def compute(method: str, params: dict, target, where=None):
@@ -134,6 +165,11 @@ def compute(method: str, params: dict, target, where=None):
         holder.progress(done / total if total else 0.0, text=f"{title(method)}: {done} of {total} forward passes")
 
     try:
+        if passes(method, (crop, crop), **params) > 1:  # more than a forward pass: the server's queue
+            chosen = dict(params)
+            return queued(cache.explanation_key(sel, method, chosen, target),
+                          lambda report: cache.explanation(sel, method, chosen, target, report),
+                          f"{title(method)} (forward passes)", holder)
         return cache.explanation(sel, method, params, target, progress)
     except ValueError as exc:
         st.error(f"{title(method)}: {exc}")
@@ -370,19 +406,23 @@ else:
     steps = len(sanity_steps(sel.net))
     n = sum(passes(m, (crop, crop), **p) for m, p in methods.items()) * steps
     result = cache.cached_sanity(sel, methods, target) if methods else None
+    job_key = cache.sanity_key(sel, methods, target)
+    mine = work.jobs().current(work.session_id())
     if st.button("Run the sanity check", type="primary", disabled=not methods, key="attr_sanity_run",
-                 help=f"{steps} maps per method, about {n} batched forward passes in all."):
-        holder = st.empty()
-
-        def progress(done: int, total: int) -> None:
-            holder.progress(done / total if total else 0.0, text=f"Sanity check: {done} of {total} maps")
-
+                 help=f"{steps} maps per method, about {n} batched forward passes in all.") or (
+            result is None and mine is not None and mine.key == job_key):  # a rerun finds its job again
+        slot = st.empty()
+        box = slot.container()
+        holder = box.empty()
+        box.button("Stop", key="attr_sanity_stop", on_click=work.cancel, help="Stop the sanity check.")
+        chosen = {m: dict(p) for m, p in methods.items()}
         try:
-            result = cache.sanity(sel, methods, target, progress)
+            result = queued(job_key, lambda report: cache.sanity(sel, chosen, target, report),
+                            "Sanity check (maps)", holder)
         except ValueError as exc:
             st.error(str(exc))
         finally:
-            holder.empty()
+            slot.empty()
     st.caption(f"{steps} maps per method ({steps - 1} layers randomised in turn); about {n} batched forward "
                "passes for these choices. Results are kept, so pressing again is instant.")
     if result is not None:

@@ -8,6 +8,7 @@ import indexes
 import links
 import state
 import visualisation
+import work
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field
 
@@ -50,12 +51,25 @@ with right:
     st.subheader("What excites it")
     picture = visualisation.cached(sel, layer, channel)
     if picture is None:
-        slot = st.empty()  # the button, then the progress bar in its place
+        slot = st.empty()  # the button, then the place in the queue or the progress bar in its place
+        mine = work.jobs().current(work.session_id())
         if slot.button(f"Compute it ({visualisation.steps()} steps)", key=f"lf_vis_{layer}_{channel}",
-                       help="Optimise an image to excite this channel; it is then kept for everyone."):
-            picture = visualisation.compute(sel, layer, channel, lambda done, total: slot.progress(
-                done / total if total else 1.0, text=f"Optimising: step {done} of {total}"))
+                       help="Optimise an image to excite this channel; it is then kept for everyone.") or (
+                mine is not None and mine.key == visualisation.job_key(sel, layer, channel)):  # a rerun
+            stop = st.empty()  # gone with the bar
+            stop.button("Stop", key=f"lf_vis_stop_{layer}_{channel}", on_click=work.cancel,
+                        help="Stop this optimisation.")
+
+            def show(job, place: int) -> None:
+                if place:
+                    slot.info(f"Waiting: place {place} in the queue.", icon=":material/hourglass_top:")
+                else:
+                    done, total = job.done_steps, job.total_steps
+                    slot.progress(done / total if total else 0.0, text=f"Optimising: step {done} of {total}")
+
+            picture = visualisation.queued(sel, layer, channel, show)
             slot.empty()
+            stop.empty()
     if picture is None:
         st.caption("An image optimised to excite this channel as much as possible (Olah et al., Distill "
                    "2017); computed once, then kept for everyone.")
