@@ -33,5 +33,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_forward.py
 	$(PY) benchmarks/bench_attribution.py
 
+# The README's pictures, made by the app itself in headless Chromium (docs/screenshots.py).
+.PHONY: screenshots
+screenshots: $(STAMP)
+	ALEXNET_VIZ_OFFLINE=1 $(PY) docs/screenshots.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts
