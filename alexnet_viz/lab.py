@@ -231,16 +231,22 @@ CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre",
 
 @dataclass(frozen=True)
 class TenCrop:
-    """§4.1's test: five crops of the resized image and their mirrors, softmax averaged.
+    """§4.1's test: five crops of the central square of the resized image and their mirrors, softmax averaged.
 
-    ``crops`` are in ``CROP_NAMES`` order: the four corners, the centre (the crop ``net.view``
-    gives), then the horizontal mirror of each of those five in the same order.
+    ``crops`` are in ``CROP_NAMES`` order: the four corners of the square, the centre (the crop
+    ``net.view`` gives), then the horizontal mirror of each of those five in the same order.
+    ``boxes`` are where each of the five lies in the resized image, (left, top, right, bottom);
+    ``square`` is the central ``resize`` × ``resize`` square they come from; ``resized_size`` is
+    the resized image's (width, height).
     """
 
     probs: np.ndarray  # (classes,): the mean of the ten softmaxes
     crops: list  # 10 PIL images, crop × crop
     crop_probs: np.ndarray  # (10, classes)
     names: tuple[str, ...] = CROP_NAMES
+    boxes: tuple = ()  # 5 × (left, top, right, bottom) in the resized image
+    square: tuple = ()  # (left, top, right, bottom) of the central square
+    resized_size: tuple = ()  # (width, height)
 
     @property
     def centre_probs(self) -> np.ndarray:
@@ -262,24 +268,45 @@ def crop_tensor(net, crops) -> torch.Tensor:
     return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
 
 
+def _centred(outer: int, inner: int) -> int:
+    return int(round((outer - inner) / 2.0))  # torchvision's center_crop rounding, which net.view uses
+
+
+def ten_crop_boxes(size: tuple[int, int], side: int, crop: int) -> tuple[tuple, list[tuple]]:
+    """(square, five boxes) for a resized image of ``size`` (width, height), as §2 and §4.1 describe:
+    the central ``side`` × ``side`` square, then its four corner ``crop`` × ``crop`` patches; the centre
+    patch is the image's centre crop (``net.view``'s), which lies within a pixel of the square's centre
+    (where rounding puts them apart). Boxes are (left, top, right, bottom)."""
+    w, h = size
+    side = min(side, w, h)
+    x0, y0 = _centred(w, side), _centred(h, side)
+    square = (x0, y0, x0 + side, y0 + side)
+    far = side - crop
+    corners = [(x0, y0), (x0 + far, y0), (x0, y0 + far), (x0 + far, y0 + far)]
+    cx, cy = _centred(w, crop), _centred(h, crop)
+    return square, [(x, y, x + crop, y + crop) for x, y in corners + [(cx, cy)]]
+
+
 def ten_crops(net, img, mode: str = "aspect") -> list:
     """The ten crops of §4.1 (``CROP_NAMES`` order) of the image resized as ``mode`` says."""
+    return _ten_crops(net, img, mode)[0]
+
+
+def _ten_crops(net, img, mode: str) -> tuple[list, tuple, list[tuple], tuple]:
     from PIL import ImageOps
-    from torchvision.transforms import functional as TF
 
     big = resized(net, img, mode)
-    c, (w, h) = net.prep.crop, big.size
-    boxes = [(0, 0), (w - c, 0), (0, h - c), (w - c, h - c)]
-    five = [big.crop((x0, y0, x0 + c, y0 + c)) for x0, y0 in boxes] + [TF.center_crop(big, c)]
-    return five + [ImageOps.mirror(im) for im in five]
+    square, boxes = ten_crop_boxes(big.size, net.prep.resize, net.prep.crop)
+    five = [big.crop(box) for box in boxes]
+    return five + [ImageOps.mirror(im) for im in five], square, boxes, big.size
 
 
 @torch.no_grad()
 def ten_crop(net, img, mode: str = "aspect") -> TenCrop:
     """The ten crops of §4.1 and the softmax averaged over them: one batched forward of 10."""
-    crops = ten_crops(net, img, mode)
+    crops, square, boxes, size = _ten_crops(net, img, mode)
     probs = torch.softmax(net(crop_tensor(net, crops)).float(), dim=1).cpu().numpy()  # (10, classes)
-    return TenCrop(probs.mean(axis=0), crops, probs)
+    return TenCrop(probs.mean(axis=0), crops, probs, boxes=tuple(boxes), square=square, resized_size=size)
 
 
 # -- what-if painting -----------------------------------------------------------------------------

@@ -99,6 +99,9 @@ def test_ten_crop_shows_each_crops_top1_and_the_average_beside_the_centre():
     assert captions == [f"{name}: {names[int(p.argmax())]} {100 * p.max():.2f}%"
                         for name, p in zip(lab.CROP_NAMES, tc.crop_probs)]
     shows_effect(at, lab.Effect(tc.crop_probs[4], tc.probs, names))
+    (x0, y0, x1, y1), (w, h) = tc.square, tc.resized_size
+    assert any(f"({w}×{h}); as the paper does, the corner crops come from its central {x1 - x0}×{y1 - y0} "
+               f"square (x {x0}–{x1}, y {y0}–{y1})" in c.value for c in at.caption)
 
 
 def test_dropout_shows_the_scaling_agreement_and_the_monte_carlo_spread():

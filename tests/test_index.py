@@ -432,14 +432,15 @@ def _blocks(seed: int) -> Image.Image:
 
 
 def _independent_probs(net, img: Image.Image, mode: str, ten: bool) -> torch.Tensor:
-    """torchvision's own resize, five_crop and hflip (each patch mirrored, as §4.1 says; TF.ten_crop
+    """torchvision's own resize, the central square's corners by five_crop, the centre crop, and hflip (each patch mirrored, as §4.1 says; TF.ten_crop
     mirrors the image first, which moves the mirrored centre by a pixel), one photo's crops as one
     batch: the mean softmax, (classes,)."""
     from torchvision.transforms import functional as TF
 
     big = TF.resize(img.convert("RGB"), net.prep.resize if mode == "aspect" else [net.prep.resize] * 2,
                     antialias=True)
-    five = list(TF.five_crop(big, net.prep.crop))
+    square = TF.center_crop(big, net.prep.resize)  # §2: the central square; §4.1: its corners
+    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]
     crops = five + [TF.hflip(c) for c in five] if ten else [five[4]]
     x = torch.stack([TF.normalize(TF.pil_to_tensor(c).float() * net.prep.scale, net.prep.mean, net.prep.std)
                      for c in crops])

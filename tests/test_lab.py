@@ -178,9 +178,11 @@ def test_no_call_changes_the_shared_network(net, x, photo):
 
 # -- ten-crop testing (§4.1) -------------------------------------------------------------------------
 def independent_ten_crop(net: av.Network, img: Image.Image) -> tuple[list[Image.Image], np.ndarray]:
-    """torchvision's own transforms: resize, five crops, their mirrors, the network's normalisation."""
+    """torchvision's own transforms: resize, the central square, its four corner crops, the centre crop
+    (net.view's), their mirrors, the network's normalisation."""
     big = T.Resize(net.prep.resize, interpolation=T.InterpolationMode.BILINEAR, antialias=True)(img)
-    five = list(TF.five_crop(big, net.prep.crop))  # tl, tr, bl, br, centre
+    square = TF.center_crop(big, net.prep.resize)  # §2: the central 256×256 patch
+    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]  # tl, tr, bl, br, centre
     crops = five + [TF.hflip(c) for c in five]
     norm = T.Compose([T.PILToTensor(), T.ConvertImageDtype(torch.float32)])
     batch = torch.stack([norm(c) * (255 * net.prep.scale) for c in crops])
@@ -206,6 +208,28 @@ def test_ten_crop_equals_an_independent_computation(which, net, tv, photo):
         centre = torch.softmax(n(n.preprocess(photo)), dim=1)[0].numpy()
     np.testing.assert_allclose(got.centre_probs, centre, rtol=1e-4, atol=1e-6)
     assert len({np.asarray(c).tobytes() for c in got.crops}) == 10, "ten different crops"
+
+
+def test_ten_crops_come_from_the_central_square_as_the_paper_says(net):
+    """chelsea's 451×300 resizes to 384×256: the paper's corner crops start at x = 64 and x = 93 (the
+    central 256×256 square's corners), not at 0 and 157 (the whole resized image's). Positions and
+    pixels computed by hand with numpy slicing."""
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 256, (300, 451, 3), dtype=np.uint8))
+    got = av.ten_crop(net, img)
+    assert got.resized_size == (384, 256) and got.square == (64, 0, 320, 256)
+    assert got.boxes == ((64, 0, 291, 227), (93, 0, 320, 227), (64, 29, 291, 256), (93, 29, 320, 256),
+                         (78, 14, 305, 241))
+    big = np.asarray(lab.resized(net, img))  # (256, 384, 3)
+    want = [big[y:y + 227, x:x + 227] for x, y in [(64, 0), (93, 0), (64, 29), (93, 29), (78, 14)]]
+    want += [a[:, ::-1] for a in want]
+    for mine, theirs in zip(got.crops, want):
+        assert np.array_equal(np.asarray(mine), theirs)
+    # a tall photo: the square is central vertically; warp mode: the square is the whole 256×256
+    tall = av.ten_crop(net, Image.fromarray(rng.integers(0, 256, (451, 300, 3), dtype=np.uint8)))
+    assert tall.square == (0, 64, 256, 320) and tall.boxes[3] == (29, 93, 256, 320)
+    warped = av.ten_crop(net, img, mode="warp")
+    assert warped.square == (0, 0, 256, 256) and warped.boxes[1] == (29, 0, 256, 227)
 
 
 # -- dropout (§4.2) -------------------------------------------------------------------------------------

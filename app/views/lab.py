@@ -198,20 +198,25 @@ elif exp == "pool":
 
 elif exp == "tencrop":
     def _ten() -> dict:
-        t = av.ten_crop(net, sel.image)
-        return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops])}
+        t = av.ten_crop(net, sel.image, sel.mode)
+        return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops]),
+                "square": t.square, "size": t.resized_size}
 
     with st.spinner("Running the ten crops…"):
-        tc = cache.store().get_or_compute(key("lab-tencrop"), _ten)
+        tc = cache.store().get_or_compute(key("lab-tencrop", sel.mode), _ten)
     for row in (0, 5):
         cols = st.columns(5)
         for i in range(row, row + 5):
             j = int(tc["crop_probs"][i].argmax())
             cols[i - row].image(tc["crops"][i], width="stretch",
                                 caption=f"{lab.CROP_NAMES[i]}: {names[j]} {100 * tc['crop_probs'][i][j]:.2f}%")
-    st.caption(f"The photo's shorter side resized to {net.prep.resize}, then {net.prep.crop}×{net.prep.crop} "
-               "crops (the paper says 224; Caffe's AlexNet takes 227). The centre crop is the one every other "
-               "page uses.")
+    (w, h), (x0, y0, x1, y1), side = tc["size"], tc["square"], net.prep.resize
+    resized_how = (f"The photo's shorter side resized to {side}" if sel.mode == "aspect"
+                   else f"The photo warped to {side}×{side}")
+    st.caption(f"{resized_how} ({w}×{h}); as the paper does, the corner crops come from its central "
+               f"{x1 - x0}×{y1 - y0} square (x {x0}–{x1}, y {y0}–{y1}); {net.prep.crop}×{net.prep.crop} crops "
+               "(the paper says 224; Caffe's AlexNet takes 227). The centre crop is the one every other page "
+               "uses (within a pixel of the square's centre).")
     show_effect(lab.Effect(tc["crop_probs"][4], tc["probs"], names), "ten-crop average", "centre crop")
 
 elif exp == "dropout":
