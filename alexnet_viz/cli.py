@@ -172,8 +172,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
     change = dict(tower_off=args.tower_off, from_layer=args.from_layer, lrn=args.lrn, pool=args.pool,
                   zero_channels=_zero_channels(args.zero))
-    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "on", "overlapping", {}):
-        raise ValueError("nothing to change: give --tower-off, --lrn off|paper, --pool non-overlapping or --zero.")
+    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "caffe", "overlapping", {}):
+        raise ValueError("nothing to change: give --tower-off, --lrn off|paper|k2, --pool non-overlapping or --zero.")
     if args.from_layer != "conv1" and args.tower_off is None:
         raise ValueError(f"--from-layer {args.from_layer} says where a knocked-out tower starts: add --tower-off gpu1 or gpu2.")
     knocked_out(get_architecture(args.model), args.tower_off, args.from_layer)  # a sentence before any loading
@@ -181,7 +181,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     net = load_network(args.model, weights=args.weights, device=args.device)
     e = ablation_effect(net, net.preprocess(img), **change)
     top = e.top_class
-    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="on",
+    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="caffe",
                     pool="overlapping", zero_channels={})
     asked = {k: v for k, v in change.items() if v != defaults[k]}  # only what was changed
     if args.json:
@@ -463,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tower-off", choices=("gpu1", "gpu2"), default=None,
                    help="knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)")
     s.add_argument("--from-layer", default="conv1", help="knock the tower out from this layer on (default conv1)")
-    s.add_argument("--lrn", choices=("on", "off", "paper"), default="on",
-                   help="local response normalisation: on, off, or the paper's k=2 (§3.3)")
+    s.add_argument("--lrn", choices=("caffe", "off", "paper", "k2"), default="caffe",
+                   help="local response normalisation (§3.3): caffe (as built: k=1, alpha/n=2e-5 per term), "
+                        "off, paper (as printed: k=2, alpha=1e-4 per term, not divided by n), "
+                        "or k2 (Caffe's alpha/n with k=2)")
     s.add_argument("--pool", choices=("overlapping", "non-overlapping"), default="overlapping",
                    help="3×3/2 pooling as trained, or 2×2/2 (§3.4)")
     s.add_argument("--zero", action="append", default=[], metavar="LAYER:CHANNELS",

@@ -72,14 +72,17 @@ def test_two_gpus_on_the_one_tower_network_is_a_sentence():
     assert not at.metric
 
 
-@pytest.mark.parametrize("mode", ["off", "paper"])
+@pytest.mark.parametrize("mode", ["off", "paper", "k2"])
 def test_lrn_off_or_with_the_papers_k(mode):
     at = open_lab("lrn")
+    assert at.radio(key="lab_lrn").options == ["off (identity)", "the paper's, as printed", "Caffe's with k = 2"]
     at.radio(key="lab_lrn").set_value(mode).run()
     assert not at.exception, at.exception
     s = sel(at)
     shows_effect(at, lab.ablation_effect(s.net, s.x, lrn=mode))
     assert "§3.3" in at.subheader[0].value
+    assert any("The paper as printed (§3.3): b = a / (k + α · Σ a²)^β with k = 2, α = 0.0001 per term "
+               "(not divided by n)" in c.value and "so 2e-05 per term" in c.value for c in at.caption)
 
 
 def test_overlapping_pooling_draws_the_windows_and_says_it_shows_sensitivity():

@@ -164,17 +164,19 @@ if exp == "towers":
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 
 elif exp == "lrn":
-    link.seed("lrn", "lab_lrn", links.one_of(["off", "paper"]), default="off")
-    mode = st.radio("Normalisation", ["off", "paper"], horizontal=True, key="lab_lrn",
-                    format_func={"off": "off (identity)", "paper": "the paper's k = 2"}.get)
+    link.seed("lrn", "lab_lrn", links.one_of(["off", "paper", "k2"]), default="off")
+    mode = st.radio("Normalisation", ["off", "paper", "k2"], horizontal=True, key="lab_lrn",
+                    format_func={"off": "off (identity)", "paper": "the paper's, as printed",
+                                 "k2": "Caffe's with k = 2"}.get)
     link.write()
     e = effect(lrn=mode)
     spec = next(layer.lrn for layer in arch.layers if layer.kind == "lrn")
-    show_effect(e, "LRN off" if mode == "off" else "LRN with k = 2")
+    show_effect(e, {"off": "LRN off", "paper": "the paper's LRN as printed", "k2": "Caffe's LRN with k = 2"}[mode])
+    paper = av.architecture.PAPER_LRN
     st.caption(f"As built (Caffe): b = a / (k + α/n · Σ a²)^β with k = {spec.k:g}, n = {spec.size}, α = {spec.alpha:g}, "
-               f"β = {spec.beta:g}. “k = 2” changes only k. Read literally the paper's α is not divided by n "
-               f"(α/n would be {av.architecture.PAPER_LRN.alpha / spec.size:g}, not {spec.alpha / spec.size:g}); "
-               "this experiment keeps the network's own α.")
+               f"β = {spec.beta:g}, so {spec.alpha / spec.size:g} per term. The paper as printed (§3.3): "
+               f"b = a / (k + α · Σ a²)^β with k = {paper.k:g}, α = {paper.alpha / paper.size:g} per term (not divided "
+               f"by n). “Caffe's with k = 2” changes only k.")
 
 elif exp == "pool":
     pools = [layer for layer in arch.layers if layer.kind == "maxpool"]
