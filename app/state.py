@@ -277,7 +277,7 @@ def _on_file(key: str) -> None:
         return
     name = getattr(f, "name", "camera")
     try:
-        img = av.load_image(f, max_side=KEEP_SIDE)  # reads at most MAX_BYTES + 1 of it
+        img = av.load_image(f, max_side=KEEP_SIDE, draft=True)  # reads at most MAX_BYTES + 1 of it; draft: bounded memory
     except av.ImageError as exc:
         st.session_state["image_error"] = f"{name}: {exc}"
         return
