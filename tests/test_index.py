@@ -437,8 +437,13 @@ def _independent_probs(net, img: Image.Image, mode: str, ten: bool) -> torch.Ten
     batch: the mean softmax, (classes,)."""
     from torchvision.transforms import functional as TF
 
-    big = TF.resize(img.convert("RGB"), net.prep.resize if mode == "aspect" else [net.prep.resize] * 2,
-                    antialias=True)
+    if mode == "aspect":
+        big = TF.resize(img.convert("RGB"), net.prep.resize, antialias=True)
+    else:  # Caffe's warp: OpenCV's bilinear without antialiasing
+        import cv2
+
+        side = net.prep.resize
+        big = Image.fromarray(cv2.resize(np.asarray(img.convert("RGB")), (side, side), interpolation=cv2.INTER_LINEAR))
     square = TF.center_crop(big, net.prep.resize)  # §2: the central square; §4.1: its corners
     five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]
     crops = five + [TF.hflip(c) for c in five] if ten else [five[4]]
