@@ -117,6 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out = {"model": net.name, "weights": net.weights, "device": str(net.device), "top": _top_json(top)}
         if crops is not None:
             out["ten_crop"] = {
+                "square": list(crops.square), "resized_size": list(crops.resized_size),
                 "top": _top_json(_ranked(crops.probs, net.categories, args.top)),
                 "crops": [{"crop": name, "top1": _top_json(_ranked(p, net.categories, 1))[0]}
                           for name, p in zip(crops.names, crops.crop_probs)]}
@@ -125,7 +126,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{args.image}: {net.name}, weights {net.weights}, on {net.device}")
         _print_top(top)
         if crops is not None:
-            print("ten-crop average (paper §4.1: four corners, centre and their mirrors):")
+            (x0, y0, x1, y1), (w, h) = crops.square, crops.resized_size
+            print(f"ten-crop average (paper §4.1: the four corners of the central {x1 - x0}×{y1 - y0} square "
+                  f"(x {x0}-{x1}, y {y0}-{y1} of the {w}×{h} resized photo), the centre and their mirrors):")
             _print_top(_ranked(crops.probs, net.categories, args.top))
     return 0
 
@@ -451,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5)
     s.add_argument("--device", default="auto")
     s.add_argument("--ten-crop", action="store_true",
-                   help="also average the softmax over ten crops (four corners, centre, mirrors; paper §4.1)")
+                   help="also average the softmax over ten crops (the four corners of the central 256×256 square, "
+                        "the centre, their mirrors; paper §4.1)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
 
@@ -525,8 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="preprocessing: keep the aspect ratio (default), or warp to 256×256 as Caffe "
                                 "did when bvlc_alexnet's 57.1%% / 80.2%% were measured")
             s.add_argument("--ten-crop", action="store_true",
-                           help="rank classes by the softmax averaged over ten crops (four corners, centre, "
-                                "mirrors; paper §4.1) instead of the centre crop alone")
+                           help="rank classes by the softmax averaged over ten crops (the four corners of the "
+                                "central 256×256 square, the centre, mirrors; paper §4.1) instead of the centre "
+                                "crop alone")
         s.add_argument("--model", choices=[m for m in models if m != "keras-tutorial"] if name == "index" else models,
                        default="alexnet2012")
         s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")

@@ -366,6 +366,7 @@ def test_cli_predict_ten_crop_adds_the_averaged_top5_and_each_crops_top1(net, ph
     assert [r["index"] for r in out["ten_crop"]["top"]] == list(np.argsort(-tc.probs)[:5])
     assert [c["crop"] for c in out["ten_crop"]["crops"]] == list(lab.CROP_NAMES)
     assert [c["top1"]["index"] for c in out["ten_crop"]["crops"]] == list(tc.crop_probs.argmax(axis=1))
+    assert out["ten_crop"]["square"] == [46, 0, 302, 256] and out["ten_crop"]["resized_size"] == [349, 256]  # 410×300
     assert "ten_crop" not in cli_json(capsys, "predict", photo_file, "--weights", "untrained", "--json")
 
 
