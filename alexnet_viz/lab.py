@@ -2,10 +2,10 @@
 
 Every experiment is a private walk over the layer table (``_walk``) that calls the shared
 network's own modules and changes only the tensors flowing between them: a knocked-out GPU
-tower, LRN off or read another way (the paper's as printed, or Caffe's with k = 2), 2×2 pooling, zeroed channels, dropout left on. The shared
-``net`` is never modified (other sessions use it at the same time), no hooks are attached, and
-nothing is copied: a knocked-out unit's output is set to zero, which is exactly what zero
-weights and a zero bias would give it.
+tower, LRN off or read another way (the paper's as printed, or Caffe's with k = 2), 2×2 pooling,
+zeroed channels, dropout left on. The shared ``net`` is never modified (other sessions use it at
+the same time), no hooks are attached, and nothing is copied: a knocked-out unit's output is set
+to zero, which is exactly what zero weights and a zero bias would give it.
 
 Paper sections: two GPUs §3.2, LRN §3.3, overlapping pooling §3.4, ten-crop testing §4.1,
 dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the walkthrough.

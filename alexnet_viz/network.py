@@ -190,7 +190,8 @@ class Network(nn.Module):
         ``mode="aspect"`` (the default): shorter side to 256 keeping the aspect ratio, centre crop.
         ``mode="warp"``: Caffe's reference pipeline, with which bvlc_alexnet's 57.1% / 80.2% were
         measured: the whole image warped to 256×256 ignoring its aspect ratio by OpenCV's bilinear
-        resize, then the centre crop (offset 14); Caffe subtracts a 256×256 mean image, approximated here by its channel means.
+        resize, then the centre crop (offset 14); Caffe subtracts a 256×256 mean image, approximated
+        here by its channel means.
         """
         return preprocess_image(self.arch.name, img, mode).to(self.device)
 

@@ -138,7 +138,8 @@ def test_each_lrn_choice_equals_a_hand_written_lrn(net, x, choice, k, alpha_per_
         a = acts[before][0].double().numpy()
         want = hand_lrn(a, k, alpha_per_term, 0.75)
         np.testing.assert_allclose(acts[after][0].double().numpy(), want, rtol=1e-5, atol=1e-6)
-        others = [hand_lrn(a, k2, a2, 0.75) for k2, a2 in ((1.0, 2e-5), (2.0, 1e-4), (2.0, 2e-5)) if (k2, a2) != (k, alpha_per_term)]
+        others = [hand_lrn(a, k2, a2, 0.75) for k2, a2 in ((1.0, 2e-5), (2.0, 1e-4), (2.0, 2e-5))
+                  if (k2, a2) != (k, alpha_per_term)]
         assert all(np.abs(o - want).max() > 1e-3 * np.abs(want).max() for o in others), "the readings must differ here"
     if choice == "caffe":
         assert torch.equal(av.ablate(net, x, lrn="caffe"), net(x)), "caffe is the network as built"
@@ -209,7 +210,7 @@ def independent_ten_crop(net: av.Network, img: Image.Image) -> tuple[list[Image.
     (net.view's), their mirrors, the network's normalisation."""
     big = T.Resize(net.prep.resize, interpolation=T.InterpolationMode.BILINEAR, antialias=True)(img)
     square = TF.center_crop(big, net.prep.resize)  # §2: the central 256×256 patch
-    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]  # tl, tr, bl, br, centre
+    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]  # tl tr bl br centre
     crops = five + [TF.hflip(c) for c in five]
     norm = T.Compose([T.PILToTensor(), T.ConvertImageDtype(torch.float32)])
     batch = torch.stack([norm(c) * (255 * net.prep.scale) for c in crops])
