@@ -24,7 +24,8 @@ class LRNSpec:
 
 # Caffe's bvlc_alexnet, and torch.nn.LocalResponseNorm's convention.
 CAFFE_LRN = LRNSpec(size=5, alpha=1e-4, beta=0.75, k=1.0)
-# The paper read literally: b = a / (2 + 1e-4 * sum a^2)^0.75; torch divides alpha by n, hence 5e-4.
+# The paper's §3.3 as printed: b = a / (2 + 1e-4 * sum a^2)^0.75; torch divides alpha by n, hence 5e-4.
+# (The lab's lrn="paper"; its "k2" is CAFFE_LRN with k = 2, still 2e-5 per term.)
 PAPER_LRN = LRNSpec(size=5, alpha=5e-4, beta=0.75, k=2.0)
 
 

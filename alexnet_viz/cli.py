@@ -117,6 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out = {"model": net.name, "weights": net.weights, "device": str(net.device), "top": _top_json(top)}
         if crops is not None:
             out["ten_crop"] = {
+                "square": list(crops.square), "resized_size": list(crops.resized_size),
                 "top": _top_json(_ranked(crops.probs, net.categories, args.top)),
                 "crops": [{"crop": name, "top1": _top_json(_ranked(p, net.categories, 1))[0]}
                           for name, p in zip(crops.names, crops.crop_probs)]}
@@ -125,7 +126,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{args.image}: {net.name}, weights {net.weights}, on {net.device}")
         _print_top(top)
         if crops is not None:
-            print("ten-crop average (paper §4.1: four corners, centre and their mirrors):")
+            (x0, y0, x1, y1), (w, h) = crops.square, crops.resized_size
+            print(f"ten-crop average (paper §4.1: the four corners of the central {x1 - x0}×{y1 - y0} square "
+                  f"(x {x0}-{x1}, y {y0}-{y1} of the {w}×{h} resized photo), the centre and their mirrors):")
             _print_top(_ranked(crops.probs, net.categories, args.top))
     return 0
 
@@ -172,8 +175,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
     change = dict(tower_off=args.tower_off, from_layer=args.from_layer, lrn=args.lrn, pool=args.pool,
                   zero_channels=_zero_channels(args.zero))
-    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "on", "overlapping", {}):
-        raise ValueError("nothing to change: give --tower-off, --lrn off|paper, --pool non-overlapping or --zero.")
+    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "caffe", "overlapping", {}):
+        raise ValueError("nothing to change: give --tower-off, --lrn off|paper|k2, --pool non-overlapping or --zero.")
     if args.from_layer != "conv1" and args.tower_off is None:
         raise ValueError(f"--from-layer {args.from_layer} says where a knocked-out tower starts: add --tower-off gpu1 or gpu2.")
     knocked_out(get_architecture(args.model), args.tower_off, args.from_layer)  # a sentence before any loading
@@ -181,7 +184,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     net = load_network(args.model, weights=args.weights, device=args.device)
     e = ablation_effect(net, net.preprocess(img), **change)
     top = e.top_class
-    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="on",
+    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="caffe",
                     pool="overlapping", zero_channels={})
     asked = {k: v for k, v in change.items() if v != defaults[k]}  # only what was changed
     if args.json:
@@ -475,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=5)
     s.add_argument("--device", default="auto")
     s.add_argument("--ten-crop", action="store_true",
-                   help="also average the softmax over ten crops (four corners, centre, mirrors; paper §4.1)")
+                   help="also average the softmax over ten crops (the four corners of the central 256×256 square, "
+                        "the centre, their mirrors; paper §4.1)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_predict)
 
@@ -487,8 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tower-off", choices=("gpu1", "gpu2"), default=None,
                    help="knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)")
     s.add_argument("--from-layer", default="conv1", help="knock the tower out from this layer on (default conv1)")
-    s.add_argument("--lrn", choices=("on", "off", "paper"), default="on",
-                   help="local response normalisation: on, off, or the paper's k=2 (§3.3)")
+    s.add_argument("--lrn", choices=("caffe", "off", "paper", "k2"), default="caffe",
+                   help="local response normalisation (§3.3): caffe (as built: k=1, alpha/n=2e-5 per term), "
+                        "off, paper (as printed: k=2, alpha=1e-4 per term, not divided by n), "
+                        "or k2 (Caffe's alpha/n with k=2)")
     s.add_argument("--pool", choices=("overlapping", "non-overlapping"), default="overlapping",
                    help="3×3/2 pooling as trained, or 2×2/2 (§3.4)")
     s.add_argument("--zero", action="append", default=[], metavar="LAYER:CHANNELS",
@@ -557,8 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="preprocessing: keep the aspect ratio (default), or warp to 256×256 as Caffe "
                                 "did when bvlc_alexnet's 57.1%% / 80.2%% were measured")
             s.add_argument("--ten-crop", action="store_true",
-                           help="rank classes by the softmax averaged over ten crops (four corners, centre, "
-                                "mirrors; paper §4.1) instead of the centre crop alone")
+                           help="rank classes by the softmax averaged over ten crops (the four corners of the "
+                                "central 256×256 square, the centre, mirrors; paper §4.1) instead of the centre "
+                                "crop alone")
         s.add_argument("--model", choices=[m for m in models if m != "keras-tutorial"] if name == "index" else models,
                        default="alexnet2012")
         s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")

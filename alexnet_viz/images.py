@@ -5,7 +5,7 @@
     _read_source   path / bytes / file-like -> a binary stream (byte cap on in-memory input)
     _open_header   Image.open reads only the header: refuse non-images, unsupported formats,
                    empty and oversized images before a single pixel is decoded
-    _decode        JPEG draft mode, then the full decode of the first frame
+    _decode        JPEG draft mode if asked (``draft=True``), then the decode of the first frame
     _orient        EXIF orientation
     _to_rgb        16-bit / float rescale, alpha over BACKGROUND, any mode -> RGB
 
@@ -32,8 +32,10 @@ MAX_PIXELS = 50_000_000
 """Largest image accepted, in pixels (50 megapixels): a 50 MP RGBA decode is about 200 MB."""
 
 DRAFT_SIDE = 512
-"""Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never below this on the shorter side
-(the networks resize to 256 first, so nothing they see is lost)."""
+"""With ``load_image(..., draft=True)`` (the app's uploads) large JPEGs are decoded at 1/2, 1/4 or
+1/8 scale, never below this on the shorter side. That bounds a shared server's memory but is not
+the full decode: libjpeg's reduced-scale IDCT gives other pixels (the crop up to 35 grey levels
+apart on a 1411×1411 photo), so the library and the command line decode in full by default."""
 
 KEEP_SIDE = 1024
 """``load_image(..., max_side=KEEP_SIDE)`` (what the app asks for) shrinks an image until its
@@ -59,7 +61,7 @@ class ImageError(ValueError):
     """The input is not an image we can use; the message says why and what to do."""
 
 
-def load_image(source: Source, max_side: int | None = None) -> Image.Image:
+def load_image(source: Source, max_side: int | None = None, draft: bool = False) -> Image.Image:
     """A path, bytes or a binary file-like object (e.g. Streamlit's UploadedFile) -> RGB image.
 
     Also accepts an already-open PIL image, which gets the same checks and conversions.
@@ -68,6 +70,8 @@ def load_image(source: Source, max_side: int | None = None) -> Image.Image:
     pixel cap MAX_PIXELS to all input. With ``max_side`` the result is shrunk (see
     ``KEEP_SIDE``); either way ``img.info["original_size"]`` is the stored image's (width,
     height), upright, so a caption can say "decoded at 1024×768 from 4000×3000".
+    ``draft=True`` lets libjpeg decode a large JPEG at reduced scale (see ``DRAFT_SIDE``): far less
+    memory and time, other pixels; the default is the full decode every computation should use.
     """
     if isinstance(source, Image.Image):
         _check_size(source.size)
@@ -83,11 +87,11 @@ def load_image(source: Source, max_side: int | None = None) -> Image.Image:
                 if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                     # A pipe (`<(curl …)`) or a device: Pillow would read it to the end into
                     # memory, so it gets the in-memory byte cap instead.
-                    return _load_stream(_read_source(stream), max_side)
-                return _load_stream(stream, max_side)
+                    return _load_stream(_read_source(stream), max_side, draft)
+                return _load_stream(stream, max_side, draft)
             except ImageError as exc:  # name the file: the user may have passed several
                 raise ImageError(f"{path.name}: {exc}") from None
-    return _load_stream(_read_source(source), max_side)
+    return _load_stream(_read_source(source), max_side, draft)
 
 
 def image_digest(img: Image.Image) -> str:
@@ -98,10 +102,10 @@ def image_digest(img: Image.Image) -> str:
     return h.hexdigest()
 
 
-def _load_stream(stream: IO[bytes], max_side: int | None = None) -> Image.Image:
+def _load_stream(stream: IO[bytes], max_side: int | None = None, draft: bool = False) -> Image.Image:
     img = _open_header(stream)
     stored = img.size  # before JPEG draft mode decodes it smaller
-    return _finish(_decode(img), stored, max_side, own=True)
+    return _finish(_decode(img, draft), stored, max_side, own=True)
 
 
 def _finish(img: Image.Image, stored: tuple[int, int], max_side: int | None, own: bool) -> Image.Image:
@@ -288,8 +292,10 @@ def _not_an_image(head: bytes) -> str:
 
 # --- 3. Decoding ---------------------------------------------------------------------------
 
-def _decode(img: Image.Image) -> Image.Image:
-    """Decode the first frame; JPEGs at reduced scale when they are large."""
+def _decode(img: Image.Image, draft: bool = False) -> Image.Image:
+    """Decode the first frame; with ``draft``, JPEGs at reduced scale when they are large."""
+    if not draft:
+        return _load_pixels(img)
     try:
         # Draft mode makes libjpeg decode at 1/2, 1/4 or 1/8 scale and skip most of the IDCT
         # and colour work (a 12 MP photo: ~2.5x faster here; entropy decoding still reads

@@ -2,10 +2,10 @@
 
 Every experiment is a private walk over the layer table (``_walk``) that calls the shared
 network's own modules and changes only the tensors flowing between them: a knocked-out GPU
-tower, LRN off or with the paper's k, 2×2 pooling, zeroed channels, dropout left on. The shared
-``net`` is never modified (other sessions use it at the same time), no hooks are attached, and
-nothing is copied: a knocked-out unit's output is set to zero, which is exactly what zero
-weights and a zero bias would give it.
+tower, LRN off or read another way (the paper's as printed, or Caffe's with k = 2), 2×2 pooling,
+zeroed channels, dropout left on. The shared ``net`` is never modified (other sessions use it at
+the same time), no hooks are attached, and nothing is copied: a knocked-out unit's output is set
+to zero, which is exactly what zero weights and a zero bias would give it.
 
 Paper sections: two GPUs §3.2, LRN §3.3, overlapping pooling §3.4, ten-crop testing §4.1,
 dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the walkthrough.
@@ -28,7 +28,14 @@ from .body import local_response_norm, max_pool2d
 from .walkthrough import BYTES_PER_VALUE, walkthrough
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
-LRN_CHOICES = ("on", "off", "paper")
+LRN_CHOICES = {
+    "caffe": "as built, Caffe's bvlc_alexnet: k = 1, n = 5, α = 10⁻⁴ divided by n (2·10⁻⁵ per term), β = 0.75",
+    "paper": "§3.3 as printed: k = 2, n = 5, α = 10⁻⁴ per term (not divided by n), β = 0.75",
+    "k2": "Caffe's with k = 2: k = 2, n = 5, α = 10⁻⁴ divided by n (2·10⁻⁵ per term), β = 0.75",
+    "off": "no normalisation (identity)",
+}
+"""The ways ``ablate(..., lrn=...)`` can normalise, each name -> what it computes. "caffe" changes
+nothing (alexnet2012 is built with Caffe's LRN); until this table "paper" meant what is now "k2"."""
 POOL_CHOICES = ("overlapping", "non-overlapping")
 GTX_580_BYTES = 3 * 2**30  # each of the paper's two GPUs had 3 GB (§3.2)
 PAPER_BATCH = 128  # the paper's batch size (§5)
@@ -85,7 +92,7 @@ def _check(arch: Architecture, lrn: str, pool: str) -> None:
         raise ValueError(f"lrn must be one of {', '.join(LRN_CHOICES)}, not {lrn!r}.")
     if pool not in POOL_CHOICES:
         raise ValueError(f"pool must be one of {', '.join(POOL_CHOICES)}, not {pool!r}.")
-    if lrn != "on" and not any(layer.kind == "lrn" for layer in arch.layers):
+    if lrn != "caffe" and not any(layer.kind == "lrn" for layer in arch.layers):
         raise ValueError(f"{arch.name} has no local response normalisation to turn {lrn}: "
                          "choose alexnet2012, which has it after conv1 and conv2.")
     if pool != "overlapping" and not any(_overlapping(layer) for layer in arch.layers):
@@ -98,7 +105,7 @@ def _overlapping(layer: Layer) -> bool:
 
 # -- the private walk -----------------------------------------------------------------------------
 def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
-          lrn: str = "on", pool: str = "overlapping", dropout: Dropout | None = None,
+          lrn: str = "caffe", pool: str = "overlapping", dropout: Dropout | None = None,
           weight_scale: Mapping[str, float] = {}, keep: bool = False) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
     """(output, activations if ``keep``): the table walked with the net's own modules, changed as asked."""
     arch = net.arch
@@ -115,8 +122,8 @@ def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mappin
                                  f"{fc_in} inputs but gets {' × '.join(map(str, x.shape[1:]))}.")
             x = torch.flatten(x, 1)  # (N, C·H·W)
             continue
-        if k == "lrn" and lrn != "on":
-            s = layer.lrn  # "paper": the paper's k = 2 with the network's own n, α, β
+        if k == "lrn" and lrn != "caffe":
+            s = PAPER_LRN if lrn == "paper" else layer.lrn  # "k2": the network's own n, α, β with k = 2
             x = x if lrn == "off" else local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
         elif pool == "non-overlapping" and _overlapping(layer):
             x = max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
@@ -144,13 +151,14 @@ def _plan(net, tower_off, from_layer, lrn, pool, zero_channels) -> dict:
 
 
 @torch.no_grad()
-def ablate(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str = "conv1", lrn: str = "on",
+def ablate(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str = "conv1", lrn: str = "caffe",
            pool: str = "overlapping", zero_channels: Mapping[str, Sequence[int]] | None = None) -> torch.Tensor:
     """(N, classes) logits of ``net`` on ``x`` with one or more of the paper's choices changed.
 
     tower_off: None | "gpu1" | "gpu2" — every unit of that tower in conv1–conv5, fc6 and fc7
-    from ``from_layer`` on outputs zero (§3.2). lrn: "on" | "off" (identity) | "paper" (k = 2
-    instead of Caffe's k = 1, other constants the network's own; §3.3). pool: "overlapping"
+    from ``from_layer`` on outputs zero (§3.2). lrn: one of ``LRN_CHOICES`` — "caffe" (as built) |
+    "paper" (§3.3 as printed: k = 2, α = 10⁻⁴ per term) | "k2" (Caffe's α/n with k = 2) | "off"
+    (identity). pool: "overlapping"
     (3×3/2, as built) | "non-overlapping" (2×2/2, floor rounding; §3.4). zero_channels:
     {layer: [channels]} zeroes those channels of that activation. ``net`` is never modified.
     """
@@ -159,7 +167,7 @@ def ablate(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str =
 
 @torch.no_grad()
 def ablate_activations(net, x: torch.Tensor, tower_off: str | None = None, from_layer: str = "conv1",
-                       lrn: str = "on", pool: str = "overlapping",
+                       lrn: str = "caffe", pool: str = "overlapping",
                        zero_channels: Mapping[str, Sequence[int]] | None = None) -> "OrderedDict[str, torch.Tensor]":
     """Every named activation of the changed network, as ``net.activations`` lists them."""
     return _walk(net, x, keep=True, **_plan(net, tower_off, from_layer, lrn, pool, zero_channels))[1]
@@ -231,16 +239,22 @@ CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre",
 
 @dataclass(frozen=True)
 class TenCrop:
-    """§4.1's test: five crops of the resized image and their mirrors, softmax averaged.
+    """§4.1's test: five crops of the central square of the resized image and their mirrors, softmax averaged.
 
-    ``crops`` are in ``CROP_NAMES`` order: the four corners, the centre (the crop ``net.view``
-    gives), then the horizontal mirror of each of those five in the same order.
+    ``crops`` are in ``CROP_NAMES`` order: the four corners of the square, the centre (the crop
+    ``net.view`` gives), then the horizontal mirror of each of those five in the same order.
+    ``boxes`` are where each of the five lies in the resized image, (left, top, right, bottom);
+    ``square`` is the central ``resize`` × ``resize`` square they come from; ``resized_size`` is
+    the resized image's (width, height).
     """
 
     probs: np.ndarray  # (classes,): the mean of the ten softmaxes
     crops: list  # 10 PIL images, crop × crop
     crop_probs: np.ndarray  # (10, classes)
     names: tuple[str, ...] = CROP_NAMES
+    boxes: tuple = ()  # 5 × (left, top, right, bottom) in the resized image
+    square: tuple = ()  # (left, top, right, bottom) of the central square
+    resized_size: tuple = ()  # (width, height)
 
     @property
     def centre_probs(self) -> np.ndarray:
@@ -262,24 +276,45 @@ def crop_tensor(net, crops) -> torch.Tensor:
     return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
 
 
+def _centred(outer: int, inner: int) -> int:
+    return int(round((outer - inner) / 2.0))  # torchvision's center_crop rounding, which net.view uses
+
+
+def ten_crop_boxes(size: tuple[int, int], side: int, crop: int) -> tuple[tuple, list[tuple]]:
+    """(square, five boxes) for a resized image of ``size`` (width, height), as §2 and §4.1 describe:
+    the central ``side`` × ``side`` square, then its four corner ``crop`` × ``crop`` patches; the centre
+    patch is the image's centre crop (``net.view``'s), which lies within a pixel of the square's centre
+    (where rounding puts them apart). Boxes are (left, top, right, bottom)."""
+    w, h = size
+    side = min(side, w, h)
+    x0, y0 = _centred(w, side), _centred(h, side)
+    square = (x0, y0, x0 + side, y0 + side)
+    far = side - crop
+    corners = [(x0, y0), (x0 + far, y0), (x0, y0 + far), (x0 + far, y0 + far)]
+    cx, cy = _centred(w, crop), _centred(h, crop)
+    return square, [(x, y, x + crop, y + crop) for x, y in corners + [(cx, cy)]]
+
+
 def ten_crops(net, img, mode: str = "aspect") -> list:
     """The ten crops of §4.1 (``CROP_NAMES`` order) of the image resized as ``mode`` says."""
+    return _ten_crops(net, img, mode)[0]
+
+
+def _ten_crops(net, img, mode: str) -> tuple[list, tuple, list[tuple], tuple]:
     from PIL import ImageOps
-    from torchvision.transforms import functional as TF
 
     big = resized(net, img, mode)
-    c, (w, h) = net.prep.crop, big.size
-    boxes = [(0, 0), (w - c, 0), (0, h - c), (w - c, h - c)]
-    five = [big.crop((x0, y0, x0 + c, y0 + c)) for x0, y0 in boxes] + [TF.center_crop(big, c)]
-    return five + [ImageOps.mirror(im) for im in five]
+    square, boxes = ten_crop_boxes(big.size, net.prep.resize, net.prep.crop)
+    five = [big.crop(box) for box in boxes]
+    return five + [ImageOps.mirror(im) for im in five], square, boxes, big.size
 
 
 @torch.no_grad()
 def ten_crop(net, img, mode: str = "aspect") -> TenCrop:
     """The ten crops of §4.1 and the softmax averaged over them: one batched forward of 10."""
-    crops = ten_crops(net, img, mode)
+    crops, square, boxes, size = _ten_crops(net, img, mode)
     probs = torch.softmax(net(crop_tensor(net, crops)).float(), dim=1).cpu().numpy()  # (10, classes)
-    return TenCrop(probs.mean(axis=0), crops, probs)
+    return TenCrop(probs.mean(axis=0), crops, probs, boxes=tuple(boxes), square=square, resized_size=size)
 
 
 # -- what-if painting -----------------------------------------------------------------------------

@@ -66,8 +66,8 @@ def full_float32() -> None:
 
 PREPROCESS_MODES = {
     "aspect": "shorter side resized to 256 keeping the aspect ratio, then the centre crop",
-    "warp": "the whole image warped to 256×256 ignoring the aspect ratio (Caffe's reference pipeline), "
-            "then the centre crop",
+    "warp": "the whole image warped to 256×256 ignoring the aspect ratio by OpenCV's bilinear resize, as "
+            "Caffe's reference pipeline does, then the centre crop",
 }
 
 
@@ -189,9 +189,10 @@ class Network(nn.Module):
         """A PIL image -> the (1, 3, crop, crop) float tensor the network expects, on its device.
 
         ``mode="aspect"`` (the default): shorter side to 256 keeping the aspect ratio, centre crop.
-        ``mode="warp"``: Caffe's reference pipeline (the one bvlc_alexnet's published accuracy
-        comes from): the whole image warped to 256×256 ignoring its aspect ratio, then the centre
-        crop; Caffe subtracts a 256×256 mean image, approximated here by its channel means.
+        ``mode="warp"``: Caffe's reference pipeline, with which bvlc_alexnet's 57.1% / 80.2% were
+        measured: the whole image warped to 256×256 ignoring its aspect ratio by OpenCV's bilinear
+        resize, then the centre crop (offset 14); Caffe subtracts a 256×256 mean image, approximated
+        here by its channel means.
         """
         return preprocess_image(self.arch.name, img, mode).to(self.device)
 
@@ -217,14 +218,21 @@ class Network(nn.Module):
 
 def resize_image(model: str, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821
     """The RGB image resized as ``model``'s preprocessing does before its crop(s): the shorter side
-    to ``prep.resize`` ("aspect"), or the whole image to ``prep.resize`` square ("warp")."""
-    from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
-
+    to ``prep.resize`` ("aspect", torchvision's antialiased bilinear), or the whole image to
+    ``prep.resize`` square ("warp", OpenCV's ``INTER_LINEAR`` without antialiasing, which Caffe's
+    ``convert_imageset`` and ``caffe.io`` use)."""
     _check_mode(mode)
     img = img if img.mode == "RGB" else img.convert("RGB")
     side = PREPROCESSING[model].resize
-    size = side if mode == "aspect" else [side, side]  # an int resizes the shorter side
-    return TF.resize(img, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    if mode == "warp":
+        import cv2  # here: only warp needs OpenCV
+        from PIL import Image
+
+        # (H, W, 3) uint8; OpenCV treats the channels alike, so RGB stays RGB (Caffe's BGR is the same numbers)
+        return Image.fromarray(cv2.resize(np.asarray(img), (side, side), interpolation=cv2.INTER_LINEAR))
+    from torchvision.transforms import functional as TF  # here: torchvision takes seconds to import
+
+    return TF.resize(img, side, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)  # an int: the shorter side
 
 
 def view_image(model: str, img, mode: str = "aspect") -> "PIL.Image.Image":  # noqa: F821

@@ -64,6 +64,8 @@ class Unit:
     bias: float | None
     terms: np.ndarray | None  # conv (Cin,) Σ over the window of patch·weight; linear (features,) weight·input; float64
     receptive_field: Window  # in input pixels, unclipped; a vector unit: all that pool5 (or avgpool) sees
+    input_box: Window  # the input pixels the unit actually reads: each window clipped to its map, so padding
+    # and the last columns no window reaches are left out (229 wide: conv1 reads columns 0-226)
     projective_field: dict[str, tuple[range, Window | None]]  # next layer -> (channels, window or None for a vector)
 
     def position(self) -> Position:
@@ -142,9 +144,11 @@ def _reads(arch: Architecture, layer: Layer, channel: int, c_in: int) -> range:
     return range(channel, channel + 1)
 
 
-def _down(arch: Architecture, shapes: dict, top: str, bottom: str, box: Window | None) -> Window | None:
+def _down(arch: Architecture, shapes: dict, top: str, bottom: str, box: Window | None,
+          clip: bool = False) -> Window | None:
     """Carry a box of ``top``'s output down to ``bottom``'s output (or the input), layer by layer.
-    None stands for the whole of a vector; a flatten turns it into the whole of its map."""
+    None stands for the whole of a vector; a flatten turns it into the whole of its map. With
+    ``clip`` each window is cut to the map it reads: what the unit's value can depend on."""
     i = _index(arch)[top]
     stop = -1 if bottom == "input" else _index(arch)[bottom]
     while i > stop:
@@ -157,6 +161,8 @@ def _down(arch: Architecture, shapes: dict, top: str, bottom: str, box: Window |
         elif box is not None:
             out = shapes[layer.name]
             box = (*_window(layer, box[:2], below[1], out[1]), *_window(layer, box[2:], below[2], out[2]))
+            if clip:  # padding and a window hanging over the edge (ceil rounding) read nothing there
+                box = (max(box[0], 0), min(box[1], below[1]), max(box[2], 0), min(box[3], below[2]))
         i -= 1
     return box
 
@@ -298,6 +304,7 @@ def trace_unit(net: Network, x: torch.Tensor, layer: str, channel: int, row: int
                 source=source, source_shape=tuple(src_shape), in_channels=in_channels, window=window,
                 patch=patch, weight=weight, bias=bias, terms=terms,
                 receptive_field=_down(arch, shapes, layer, "input", here),
+                input_box=_down(arch, shapes, layer, "input", here, clip=True),
                 projective_field=_projective_field(arch, shapes, layer, channel, here))
 
 

@@ -286,7 +286,8 @@ def _on_file(key: str) -> None:
         return
     name = getattr(f, "name", "camera")
     try:
-        img = av.load_image(f, max_side=KEEP_SIDE)  # reads at most MAX_BYTES + 1 of it
+        # reads at most MAX_BYTES + 1 of it; JPEG draft mode: a shared server's memory stays bounded
+        img = av.load_image(f, max_side=KEEP_SIDE, draft=True)
     except av.ImageError as exc:
         st.session_state["image_error"] = f"{name}: {exc}"
         return

@@ -544,6 +544,22 @@ def test_a_big_photo_is_captioned_with_its_original_size(forward_calls):
     assert "big.png (decoded at 1024×683 from 3000×2000)" in at.session_state["image"].caption, caps
 
 
+def test_an_upload_alone_is_decoded_in_jpeg_draft_mode(forward_calls, monkeypatch):
+    """The server bounds an upload's memory by asking for draft decoding itself; the library's default
+    is the full decode."""
+    import alexnet_viz as av
+    from alexnet_viz.images import KEEP_SIDE
+
+    asked, real = [], av.load_image
+    monkeypatch.setattr(av, "load_image", lambda *a, **k: asked.append(k) or real(*a, **k))
+    at = start()
+    at.sidebar.file_uploader(key="upload").set_value(("big.jpg", photo_bytes("JPEG", size=(3000, 2000)),
+                                                      "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert asked[-1] == {"max_side": KEEP_SIDE, "draft": True}
+    assert at.session_state["image"].image.size == (1024, 683)
+
+
 def test_warp_preprocessing_is_chosen_on_predict_and_followed_by_every_page(forward_calls):
     at = start()
     at.radio(key="_prep_mode_widget").set_value("warp").run()

@@ -72,14 +72,17 @@ def test_two_gpus_on_the_one_tower_network_is_a_sentence():
     assert not at.metric
 
 
-@pytest.mark.parametrize("mode", ["off", "paper"])
+@pytest.mark.parametrize("mode", ["off", "paper", "k2"])
 def test_lrn_off_or_with_the_papers_k(mode):
     at = open_lab("lrn")
+    assert at.radio(key="lab_lrn").options == ["off (identity)", "the paper's, as printed", "Caffe's with k = 2"]
     at.radio(key="lab_lrn").set_value(mode).run()
     assert not at.exception, at.exception
     s = sel(at)
     shows_effect(at, lab.ablation_effect(s.net, s.x, lrn=mode))
     assert "§3.3" in at.subheader[0].value
+    assert any("The paper as printed (§3.3): b = a / (k + α · Σ a²)^β with k = 2, α = 0.0001 per term "
+               "(not divided by n)" in c.value and "so 2e-05 per term" in c.value for c in at.caption)
 
 
 def test_overlapping_pooling_draws_the_windows_and_says_it_shows_sensitivity():
@@ -99,6 +102,9 @@ def test_ten_crop_shows_each_crops_top1_and_the_average_beside_the_centre():
     assert captions == [f"{name}: {names[int(p.argmax())]} {100 * p.max():.2f}%"
                         for name, p in zip(lab.CROP_NAMES, tc.crop_probs)]
     shows_effect(at, lab.Effect(tc.crop_probs[4], tc.probs, names))
+    (x0, y0, x1, y1), (w, h) = tc.square, tc.resized_size
+    assert any(f"({w}×{h}); as the paper does, the corner crops come from its central {x1 - x0}×{y1 - y0} "
+               f"square (x {x0}–{x1}, y {y0}–{y1})" in c.value for c in at.caption)
 
 
 def test_dropout_shows_the_scaling_agreement_and_the_monte_carlo_spread():

@@ -358,18 +358,32 @@ def test_animated_images_give_their_first_frame(fmt):
 
 
 def test_large_jpegs_are_decoded_in_draft_mode_but_never_below_the_minimum():
-    out = load_image(C.encode(C.picture(2048, 1536), "JPEG"))
+    out = load_image(C.encode(C.picture(2048, 1536), "JPEG"), draft=True)
     assert out.size == (1024, 768)  # libjpeg's 1/2 scale; 1/4 would go below DRAFT_SIDE
     assert min(out.size) >= DRAFT_SIDE
 
 
 def test_jpegs_that_would_go_below_the_minimum_are_decoded_at_full_size():
-    assert load_image(C.encode(C.picture(1000, 800), "JPEG")).size == (1000, 800)
+    assert load_image(C.encode(C.picture(1000, 800), "JPEG"), draft=True).size == (1000, 800)
 
 
 def test_draft_mode_and_orientation_together():
-    out = load_image(C.with_orientation(C.picture(2048, 1536), "JPEG", 6))
+    out = load_image(C.with_orientation(C.picture(2048, 1536), "JPEG", 6), draft=True)
     assert out.size == (768, 1024)
+
+
+def test_without_draft_a_large_jpeg_is_decoded_in_full_as_pillow_decodes_it():
+    """What the library and the command line compute from: every pixel of Pillow's own full decode
+    (a 1411×1411 photo drafted to 706×706 gave crops up to 35 grey levels apart)."""
+    data = C.encode(C.picture(2048, 1536), "JPEG")
+    out = load_image(data)
+    full = Image.open(io.BytesIO(data))
+    full.load()
+    assert out.size == (2048, 1536) and np.array_equal(np.asarray(out), np.asarray(full.convert("RGB")))
+    drafted = np.asarray(load_image(data, draft=True).resize((2048, 1536), Image.Resampling.BILINEAR), np.int16)
+    assert np.abs(drafted - np.asarray(out, np.int16)).max() > 0, "the draft decode gives other pixels"
+    turned = load_image(C.with_orientation(C.picture(2048, 1536), "JPEG", 6))
+    assert turned.size == (1536, 2048) and turned.info["original_size"] == (1536, 2048)
 
 
 # --- Size limits ---------------------------------------------------------------------------
@@ -571,7 +585,7 @@ def test_a_50_megapixel_jpeg_costs_tens_of_megabytes(tmp_path):
         from alexnet_viz.images import KEEP_SIDE, load_image
         data = open({str(path)!r}, "rb").read()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        img = load_image(data, max_side=KEEP_SIDE)
+        img = load_image(data, max_side=KEEP_SIDE, draft=True)  # as the app's upload path asks
         print(img.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -432,14 +432,21 @@ def _blocks(seed: int) -> Image.Image:
 
 
 def _independent_probs(net, img: Image.Image, mode: str, ten: bool) -> torch.Tensor:
-    """torchvision's own resize, five_crop and hflip (each patch mirrored, as §4.1 says; TF.ten_crop
-    mirrors the image first, which moves the mirrored centre by a pixel), one photo's crops as one
-    batch: the mean softmax, (classes,)."""
+    """torchvision's own resize (OpenCV's for warp), the central square's corners by five_crop, the
+    centre crop, and hflip (each patch mirrored, as §4.1 says; TF.ten_crop mirrors the image first,
+    which moves the mirrored centre by a pixel), one photo's crops as one batch: the mean softmax,
+    (classes,)."""
     from torchvision.transforms import functional as TF
 
-    big = TF.resize(img.convert("RGB"), net.prep.resize if mode == "aspect" else [net.prep.resize] * 2,
-                    antialias=True)
-    five = list(TF.five_crop(big, net.prep.crop))
+    if mode == "aspect":
+        big = TF.resize(img.convert("RGB"), net.prep.resize, antialias=True)
+    else:  # Caffe's warp: OpenCV's bilinear without antialiasing
+        import cv2
+
+        side = net.prep.resize
+        big = Image.fromarray(cv2.resize(np.asarray(img.convert("RGB")), (side, side), interpolation=cv2.INTER_LINEAR))
+    square = TF.center_crop(big, net.prep.resize)  # §2: the central square; §4.1: its corners
+    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]
     crops = five + [TF.hflip(c) for c in five] if ten else [five[4]]
     x = torch.stack([TF.normalize(TF.pil_to_tensor(c).float() * net.prep.scale, net.prep.mean, net.prep.std)
                      for c in crops])
@@ -473,6 +480,7 @@ def test_evaluate_ten_crop_averages_the_ten_softmaxes_as_an_independent_computat
     assert (centre.top1, centre.top5) == expected("aspect", False)
     assert centre.top1 < 1.0  # the photos were chosen so that the test can tell the two apart
     assert ten.ten_crop and not centre.ten_crop and "ten 227×227 crops" in ten.preprocessing
+    assert "the four corners of the central 256×256 square" in ten.preprocessing
     warped = av.evaluate(folder, rigged, batch_size=3, ten_crop=True, mode="warp")
     assert (warped.top1, warped.top5) == expected("warp", True)
 

@@ -84,7 +84,8 @@ def test_a_tower_on_the_one_tower_network_is_a_sentence(tv):
 @pytest.mark.parametrize("kwargs,words", [
     (dict(tower_off="gpu3"), "tower_off must be gpu1 or gpu2"),
     (dict(tower_off="gpu1", from_layer="fc8"), "from_layer must be a layer split over the two GPUs"),
-    (dict(lrn="maybe"), "lrn must be one of on, off, paper"),
+    (dict(lrn="maybe"), "lrn must be one of caffe, paper, k2, off"),
+    (dict(lrn="on"), "lrn must be one of caffe, paper, k2, off, not 'on'"),  # the old name of "caffe"
     (dict(pool="3x3"), "pool must be one of overlapping, non-overlapping"),
     (dict(zero_channels={"conv5": [256]}), "conv5 has channels 0 to 255; there is no channel 256"),
     (dict(zero_channels={"conv9": [1]}), "zero_channels names 'conv9'"),
@@ -110,11 +111,38 @@ def test_lrn_off_equals_the_network_with_identity_in_place_of_the_norm_layers(ne
     assert close(got, want) and not torch.equal(got, net(x))
 
 
-def test_lrn_paper_is_k_2_with_the_networks_other_constants(net, x):
+def test_lrn_k2_is_k_2_with_the_networks_other_constants(net, x):
     body = copy.deepcopy(net.body)
     body.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
     body.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
-    assert close(av.ablate(net, x, lrn="paper"), rebuilt(net, body)(x))
+    assert close(av.ablate(net, x, lrn="k2"), rebuilt(net, body)(x))
+
+
+def hand_lrn(a: np.ndarray, k: float, alpha_per_term: float, beta: float, n: int = 5) -> np.ndarray:
+    """b_c = a_c / (k + α' Σ_{j=c-n//2}^{c+n//2} a_j²)^β over the channels that exist, float64, by loops."""
+    out = np.empty_like(a)
+    for c in range(a.shape[0]):
+        total = np.zeros(a.shape[1:])
+        for j in range(max(0, c - n // 2), min(a.shape[0], c + n // 2 + 1)):
+            total += a[j] ** 2
+        out[c] = a[c] / (k + alpha_per_term * total) ** beta
+    return out
+
+
+@pytest.mark.parametrize("choice,k,alpha_per_term", [("caffe", 1.0, 2e-5),  # α = 1e-4 divided by n = 5
+                                                     ("paper", 2.0, 1e-4),  # §3.3 as printed
+                                                     ("k2", 2.0, 2e-5)])
+def test_each_lrn_choice_equals_a_hand_written_lrn(net, x, choice, k, alpha_per_term):
+    acts = lab.ablate_activations(net, x * 8, lrn=choice)  # brighter input: sums of squares that matter
+    for before, after in (("relu1", "norm1"), ("relu2", "norm2")):
+        a = acts[before][0].double().numpy()
+        want = hand_lrn(a, k, alpha_per_term, 0.75)
+        np.testing.assert_allclose(acts[after][0].double().numpy(), want, rtol=1e-5, atol=1e-6)
+        others = [hand_lrn(a, k2, a2, 0.75) for k2, a2 in ((1.0, 2e-5), (2.0, 1e-4), (2.0, 2e-5))
+                  if (k2, a2) != (k, alpha_per_term)]
+        assert all(np.abs(o - want).max() > 1e-3 * np.abs(want).max() for o in others), "the readings must differ here"
+    if choice == "caffe":
+        assert torch.equal(av.ablate(net, x, lrn="caffe"), net(x)), "caffe is the network as built"
 
 
 def test_non_overlapping_pooling_gives_6x6_at_pool5_and_equals_2x2_pools_by_hand(net, x):
@@ -178,9 +206,11 @@ def test_no_call_changes_the_shared_network(net, x, photo):
 
 # -- ten-crop testing (§4.1) -------------------------------------------------------------------------
 def independent_ten_crop(net: av.Network, img: Image.Image) -> tuple[list[Image.Image], np.ndarray]:
-    """torchvision's own transforms: resize, five crops, their mirrors, the network's normalisation."""
+    """torchvision's own transforms: resize, the central square, its four corner crops, the centre crop
+    (net.view's), their mirrors, the network's normalisation."""
     big = T.Resize(net.prep.resize, interpolation=T.InterpolationMode.BILINEAR, antialias=True)(img)
-    five = list(TF.five_crop(big, net.prep.crop))  # tl, tr, bl, br, centre
+    square = TF.center_crop(big, net.prep.resize)  # §2: the central 256×256 patch
+    five = list(TF.five_crop(square, net.prep.crop))[:4] + [TF.center_crop(big, net.prep.crop)]  # tl tr bl br centre
     crops = five + [TF.hflip(c) for c in five]
     norm = T.Compose([T.PILToTensor(), T.ConvertImageDtype(torch.float32)])
     batch = torch.stack([norm(c) * (255 * net.prep.scale) for c in crops])
@@ -206,6 +236,28 @@ def test_ten_crop_equals_an_independent_computation(which, net, tv, photo):
         centre = torch.softmax(n(n.preprocess(photo)), dim=1)[0].numpy()
     np.testing.assert_allclose(got.centre_probs, centre, rtol=1e-4, atol=1e-6)
     assert len({np.asarray(c).tobytes() for c in got.crops}) == 10, "ten different crops"
+
+
+def test_ten_crops_come_from_the_central_square_as_the_paper_says(net):
+    """chelsea's 451×300 resizes to 384×256: the paper's corner crops start at x = 64 and x = 93 (the
+    central 256×256 square's corners), not at 0 and 157 (the whole resized image's). Positions and
+    pixels computed by hand with numpy slicing."""
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 256, (300, 451, 3), dtype=np.uint8))
+    got = av.ten_crop(net, img)
+    assert got.resized_size == (384, 256) and got.square == (64, 0, 320, 256)
+    assert got.boxes == ((64, 0, 291, 227), (93, 0, 320, 227), (64, 29, 291, 256), (93, 29, 320, 256),
+                         (78, 14, 305, 241))
+    big = np.asarray(lab.resized(net, img))  # (256, 384, 3)
+    want = [big[y:y + 227, x:x + 227] for x, y in [(64, 0), (93, 0), (64, 29), (93, 29), (78, 14)]]
+    want += [a[:, ::-1] for a in want]
+    for mine, theirs in zip(got.crops, want):
+        assert np.array_equal(np.asarray(mine), theirs)
+    # a tall photo: the square is central vertically; warp mode: the square is the whole 256×256
+    tall = av.ten_crop(net, Image.fromarray(rng.integers(0, 256, (451, 300, 3), dtype=np.uint8)))
+    assert tall.square == (0, 64, 256, 320) and tall.boxes[3] == (29, 93, 256, 320)
+    warped = av.ten_crop(net, img, mode="warp")
+    assert warped.square == (0, 0, 256, 256) and warped.boxes[1] == (29, 0, 256, 227)
 
 
 # -- dropout (§4.2) -------------------------------------------------------------------------------------
@@ -298,6 +350,15 @@ def test_cli_ablate_prints_top5_before_after_and_the_top_class_change(net, photo
     out = cli_json(capsys, "ablate", photo_file, "--weights", "untrained", "--device", "cpu",
                    "--pool", "non-overlapping", "--zero", "conv5:1,2", "--json")
     assert out["change"] == {"pool": "non-overlapping", "zero_channels": {"conv5": [1, 2]}}
+    for choice in ("paper", "k2", "caffe"):  # the library's names; "caffe", as built, alone changes nothing
+        args = ["ablate", photo_file, "--weights", "untrained", "--device", "cpu", "--lrn", choice, "--json"]
+        if choice == "caffe":
+            args += ["--pool", "non-overlapping"]
+        out = cli_json(capsys, *args)
+        e = lab.ablation_effect(net, net.preprocess(photo), lrn=choice,
+                                pool="non-overlapping" if choice == "caffe" else "overlapping")
+        assert out["change"] == ({"lrn": choice} if choice != "caffe" else {"pool": "non-overlapping"})
+        assert out["top_class"]["change"] == pytest.approx(e.change(), abs=1e-6)
 
 
 def test_cli_predict_ten_crop_adds_the_averaged_top5_and_each_crops_top1(net, photo, photo_file, capsys):
@@ -306,13 +367,23 @@ def test_cli_predict_ten_crop_adds_the_averaged_top5_and_each_crops_top1(net, ph
     assert [r["index"] for r in out["ten_crop"]["top"]] == list(np.argsort(-tc.probs)[:5])
     assert [c["crop"] for c in out["ten_crop"]["crops"]] == list(lab.CROP_NAMES)
     assert [c["top1"]["index"] for c in out["ten_crop"]["crops"]] == list(tc.crop_probs.argmax(axis=1))
+    assert out["ten_crop"]["square"] == [46, 0, 302, 256] and out["ten_crop"]["resized_size"] == [349, 256]  # 410×300
     assert "ten_crop" not in cli_json(capsys, "predict", photo_file, "--weights", "untrained", "--json")
+
+
+def test_cli_lrn_choices_are_the_librarys():
+    from alexnet_viz import cli
+
+    ablate = cli.build_parser()._subparsers._group_actions[0].choices["ablate"]
+    lrn = next(a for a in ablate._actions if a.dest == "lrn")
+    assert set(lrn.choices) == set(lab.LRN_CHOICES) and lrn.default == "caffe"
 
 
 @pytest.mark.parametrize("args,words", [
     (["--model", "torchvision", "--tower-off", "gpu1"], "torchvision runs as one tower"),
     ([], "nothing to change"),
     (["--lrn", "of"], "invalid choice: 'of'"),
+    (["--lrn", "on"], "invalid choice: 'on'"),  # the old name of "caffe"
     (["--tower-off", "gpu1", "--from-layer", "pool2"], "from_layer must be a layer split over the two GPUs"),
     (["--zero", "conv5"], "--zero takes LAYER:CHANNELS"),
     (["--lrn", "off", "--from-layer", "conv3"], "add --tower-off gpu1 or gpu2"),

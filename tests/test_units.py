@@ -465,3 +465,52 @@ def test_the_strongest_input_is_never_in_the_padding(nets, images, forwards):
     layer, channel, row, col = av.strongest_input(u)
     assert layer == "pool1" and 0 <= row < 3 and 0 <= col < 3
     assert u.patch[channel, row + 2, col + 2] * u.weight[channel, row + 2, col + 2] == inside.max()
+
+
+# -- the input a unit actually reads, at sizes other than the crop ----------------------------------
+def support_box(arch, name: str, h: int, w: int, unit) -> tuple[int, int, int, int]:
+    """Autograd's support of one unit on an h×w input, on a stand-in built from torch's own ops with
+    the table's geometry: every conv an all-ones kernel, every max pool an average pool (whose
+    gradient reaches its whole window, where a max pool's reaches one element), ReLU and LRN left
+    out (they do not move anything). With all weights positive the support is exactly what the unit
+    can depend on. ``unit`` is (row, col), or None for the sum over the whole map (a vector unit)."""
+    import torch.nn.functional as F
+
+    x = torch.ones(1, 1, h, w, requires_grad=True)
+    a = x
+    for layer in arch.layers:
+        if layer.kind == "conv":
+            a = F.conv2d(a, torch.ones(1, 1, layer.kernel, layer.kernel), stride=layer.stride, padding=layer.padding)
+        elif layer.kind == "maxpool":
+            a = F.avg_pool2d(a, layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+        if layer.name == name:
+            break
+    out = a.sum() if unit is None else a[0, 0, unit[0], unit[1]]
+    (g,) = torch.autograd.grad(out, x)
+    ys, xs = g[0, 0].nonzero(as_tuple=True)
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+@pytest.mark.parametrize("model,h,w", [("alexnet2012", 223, 229), ("torchvision", 227, 227)])
+def test_the_input_a_unit_reads_is_autograds_support_at_an_odd_size(nets, model, h, w):
+    """229 wide, conv1 (11, stride 4) reads columns 0-226 only: conv2[26,26], pool2[12,12] and pool5[5,5]
+    once reported column 228 as theirs. torchvision at 227: pool1 never reads conv1's last row."""
+    net = nets[model]
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        acts = net.activations(x, upto="pool5" if model == "alexnet2012" else "avgpool")
+    maps = [n for n, a in acts.items() if a.dim() == 4 and net.arch.layer(n).kind in ("conv", "maxpool")]
+    for name in maps:
+        hh, ww = acts[name].shape[2:]
+        for row, col in {(0, 0), (hh - 1, ww - 1), (hh // 2, ww - 1), (hh - 1, 0)}:
+            u = av.trace_unit(net, x, name, 0, row, col, acts=acts)
+            assert u.input_box == support_box(net.arch, name, h, w, (row, col)), (name, row, col)
+    last = maps[-1]
+    want = support_box(net.arch, last, h, w, None)
+    if model == "alexnet2012":
+        assert want[3] == 227 < w, "the last two columns are never read"
+        for name, row, col in (("conv2", 26, 26), ("pool2", 12, 12), ("pool5", 5, 5)):
+            u = av.trace_unit(net, x, name, 0, row, col, acts=acts)
+            assert u.input_box[3] == 227 and u.receptive_field[3] > w  # clipped to what conv1 reads
+    else:
+        assert want[1] == want[3] == 225  # conv1's row 55 is read by no pool1 window

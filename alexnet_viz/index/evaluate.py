@@ -88,8 +88,8 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
 
     ``mode`` is ``net.preprocess``'s: "aspect" (the default) or "warp", Caffe's reference pipeline
     with which bvlc_alexnet's published 57.1% / 80.2% were measured. ``ten_crop`` ranks classes by
-    the softmax averaged over the paper's ten crops (§4.1: four corners, centre, and their mirrors,
-    ``alexnet_viz.ten_crop``), the ten crops of a photo in the same forward pass as the batch's others."""
+    the softmax averaged over the paper's ten crops (§4.1: the four corners of the central square,
+    the centre, and their mirrors, ``alexnet_viz.ten_crop``), the ten crops of a photo in the same forward pass as the batch's others."""
     from ..network import PREPROCESS_MODES
 
     if mode not in PREPROCESS_MODES:
@@ -152,6 +152,7 @@ def evaluate(folder: str | os.PathLike, net, progress: Callable[[int, int], None
                       (f"{PREPROCESS_MODES[mode].replace('256', str(p.resize))}, {p.crop}×{p.crop} "
                        f"(net.preprocess, mode={mode!r})" if not ten_crop else
                        f"{PREPROCESS_MODES[mode].replace('256', str(p.resize)).replace('the centre crop', '')}"
-                       f"ten {p.crop}×{p.crop} crops (four corners, centre, and their mirrors), softmax "
+                       f"ten {p.crop}×{p.crop} crops (the four corners of the central {p.resize}×{p.resize} "
+                       f"square, the centre, and their mirrors), softmax "
                        f"averaged (alexnet_viz.ten_crop, mode={mode!r})"), ten_crop)
 

@@ -158,17 +158,19 @@ if exp == "towers":
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 
 elif exp == "lrn":
-    link.seed("lrn", "lab_lrn", links.one_of(["off", "paper"]), default="off")
-    mode = st.radio("Normalisation", ["off", "paper"], horizontal=True, key="lab_lrn",
-                    format_func={"off": "off (identity)", "paper": "the paper's k = 2"}.get)
+    link.seed("lrn", "lab_lrn", links.one_of(["off", "paper", "k2"]), default="off")
+    mode = st.radio("Normalisation", ["off", "paper", "k2"], horizontal=True, key="lab_lrn",
+                    format_func={"off": "off (identity)", "paper": "the paper's, as printed",
+                                 "k2": "Caffe's with k = 2"}.get)
     link.write()
     e = effect(lrn=mode)
     spec = next(layer.lrn for layer in arch.layers if layer.kind == "lrn")
-    show_effect(e, "LRN off" if mode == "off" else "LRN with k = 2")
+    show_effect(e, {"off": "LRN off", "paper": "the paper's LRN as printed", "k2": "Caffe's LRN with k = 2"}[mode])
+    paper = av.architecture.PAPER_LRN
     st.caption(f"As built (Caffe): b = a / (k + α/n · Σ a²)^β with k = {spec.k:g}, n = {spec.size}, α = {spec.alpha:g}, "
-               f"β = {spec.beta:g}. “k = 2” changes only k. Read literally the paper's α is not divided by n "
-               f"(α/n would be {av.architecture.PAPER_LRN.alpha / spec.size:g}, not {spec.alpha / spec.size:g}); "
-               "this experiment keeps the network's own α.")
+               f"β = {spec.beta:g}, so {spec.alpha / spec.size:g} per term. The paper as printed (§3.3): "
+               f"b = a / (k + α · Σ a²)^β with k = {paper.k:g}, α = {paper.alpha / paper.size:g} per term (not divided "
+               f"by n). “Caffe's with k = 2” changes only k.")
 
 elif exp == "pool":
     pools = [layer for layer in arch.layers if layer.kind == "maxpool"]
@@ -192,8 +194,9 @@ elif exp == "pool":
 
 elif exp == "tencrop":
     def _ten() -> dict:
-        t = av.ten_crop(net, sel.image)
-        return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops])}
+        t = av.ten_crop(net, sel.image, sel.mode)
+        return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops]),
+                "square": t.square, "size": t.resized_size}
 
     with st.spinner("Running the ten crops…"):
         tc = cache.store().get_or_compute(sel.key("lab-tencrop"), _ten)
@@ -203,9 +206,13 @@ elif exp == "tencrop":
             j = int(tc["crop_probs"][i].argmax())
             cols[i - row].image(tc["crops"][i], width="stretch",
                                 caption=f"{lab.CROP_NAMES[i]}: {names[j]} {100 * tc['crop_probs'][i][j]:.2f}%")
-    st.caption(f"The photo's shorter side resized to {net.prep.resize}, then {net.prep.crop}×{net.prep.crop} "
-               "crops (the paper says 224; Caffe's AlexNet takes 227). The centre crop is the one every other "
-               "page uses.")
+    (w, h), (x0, y0, x1, y1), side = tc["size"], tc["square"], net.prep.resize
+    resized_how = (f"The photo's shorter side resized to {side}" if sel.mode == "aspect"
+                   else f"The photo warped to {side}×{side}")
+    st.caption(f"{resized_how} ({w}×{h}); as the paper does, the corner crops come from its central "
+               f"{x1 - x0}×{y1 - y0} square (x {x0}–{x1}, y {y0}–{y1}); {net.prep.crop}×{net.prep.crop} crops "
+               "(the paper says 224; Caffe's AlexNet takes 227). The centre crop is the one every other page "
+               "uses (within a pixel of the square's centre).")
     show_effect(lab.Effect(tc["crop_probs"][4], tc["probs"], names), "ten-crop average", "centre crop")
 
 elif exp == "dropout":
