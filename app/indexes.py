@@ -113,7 +113,8 @@ def thumbnail(path: str) -> np.ndarray | None:
     """A small RGB picture of an indexed photo, or None when it cannot be read any more."""
     def compute():
         try:
-            return np.asarray(av.load_image(path, max_side=THUMB_SIDE))
+            # display only: a reduced decode will do (the index itself was built from full decodes)
+            return np.asarray(av.load_image(path, max_side=THUMB_SIDE, draft=True))
         except av.ImageError:
             return None
 

@@ -6,7 +6,7 @@
 
 Peers: Captum's ``Occlusion`` (same window, stride and baseline, 8 squares per pass as before),
 Captum's ``IntegratedGradients`` at 50 steps, TorchCAM's ``GradCAM`` (hooks registered once,
-outside the timing, as its README uses it). Each pair is timed alternately (ours, peer, ours,
+outside the timing, as TorchCAM's own README uses it). Each pair is timed alternately (ours, peer, ours,
 peer, …) so that a busy machine slows both alike; medians are printed with the ratio
 ours / peer. The approximate occlusion mode is also compared with the exact one (speed and
 Spearman rank correlation of the maps). Integrated gradients is also given as a multiple of one

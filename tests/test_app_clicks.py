@@ -60,7 +60,7 @@ def test_a_click_on_a_tile_picks_its_channel_and_the_url_follows():
 
 
 def test_a_view_encodes_its_unframed_grid_once_and_its_downloads_on_click(monkeypatch):
-    """Server work per view (README "What one server costs per student"): the tower grid shown
+    """Server work per view (docs/serving.md, "What one student costs"): the tower grid shown
     without the frame is encoded once, fast, and kept; the framed one is the click component's to
     encode; the download buttons encode nothing until clicked."""
     fresh_caches()

@@ -96,7 +96,7 @@ def test_class_server_defaults():
     assert conf["client"]["showErrorDetails"] == "none"
     assert conf["server"]["address"] == "localhost"
     assert conf["server"]["enableXsrfProtection"] is True
-    assert conf["server"]["fileWatcherType"] == "none", "watching sources costs 0.4 CPU-s per student (README)"
+    assert conf["server"]["fileWatcherType"] == "none", "watching sources costs about 0.45 CPU-s per student (docs/serving.md)"
     import alexnet_viz as av
 
     assert conf["server"]["maxUploadSize"] * 2**20 > av.MAX_BYTES, "the page, not the browser, refuses big files"

@@ -15,8 +15,8 @@ and its weights (the state dict, through Ray's object store, so a weight file ne
 the workers), and checked against the driver's SHA-256 fingerprint before it runs.
 
 Ray is an optional extra (``pip install 'alexnet-viz[scale]'``); without it, asking for Ray is
-one sentence. On two CPU cores this is a correctness path, not a speed-up (README, "Beyond one
-machine").
+one sentence. On two CPU cores this is a correctness path, not a speed-up (docs/library.md,
+"Indexing on Ray Data").
 """
 from __future__ import annotations
 
