@@ -163,6 +163,8 @@ def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
     assert not at.exception
     assert at.radio(key="arch_size_choice").value.startswith("227")
     assert at.success and not at.warning
+    legend = next(c.value for c in at.main.caption if "dashed black lines" in c.value)
+    assert "(conv3, fc6, fc7, fc8)" in legend, "the layers the table says read both towers, not conv1"
     at.radio(key="arch_size_choice").set_value("224 (the paper's text)").run()
     assert at.warning and "54.25" in at.warning[0].value
     assert len(at.main.get("plotly_chart")) == 1

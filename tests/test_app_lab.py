@@ -64,6 +64,9 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]
     assert list(crossings["layer"]) == [c["layer"] for c in tb.crossings]
     assert list(rows["parameters"]) == [r["parameters"] for r in tb.rows()]
+    words = " ".join(c.value for c in at.caption)
+    assert "fc8 is not split: it reads both towers, and this count places it on GPU 1" in words, \
+        "the same fact as the Architecture page and the unit page, from the table"
 
 
 def test_two_gpus_on_the_one_tower_network_is_a_sentence():
@@ -118,6 +121,8 @@ def test_dropout_shows_the_scaling_agreement_and_the_monte_carlo_spread():
 
 def test_channel_knockout_defaults_to_the_five_strongest_conv5_channels():
     at = open_lab("knockout")
+    claim = " ".join(m.value for m in at.markdown)
+    assert "(§7, Discussion)" in claim and "§6.1" not in claim, "the paper's section for the 2% sentence"
     s = sel(at)
     a = s.acts["conv5"]
     strongest = sorted(int(i) for i in np.argsort(-a.reshape(a.shape[0], -1).max(axis=1))[:5])

@@ -206,7 +206,8 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
         cross = layer is not None and layer.cross_tower
         for a, ya in prev.items():
             for b, yb in cur.items():
-                same = a == b or WHOLE in (a, b)
+                # into a layer that reads both towers, every line from a tower is a crossing (fc8's too)
+                same = a == b or (WHOLE in (a, b) and not (cross and a != WHOLE))
                 if not same and not cross:
                     continue
                 colour = TOWER_COLOURS[b if b != WHOLE else a] if same else OKABE_ITO["black"]

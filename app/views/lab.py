@@ -47,8 +47,8 @@ CLAIMS = {
     "dropout": "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
                "substantial overfitting; at test time it uses all the neurons and multiplies their "
                "outputs by 0.5.",
-    "knockout": "The paper reports (§6.1) that removing any one middle conv layer costs about 2% top-1; "
-                "here you remove single channels of one layer instead.",
+    "knockout": "The paper reports (§7, Discussion) that removing any of the middle layers costs about 2% "
+                "top-1; here you remove single channels of one layer instead.",
     "paint": "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
              "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
              "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
@@ -158,8 +158,14 @@ if exp == "towers":
     b1, b2 = st.columns(2)
     b1.metric("Bytes between the GPUs per image", f"{tb.cross_bytes_per_image:,}")
     b2.metric(f"… per {tb.batch}-image batch", f"{tb.cross_bytes_per_batch / 2**20:.1f} MiB")
-    st.caption("Forward pass only; training sends the gradients of the same values back. fc8 is not split, "
-               "so it sits on GPU 1 and only GPU 2's half of fc7 crosses. Caffe's LRN window runs across "
+    # which layer is one block reading both towers, and what it reads: from the layer table
+    whole = [r.name for r in arch.layers if r.kind in ("conv", "linear") and r.towers == 1 and r.cross_tower]
+    fed = [r.name for r in arch.layers[:arch.names().index(whole[-1])] if r.kind in ("conv", "linear")][-1:] \
+        if whole else []
+    st.caption("Forward pass only; training sends the gradients of the same values back. "
+               + (f"{whole[-1]} is not split: it reads both towers, and this count places it on "
+                  f"{arch.tower_names[0]}, so only {arch.tower_names[1]}'s half of {fed[0]} crosses. "
+                  if whole and fed else "") + "Caffe's LRN window runs across "
                "the boundary (rows marked caffe only); the paper's cuda-convnet normalised within each GPU. "
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 
