@@ -99,6 +99,15 @@ def top_rows(top5) -> list[dict]:
     return [{"class": label, "probability": f"{100 * p:.2f}%"} for _i, label, p in top5]
 
 
+def points(change: float) -> tuple[str, dict]:
+    """A probability's change as the metric's delta, and its arrow: none where it rounds to 0.00
+    (a "−0.00" would draw a red down-arrow for nothing)."""
+    text = f"{100 * change:+.2f}"
+    if float(text) == 0:
+        return "0.00 points", {"delta_color": "off", "delta_arrow": "off"}
+    return f"{text} points", {"delta_color": "normal"}
+
+
 def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
     """Top-5 before and after, the watched class's change, and the maps that changed."""
     b, a, m = st.columns([2, 2, 1.4])
@@ -106,8 +115,8 @@ def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
     b.dataframe(top_rows(e.top("before")), hide_index=True, width="stretch", key=f"lab_{exp}_before")
     a.markdown(f"**Top 5, {after}**")
     a.dataframe(top_rows(e.top("after")), hide_index=True, width="stretch", key=f"lab_{exp}_after")
-    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%",
-             delta=f"{100 * e.change(cls):+.2f} points", delta_color="normal")
+    delta, arrow = points(e.change(cls))
+    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%", delta=delta, **arrow)
     m.caption(f"{before}: {100 * e.before[cls]:.2f}%")
     changed = [layer for layer, v in e.layer_change.items() if v > 0]
     if not changed:
