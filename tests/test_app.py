@@ -84,6 +84,22 @@ def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_c
     assert len(forward_calls) == 1
 
 
+def test_every_picture_has_alt_text_saying_what_it_shows(forward_calls):
+    """WCAG 1.1.1 (issue 22, item 10): a caption is what a picture shows, so it is the alt text too;
+    the sidebar's photo on every page among them. tests/test_browser_a11y.py runs axe-core on all."""
+    at = start()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        for element in at.get("image"):
+            for img in element.proto.imgs:
+                assert img.alt.strip(), (page, img.caption)
+                if img.caption:
+                    assert img.alt == img.caption.replace("**", "").strip(), (page, img.caption)
+    sidebar = at.sidebar.get("image")[0].proto.imgs[0]
+    assert sidebar.alt.startswith("Chelsea the cat")
+
+
 def test_class_search_shows_probability_and_rank(forward_calls):
     at = start()
     at.selectbox(key="predict_class").set_value(281).run()  # tabby cat

@@ -189,7 +189,8 @@ if u.kind == "conv":
                    f"{render.colour.SIGN_WORDS['negative']} subtract.")
     # A picture, not a plotly grid of heat maps: the browser draws it at once (README "Speed");
     # every term's value is in the chart below. PNG named, or Streamlit re-encodes it as JPEG.
-    right.image(render.png_bytes(UF.conv_patches_picture(u).image, compress_level=1), output_format="PNG")
+    right.image(render.png_bytes(UF.conv_patches_picture(u).image, compress_level=1), output_format="PNG",
+                alt=f"The input patches of {name}, each above its kernel")
 elif u.kind == "linear":
     total = float(u.terms.sum())
     rows = UF.linear_contributions(u, arch)
