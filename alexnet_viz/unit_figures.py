@@ -148,6 +148,8 @@ def terms_figure(u: Unit, arch: Architecture, height: int = 300) -> go.Figure:
     fig = go.Figure(go.Bar(x=chans, y=u.terms, marker_color=colours,
                            hovertemplate="channel %{x}: %{y:.4g}<extra></extra>"))
     what = "colour channel" if u.source == "input" else f"channel of {u.source}"
+    if u.source == "input":  # the image's channels by name, not as positions −0.5 … 2
+        fig.update_xaxes(tickvals=chans, ticktext=[COLOURS[c] for c in chans])
     fig.update_layout(xaxis_title=f"input {what}", yaxis_title="term (Σ patch × kernel)",
                       title=f"All {len(chans)} per-channel terms; they add up to {u.terms.sum():.4g}")
     return styled(fig, height)

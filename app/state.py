@@ -328,7 +328,9 @@ def _image_controls() -> None:
     key = _upload_key()
     sb.file_uploader(f"…or upload a photo (up to {UPLOAD_MB} MB)", type=UPLOAD_TYPES, key=key,
                      on_change=_on_file, args=(key,),
-                     help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB.")
+                     help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB. A file over "
+                          f"{st.get_option('server.maxUploadSize')} MB is refused by the browser before it is "
+                          "sent: a red mark beside its name, and the photo stays as it was.")
     if sb.toggle("Use the camera", key="use_camera",
                  help="Off by default so the browser does not ask for the camera on every visit."):
         sb.camera_input("Take a photo", key="camera", on_change=_on_file, args=("camera",))

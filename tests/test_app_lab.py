@@ -65,6 +65,10 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]
     assert list(crossings["layer"]) == [c["layer"] for c in tb.crossings]
     assert list(rows["parameters"]) == [r["parameters"] for r in tb.rows()]
+    import json
+
+    config = json.loads(next(t for t in at.dataframe if "tower" in t.value.columns).proto.columns)
+    assert config["parameters"]["type_config"]["format"] == "localized", "28,434,112, not 28434112"
     words = " ".join(c.value for c in at.caption)
     assert "fc8 is not split: it reads both towers, and this count places it on GPU 1" in words, \
         "the same fact as the Architecture page and the unit page, from the table"

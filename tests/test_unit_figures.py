@@ -58,6 +58,14 @@ def test_contribution_bars_take_the_sign_pair_never_a_towers_colour(traced):
     assert not towers & {c.lower() for c in list(bars.marker.color) + list(terms.marker.color)}
 
 
+def test_conv1s_terms_are_labelled_by_colour_not_by_position(traced):
+    net, x, acts = traced
+    fig = UF.terms_figure(av.trace_unit(net, x, "conv1", 5, 10, 10, acts=acts), net.arch)
+    assert list(fig.layout.xaxis.ticktext) == ["red", "green", "blue"] and list(fig.layout.xaxis.tickvals) == [0, 1, 2]
+    conv2 = UF.terms_figure(av.trace_unit(net, x, "conv2", 5, 3, 3, acts=acts), net.arch)
+    assert conv2.layout.xaxis.ticktext is None, "channel numbers stay numbers"
+
+
 def test_the_erf_share_counts_the_central_half_of_the_box():
     erf = np.zeros((20, 20))
     erf[8:12, 8:12] = 1.0  # 16 pixels' worth in the middle

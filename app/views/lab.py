@@ -160,10 +160,15 @@ if exp == "towers":
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
     tb = lab.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
+    counts = {k: st.column_config.NumberColumn(format="localized") for k, v in tb.rows()[0].items()
+              if isinstance(v, int) and not isinstance(v, bool)}  # 28,434,112, not 28434112
     st.dataframe(tb.rows(), hide_index=True, width="stretch", key="lab_tower_rows",
-                 column_config={"share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
+                 column_config={**counts,
+                                "share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
     st.markdown("**Where the towers talk**: each GPU receives the other's half of what these layers read")
-    st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings")
+    st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings",
+                 column_config={k: st.column_config.NumberColumn(format="localized")
+                                for k, v in tb.crossings[0].items() if isinstance(v, int) and not isinstance(v, bool)})
     b1, b2 = st.columns(2)
     b1.metric("Bytes between the GPUs per image", f"{tb.cross_bytes_per_image:,}")
     b2.metric(f"… per {tb.batch}-image batch", f"{tb.cross_bytes_per_batch / 2**20:.1f} MiB")
