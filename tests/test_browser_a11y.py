@@ -73,3 +73,79 @@ def test_axe_finds_no_critical_or_serious_violation_on_any_page(app_url):
            for page, found in report.items()}
     bad = {page: found for page, found in bad.items() if found}
     assert not bad, json.dumps(bad, indent=1)
+
+
+# -- the projector and the phone ----------------------------------------------------------------
+PROJECTOR = [(1280, 720), (1024, 768)]
+PHONE = (390, 844)
+# Where each page's main result is, for "in the first screen": the first of these that is drawn.
+RESULT = {"": '[data-testid="stPlotlyChart"]', "architecture": '[data-testid="stPlotlyChart"]',
+          "lab": '[data-testid="stMetric"]', "unit": '[data-testid="stMetric"]',
+          "feature_maps": '[data-testid="stImage"]'}
+
+LAYOUT = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const wide = [document.documentElement, document.body, main].filter(Boolean)
+        .map(e => e.scrollWidth - e.clientWidth);
+    const metric = document.querySelector('[data-testid="stMain"] [data-testid="stMetricValue"] p')
+        || document.querySelector('[data-testid="stMain"] [data-testid="stMetricValue"]');
+    return {sideways: Math.max(...wide), innerHeight: window.innerHeight,
+            metric: metric ? parseFloat(getComputedStyle(metric).fontSize) : null,
+            h1: parseFloat(getComputedStyle(document.querySelector('[data-testid="stMain"] h1')).fontSize)};
+}"""
+
+
+def layout(pg, app_url: str, path: str, present: bool) -> dict:
+    pg.goto(f"{app_url}/{path}" + ("?present=1" if present else ""))
+    settle(pg)
+    assert pg.locator('[data-testid="stException"]').count() == 0, path
+    pg.wait_for_timeout(1000)
+    found = pg.evaluate(LAYOUT)
+    if path == "architecture":  # its labels need the room: narrower, it scrolls in its own box
+        found["diagram_width"] = pg.locator('[data-testid="stPlotlyChart"] svg.main-svg').first.bounding_box()["width"]
+    if path in RESULT:
+        box = pg.locator(RESULT[path]).first.bounding_box()
+        found["result_top"] = None if box is None else box["y"]
+        found["result_seen"] = None if box is None else box["y"] + min(box["height"], 120)
+    return found
+
+
+def test_projector_sizes_keep_the_result_in_view_and_presentation_mode_enlarges(app_url):
+    """At 1280×720 and 1024×768, in both modes: no page scrolls sideways, the main result starts
+    in the first screen, and presentation mode's type is larger (never smaller) than the usual.
+    At a phone's 390×844 no page scrolls sideways."""
+    from playwright.sync_api import sync_playwright
+
+    problems, seen = [], {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for width, height in PROJECTOR:
+            for present in (False, True):
+                pg = browser.new_context(viewport={"width": width, "height": height}).new_page()
+                pg.set_default_timeout(120_000)
+                for path in ("", "architecture", "lab", "unit"):
+                    got = seen[(width, present, path)] = layout(pg, app_url, path, present)
+                    where = f"{path or 'predict'} at {width}×{height}{' presenting' if present else ''}"
+                    if got["sideways"] > 1:
+                        problems.append(f"{where}: scrolls {got['sideways']} px sideways")
+                    if got.get("result_seen") is None or got["result_seen"] > height:  # 120 px of it, or all
+                        problems.append(f"{where}: the result starts at {got.get('result_top')} px")
+                    if got.get("diagram_width", 900) < 899:
+                        problems.append(f"{where}: the diagram is squeezed to {got['diagram_width']} px")
+                    if present:
+                        plain = seen[(width, False, path)]
+                        for what in ("metric", "h1"):
+                            if got[what] is not None and plain[what] is not None and got[what] < plain[what]:
+                                problems.append(f"{where}: {what} {got[what]} px < {plain[what]} px without the mode")
+                    pg.screenshot(path=SHOTS / f"projector_{path or 'predict'}_{width}{'_present' if present else ''}.png")
+                pg.context.close()
+        pg = browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]}, is_mobile=True).new_page()
+        pg.set_default_timeout(120_000)
+        for path in PAGES:
+            got = layout(pg, app_url, path, False)
+            if got["sideways"] > 1:
+                problems.append(f"{path or 'predict'} on a phone: scrolls {got['sideways']} px sideways")
+        browser.close()
+    (SHOTS / "projector.json").write_text(json.dumps({f"{k[2] or 'predict'} {k[0]} {k[1]}": v
+                                                      for k, v in seen.items()}, indent=1))
+    assert not problems, "\n".join(problems)

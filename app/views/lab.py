@@ -73,9 +73,9 @@ if exp in ("pool", "tencrop"):  # no settings of their own
     link.write()
 st.subheader(EXPERIMENTS[exp])
 st.markdown(CLAIMS[exp])
-if sel.untrained:
-    st.info("These numbers come from the **untrained** network: the experiments run, but their effect on "
-            "a prediction means little until the pretrained weights are loaded.")
+if sel.untrained:  # a line, not a box: the result must stay in a projector's first screen
+    st.caption(":material/warning: These numbers come from the **untrained** network: the experiments run, "
+               "but their effect on a prediction means little until the pretrained weights are loaded.")
 
 
 def key(what: str, *params) -> tuple:
