@@ -48,13 +48,13 @@ CSS = """<style>
 # Always, in every mode: the uploader's drop zone would say "32MB per file" (the server's bound,
 # set a little above the loader's 20 MB so a 25 MB photo gets the page's sentence), beside a label
 # that says 20 MB; the label and its help say what holds, so the zone's own line is hidden.
-# The Architecture diagram's labels need about 900 px: narrower (1024×768 with the sidebar open)
-# they ran into one strip, so below that the diagram keeps its width and scrolls in its own box.
+# The Architecture diagram's labels need about 780 px (what 1280×720 leaves beside the sidebar):
+# narrower (1024×768 with the sidebar open) they ran into one strip, so there it scrolls in its box.
 BASE_CSS = """<style>
 [data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
 .st-key-arch_diagram { overflow-x: auto; }
 .st-key-arch_diagram [data-testid="stElementContainer"],
-.st-key-arch_diagram [data-testid="stPlotlyChart"] { min-width: 900px; }
+.st-key-arch_diagram [data-testid="stPlotlyChart"] { min-width: 780px; }
 </style>"""
 
 

@@ -39,7 +39,7 @@ if not fatal and not problems:
 
 shown = arch.name == sel.net.arch.name  # blocks open feature maps of the sidebar's network only
 fig = render.architecture_diagram(arch, size)
-box = st.container(key="arch_diagram")  # at least 900 px wide, scrolled within (presentation.BASE_CSS)
+box = st.container(key="arch_diagram")  # at least 780 px wide, scrolled within (presentation.BASE_CSS)
 NO_TOOLBAR = {"displayModeBar": False}  # it covered the title; a click on a block needs none of it
 if shown:
     clicked = box.plotly_chart(fig, theme=None, key="diagram", on_select="rerun", selection_mode="points",
