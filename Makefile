@@ -16,7 +16,14 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m streamlit run app/streamlit_app.py
 
-test: $(STAMP)
+# axe-core for the accessibility test, pinned in tests/package-lock.json; without npm that test
+# skips with a sentence (CI installs npm, so there it always runs).
+AXE := tests/node_modules/.installed
+$(AXE): tests/package.json tests/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests --no-audit --no-fund --loglevel=error && touch $(AXE); \
+	else echo "npm is missing: the accessibility test will skip (apt-get install npm)"; fi
+
+test: $(STAMP) $(AXE)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q
 
 # The optional scale extra (Ray Data indexing): installs requirements-scale.txt into the venv and
@@ -39,4 +46,4 @@ screenshots: $(STAMP)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) docs/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache tests/artifacts tests/node_modules

@@ -135,8 +135,8 @@ def lesson(model: str | Architecture) -> tuple[Step, ...]:
                         "pixels"),
              _q("Figure 3", "The top 48 kernels were learned on GPU 1 while the bottom 48 kernels were learned "
                             "on GPU 2.", towers=True),
-             _q("§6.1", "GPU 1's kernels came out largely colour-agnostic, GPU 2's largely colour-specific, "
-                        "in every run.", quoted=False, towers=True)]
+             _q("§6.1", "One GPU's kernels came out largely colour-agnostic, the other's largely colour-specific, "
+                        "in every run, modulo a renumbering of the GPUs.", quoted=False, towers=True)]
     steps.append(Step(2, f"conv1: {c1.out_channels} kernels of {c1.kernel}×{c1.kernel}, stride {c1.stride}",
                       stages[2], "conv1", r1.output_shape, "conv1", words, tuple(paper),
                       _trail(stages[2], rows, first_input=True)))

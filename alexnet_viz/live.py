@@ -87,6 +87,11 @@ class StreamGate:
                 return True
             return False
 
+    def release(self, token: object) -> None:
+        """Give ``token``'s place up now (its stream stopped), rather than after ``idle_s``."""
+        with self._lock:
+            self._seen.pop(token, None)
+
     def active(self) -> int:
         """How many streams hold a place now."""
         with self._lock:
@@ -209,6 +214,11 @@ class LiveProcessor:
             self._last_top = top
             self._error = None
         return LiveFrame(picture, top, layer, maps, seconds)
+
+    def release(self) -> None:
+        """The stream stopped: give the gate's place up at once, so the server's count is right."""
+        if self.gate is not None:
+            self.gate.release(self._token)
 
     def picture_for(self, rgb: np.ndarray) -> np.ndarray:
         """What a video callback returns: the annotated picture, or on any failure the frame as

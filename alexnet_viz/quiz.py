@@ -168,6 +168,17 @@ def make_question(model: str | Architecture, size: int, seed: int) -> Question:
                     param_formula(row, layer))
 
 
+def next_seed(model: str | Architecture, size: int, seed: int, limit: int = 1000) -> int:
+    """The first seed after ``seed`` whose question is not ``seed``'s: "New question" never asks
+    the question just asked again (a layer and kind can come up twice in a row by chance)."""
+    now = make_question(model, size, seed)
+    for later in range(seed + 1, seed + 1 + limit):
+        q = make_question(model, size, later)
+        if (q.layer, q.kind) != (now.layer, now.kind):
+            return later
+    return seed + 1  # a network with one askable question: nothing else to ask
+
+
 def check(question: Question, typed: str) -> Verdict:
     """Whether ``typed`` answers ``question``, with a sentence; AnswerError where it cannot be read."""
     if question.kind == "params":

@@ -3,8 +3,8 @@ app's "How was this number made?" page. Pure numpy, Pillow and plotly; no Stream
 
 Everything takes a :class:`~alexnet_viz.units.Unit` (from ``trace_unit``) and, where towers or
 constants matter, the network's :class:`~alexnet_viz.architecture.Architecture`. Colours follow
-``figures``: Okabe–Ito for categories and signs, viridis for values, a blue–red diverging scale
-centred on zero for weights.
+``figures``: Okabe–Ito for categories, the sign pair (purple, green) for signs, viridis for
+values, the purple–green diverging scale centred on zero for weights.
 """
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import plotly.graph_objects as go
 
 from .architecture import Architecture, LRNSpec
 from .render.charts import styled
-from .render.colour import OKABE_ITO, colourise
+from .render.colour import OKABE_ITO, SIGNED_MAP, colourise, sign_colour
 from .render.images import enlarge
 from .units import Unit, Window
 
-POSITIVE, NEGATIVE = OKABE_ITO["vermillion"], OKABE_ITO["blue"]
 COLOURS = ("red", "green", "blue")  # the input's channels
 
 
@@ -93,8 +92,8 @@ def conv_patches_picture(u: Unit, k: int = 8, per_row: int = 4, panel: int = 84)
     of the k channels that contribute most (by |term|), each above its kernel, ``per_row`` channels
     to a row, largest first, every patch titled with its channel and its term Σ patch·kernel.
 
-    Patches use viridis on their own range (bright = large input); kernels blue-white-red centred
-    on 0 (red: positive weight, it adds; blue: negative, it subtracts). Cells are square and about
+    Patches use viridis on their own range (bright = large input); kernels purple-white-green
+    centred on 0 (green: positive weight, it adds; purple: negative, it subtracts). Cells are square and about
     ``panel`` pixels to a patch. A picture is drawn by the browser at once, where a grid of 16
     plotly heat maps took it most of a second on a busy machine; hover values are in the terms
     chart below it.
@@ -119,7 +118,7 @@ def conv_patches_picture(u: Unit, k: int = 8, per_row: int = 4, panel: int = 84)
         lim = float(np.abs(u.weight[i]).max()) or 1.0
         canvas[top:top + ph, left:left + pw] = enlarge(colourise(u.patch[i], "viridis", *_range(u.patch[i])), f)
         ktop = top + ph + between
-        canvas[ktop:ktop + ph, left:left + pw] = enlarge(colourise(u.weight[i], "blue-white-red", -lim, lim), f)
+        canvas[ktop:ktop + ph, left:left + pw] = enlarge(colourise(u.weight[i], SIGNED_MAP, -lim, lim), f)
         patch_boxes.append((top, left, top + ph, left + pw))
         kernel_boxes.append((ktop, left, ktop + ph, left + pw))
         channels.append(int(u.in_channels[i]))
@@ -143,12 +142,14 @@ def _range(values: np.ndarray) -> tuple[float, float]:
 
 
 def terms_figure(u: Unit, arch: Architecture, height: int = 300) -> go.Figure:
-    """Every source channel's term Σ patch·kernel as a bar (red adds, blue subtracts)."""
+    """Every source channel's term Σ patch·kernel as a bar (green adds, purple subtracts)."""
     chans = list(u.in_channels)
-    colours = [POSITIVE if t >= 0 else NEGATIVE for t in u.terms]
+    colours = [sign_colour(t) for t in u.terms]
     fig = go.Figure(go.Bar(x=chans, y=u.terms, marker_color=colours,
                            hovertemplate="channel %{x}: %{y:.4g}<extra></extra>"))
     what = "colour channel" if u.source == "input" else f"channel of {u.source}"
+    if u.source == "input":  # the image's channels by name, not as positions −0.5 … 2
+        fig.update_xaxes(tickvals=chans, ticktext=[COLOURS[c] for c in chans])
     fig.update_layout(xaxis_title=f"input {what}", yaxis_title="term (Σ patch × kernel)",
                       title=f"All {len(chans)} per-channel terms; they add up to {u.terms.sum():.4g}")
     return styled(fig, height)
@@ -187,7 +188,7 @@ def contributions_figure(rows: list[dict], source: str, height: int = 380) -> go
 
     rows = rows[::-1]
     fig = go.Figure(go.Bar(x=[r["term"] for r in rows], y=[label(r) for r in rows], orientation="h",
-                           marker_color=[POSITIVE if r["term"] >= 0 else NEGATIVE for r in rows],
+                           marker_color=[sign_colour(r["term"]) for r in rows],
                            hovertemplate="%{y}<br>weight × input = %{x:.4g}<extra></extra>"))
     fig.update_layout(xaxis_title="weight × input", title=f"The {len(rows)} largest contributions")
     return styled(fig, height)

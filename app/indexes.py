@@ -75,7 +75,7 @@ def choose(sel, link=None) -> tuple[av.Index | None, str | None]:
     if st.session_state.get("photo_index") not in names:
         st.session_state["photo_index"] = names[0]
     name = st.sidebar.selectbox("Photo index", names, key="photo_index",
-                                help=f"Indexes in {index_dir()}; make one with `alexnet-viz index`.")
+                                help="Indexes in the server's index folder, made with `alexnet-viz index`.")
     folder = index_dir() / name
     key = sel.key("index", str(folder), _stamp(folder), photo=False)
     try:

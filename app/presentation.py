@@ -5,7 +5,9 @@ What it does, on every page:
   browser keeps a visitor's own choice: someone who opened or closed the sidebar by hand in this
   browser before keeps it that way (Streamlit stores that choice per app in localStorage). The
   sidebar's » button opens it again, with this switch at its top, to leave the mode;
-* sets larger type (text, headings, metrics, buttons) and trims the page's padding, with a few
+* sets larger type (text, headings, metrics, buttons: each larger than Streamlit's own size,
+  never smaller; a metric's value is a paragraph inside, so its rule is the more specific) and
+  trims the page's padding, with a few
   CSS rules scoped to Streamlit 1.67's ``data-testid`` hooks (a later Streamlit may rename them:
   then the type is simply the usual size, nothing breaks);
 * keeps the switch in the URL (``present=1``) while it is on, so a copied link opens in it.
@@ -32,12 +34,27 @@ CSS = """<style>
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p,
 [data-testid="stMain"] .stCaption p,
 [data-testid="stMain"] [data-testid="stImageCaption"] { font-size: 1.1rem; }
-[data-testid="stMain"] h1 { font-size: 2.6rem; }
-[data-testid="stMain"] h2 { font-size: 2.1rem; }
-[data-testid="stMain"] h3 { font-size: 1.75rem; }
-[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 2.6rem; }
-[data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.15rem; }
+[data-testid="stMain"] h1 { font-size: 3.1rem; }
+[data-testid="stMain"] h2 { font-size: 2.5rem; }
+[data-testid="stMain"] h3 { font-size: 2rem; }
+[data-testid="stMain"] [data-testid="stMetricValue"],
+[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+  font-size: 2.8rem; line-height: 1.2; }
+[data-testid="stMain"] [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1.15rem; }
 [data-testid="stMain"] button p { font-size: 1.2rem; }
+</style>"""
+
+
+# Always, in every mode: the uploader's drop zone would say "32MB per file" (the server's bound,
+# set a little above the loader's 20 MB so a 25 MB photo gets the page's sentence), beside a label
+# that says 20 MB; the label and its help say what holds, so the zone's own line is hidden.
+# The Architecture diagram's labels need about 780 px (what 1280×720 leaves beside the sidebar):
+# narrower (1024×768 with the sidebar open) they ran into one strip, so there it scrolls in its box.
+BASE_CSS = """<style>
+[data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
+.st-key-arch_diagram { overflow-x: auto; }
+.st-key-arch_diagram [data-testid="stElementContainer"],
+.st-key-arch_diagram [data-testid="stPlotlyChart"] { min-width: 780px; }
 </style>"""
 
 
@@ -81,6 +98,5 @@ def switch() -> bool:
     on = presenting()
     to_link()
     st.set_page_config(initial_sidebar_state="collapsed" if on else "auto")
-    if on:
-        st.html(CSS)
+    st.html(BASE_CSS + (CSS if on else ""))
     return on

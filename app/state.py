@@ -61,7 +61,11 @@ def weight_dir() -> Path | None:
     return Path(folder).expanduser() if folder else None
 
 
+UNTRAINED_WORDS = "This server has no trained weights: the network is untrained, so its predictions are chance."
+
+
 def get_weights_help() -> str:
+    """The operator's how-to, for the server's log: a visitor sees ``weights_words()`` instead."""
     text = ("To use the trained network, run `python -m alexnet_viz download` on a machine with internet "
             "access (it fills the weight cache)")
     if weight_dir() is not None:
@@ -69,6 +73,32 @@ def get_weights_help() -> str:
                        "`bvlc_alexnet.caffemodel` or `alexnet-owt-7be5be79.pth` copied there).")
     return text + (f", or ask whoever runs this server to put a weight file in a folder and name it "
                    f"with `{WEIGHT_DIR_ENV}`.")
+
+
+def weights_words() -> str:
+    """What the untrained fallback means to a visitor: nothing of the server's files or commands."""
+    if weight_dir() is not None:
+        return UNTRAINED_WORDS + " You can choose **a weight file from the server's folder** under Weights above."
+    return UNTRAINED_WORDS
+
+
+_LOGGED: set[tuple[str, str]] = set()  # (model, sentence) already in the server's log
+
+
+def log_weights_error(model: str, sentence: str) -> None:
+    """The loader's own sentence (paths, commands) and the how-to go to the operator's log, once each."""
+    if (model, sentence) not in _LOGGED:
+        _LOGGED.add((model, sentence))
+        cache._LOG.warning("%s runs untrained: %s %s", model, sentence, get_weights_help().replace("**", ""))
+
+
+def without_paths(sentence: str) -> str:
+    """A weight file's error as a visitor may read it: the server's folder named in words, not by path."""
+    folder = weight_dir()
+    if folder is not None:
+        for spelling in {str(folder.resolve()), str(folder)}:
+            sentence = sentence.replace(spelling + os.sep, "").replace(spelling, "the server's weights folder")
+    return sentence
 
 
 # -- the choices, as values ----------------------------------------------------------------------
@@ -308,7 +338,9 @@ def _image_controls() -> None:
     key = _upload_key()
     sb.file_uploader(f"…or upload a photo (up to {UPLOAD_MB} MB)", type=UPLOAD_TYPES, key=key,
                      on_change=_on_file, args=(key,),
-                     help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB.")
+                     help=f"jpg, png, webp, gif, bmp or tiff, up to {UPLOAD_MB} MB. A file over "
+                          f"{st.get_option('server.maxUploadSize')} MB is refused by the browser before it is "
+                          "sent: a red mark beside its name, and the photo stays as it was.")
     if sb.toggle("Use the camera", key="use_camera",
                  help="Off by default so the browser does not ask for the camera on every visit."):
         sb.camera_input("Take a photo", key="camera", on_change=_on_file, args=("camera",))
@@ -389,7 +421,7 @@ def _network_controls() -> None:
         try:
             cache.network(*wanted, progress=progress, fallback=choice != "file")
         except (av.WeightsError, OSError, ValueError) as exc:
-            sentence = str(exc) + (" The previous network stays in use." if current else "")
+            sentence = without_paths(str(exc)) + (" The previous network stays in use." if current else "")
             st.session_state["net_failed"] = (attempt, sentence)
             sb.error(sentence)
         else:
@@ -408,9 +440,9 @@ def _network_controls() -> None:
         sb.info(f"{waiting}; until then the {model} network ({shown}) stays in use.")
     net = cache.network(model, weights)
     if net.weights_error:
+        log_weights_error(model, net.weights_error)
         with sb.expander("⚠ Running the **untrained** network", expanded=not st.session_state.get("_told")):
-            st.write(net.weights_error)
-            st.write(get_weights_help())
+            st.write(weights_words())
             st.button("Try the download again", key="retry_weights", on_click=_forget, args=((model, weights),))
         st.session_state["_told"] = True
         if st.session_state.pop("_retried", False):

@@ -5,10 +5,13 @@ Run with ``streamlit run app/streamlit_app.py`` (or ``make run``). Adding a page
 ``state.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
 entry script switches AppTest (and any run before st.navigation) to the old folder navigation.
 """
+import functools
+import re
 import sys
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import alexnet_viz as av
 
@@ -19,6 +22,34 @@ import presentation  # noqa: E402
 import state  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
+
+
+def _plain(text: str) -> str:
+    """A caption as alt text: its words without markdown's marks."""
+    return re.sub(r"[*_`]+", "", text).strip()
+
+
+def alt_from_caption() -> None:
+    """Every picture gets alternative text (WCAG 1.1.1): where a page gives ``caption`` and no
+    ``alt``, the caption (which says what the picture shows) becomes the alt text too. Streamlit
+    keeps the two apart (a caption never becomes an alt by itself), so st.image is wrapped here,
+    once per process; a page that passes ``alt`` keeps its own."""
+    if getattr(DeltaGenerator.image, "_alt_from_caption", False):
+        return
+    image = DeltaGenerator.image
+
+    @functools.wraps(image)
+    def with_alt(self, img, caption=None, *args, alt=None, **kwargs):
+        if alt is None and caption:
+            alt = _plain(caption) if isinstance(caption, str) else [_plain(c) if c else None for c in caption]
+        return image(self, img, caption, *args, alt=alt, **kwargs)
+
+    with_alt._alt_from_caption = True
+    DeltaGenerator.image = with_alt
+    st.image = st._main.image  # st.image was bound to the main area before the wrapping
+
+
+alt_from_caption()
 
 PAGES = [
     st.Page("views/predict.py", title="Predict", icon=":material/label:", default=True),

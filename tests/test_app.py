@@ -55,17 +55,49 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_calls):
+def sidebar_words(at: AppTest) -> str:
+    """Everything the sidebar says in words: markdown, captions, expander labels and alerts."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "success")
+    return " ".join([str(e.value) for k in kinds for e in at.sidebar.get(k)]
+                    + [e.label for e in at.sidebar.get("expander")])
+
+
+def test_first_visit_shows_the_cat_predictions_and_the_untrained_label(forward_calls, caplog):
+    import state
+
+    state._LOGGED.clear()
+    caplog.set_level("WARNING", logger="alexnet_viz.app")
     at = start()
     assert at.sidebar.selectbox(key="sample").value == "Chelsea the cat"
-    # Offline: the pretrained download fails; the sentence and how to get weights are shown once.
-    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
-    assert "python -m alexnet_viz download" in sidebar_text
-    assert OFFLINE in sidebar_text  # the loader's own sentence
+    # Offline: the pretrained download fails; a visitor reads what that means for them, and the
+    # loader's sentence with the operator's how-to goes to the server's log (issue 22, item 6).
+    sidebar_text = sidebar_words(at)
+    assert "python -m alexnet_viz download" not in sidebar_text
+    assert OFFLINE not in sidebar_text  # the loader's own sentence is the operator's
+    assert "no trained weights" in sidebar_text and "predictions are chance" in sidebar_text
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "python -m alexnet_viz download" in logged
+    assert OFFLINE in logged  # the loader's own sentence
     assert any("untrained" in m.value for m in at.main.markdown), "the page is labelled untrained"
     assert at.main.get("plotly_chart"), "the top-5 chart is drawn"
     assert len(at.main.get("image")) == 2, "the original and the crop the network sees"
     assert len(forward_calls) == 1
+
+
+def test_every_picture_has_alt_text_saying_what_it_shows(forward_calls):
+    """WCAG 1.1.1 (issue 22, item 10): a caption is what a picture shows, so it is the alt text too;
+    the sidebar's photo on every page among them. tests/test_browser_a11y.py runs axe-core on all."""
+    at = start()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        for element in at.get("image"):
+            for img in element.proto.imgs:
+                assert img.alt.strip(), (page, img.caption)
+                if img.caption:
+                    assert img.alt == img.caption.replace("**", "").strip(), (page, img.caption)
+    sidebar = at.sidebar.get("image")[0].proto.imgs[0]
+    assert sidebar.alt.startswith("Chelsea the cat")
 
 
 def test_class_search_shows_probability_and_rank(forward_calls):
@@ -147,6 +179,8 @@ def test_architecture_page_tells_the_224_vs_227_story(forward_calls):
     assert not at.exception
     assert at.radio(key="arch_size_choice").value.startswith("227")
     assert at.success and not at.warning
+    legend = next(c.value for c in at.main.caption if "dashed black lines" in c.value)
+    assert "(conv3, fc6, fc7, fc8)" in legend, "the layers the table says read both towers, not conv1"
     at.radio(key="arch_size_choice").set_value("224 (the paper's text)").run()
     assert at.warning and "54.25" in at.warning[0].value
     assert len(at.main.get("plotly_chart")) == 1
@@ -274,6 +308,34 @@ def test_torchvision_feature_maps_are_one_tower(forward_calls):
     assert not any(c.startswith("GPU") for c in caps)
 
 
+def test_offline_no_sidebar_text_names_a_server_path(forward_calls, monkeypatch, tmp_path):
+    """The real offline sentence names the weight cache's folder: a visitor never reads it, on any page."""
+    import alexnet_viz as av
+    from alexnet_viz.weights import downloads
+
+    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(tmp_path / "home"))
+    real = av.load_network
+    sentence = str(downloads._offline_error("alexnet2012"))
+    folder = str(downloads.weights_dir())
+    assert folder in sentence  # the operator's sentence does name it
+
+    def load(model, weights="untrained", device="auto", progress=None, fallback_to_untrained=False):
+        net = real(model, "untrained", "cpu")
+        if weights == "pretrained":
+            net.weights_error = sentence
+        return net
+
+    monkeypatch.setattr(av, "load_network", load)
+    at = start()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        words = sidebar_words(at) + " ".join(str(e.value) for k in ("markdown", "caption", "error", "warning", "info")
+                                             for e in at.main.get(k))
+        assert folder not in words and str(tmp_path) not in words, page
+        assert "no trained weights" in words, page
+
+
 def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monkeypatch):
     import alexnet_viz as av
 
@@ -291,9 +353,14 @@ def test_download_progress_is_shown_and_a_retry_loads_again(forward_calls, monke
         return net
 
     monkeypatch.setattr(av, "load_network", fake_load)
+    import state
+
+    state._LOGGED.clear()
     at = start()
     assert seen == ["alexnet2012"]
-    assert "The download stopped half way." in [m.value for m in at.sidebar.markdown]
+    assert "The download stopped half way." not in sidebar_words(at), "the loader's sentence is for the log"
+    assert state.UNTRAINED_WORDS in [m.value for m in at.sidebar.markdown]
+    assert ("alexnet2012", "The download stopped half way.") in state._LOGGED
     at.button(key="retry_weights").click().run()
     assert not at.exception, at.exception
     assert seen == ["alexnet2012", "alexnet2012"], "the retry button loads the weights again"
@@ -357,6 +424,7 @@ def test_a_bad_weight_file_is_not_read_again_on_every_rerun(forward_calls, monke
     at.sidebar.selectbox(key="weights_file").set_value("junk.caffemodel").run()
     message = errors(at)
     assert message and "junk.caffemodel" in message[0]
+    assert str(tmp_path) not in message[0], "the server's folder is named in words, not by its path"
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)

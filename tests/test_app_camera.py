@@ -58,7 +58,20 @@ def test_the_page_renders_with_conv1_and_runs_nothing_on_the_photo(forward_calls
     assert forward_calls == [], "the page itself runs no forward pass: only frames do"
 
 
-def test_the_processor_follows_the_layer_and_the_network_and_the_page_shows_its_work(forward_calls):
+@pytest.fixture
+def stream(monkeypatch):
+    """The WebRTC component as a stand-in whose ``playing`` the test sets (START and STOP)."""
+    from types import SimpleNamespace
+
+    import streamlit_webrtc
+
+    ctx = SimpleNamespace(state=SimpleNamespace(playing=False))
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda *a, **k: ctx)
+    return ctx.state
+
+
+def test_the_processor_follows_the_layer_and_the_network_and_the_page_shows_its_work(forward_calls, stream):
+    stream.playing = True
     at = open_camera()
     proc = at.session_state[PROC]
     assert proc.net.name == "alexnet2012" and proc.layer == "conv1"
@@ -125,3 +138,37 @@ def test_the_processor_follows_the_sidebars_preprocessing_mode():
     fresh = AppTest.from_file(APP, default_timeout=120)
     fresh.switch_page(PAGE).run()
     assert fresh.session_state[PROC].mode == "aspect"
+
+
+def test_after_stop_the_rate_and_the_streams_line_say_it_stopped(stream):
+    """Issue 22 item 9: after STOP, '13.3 updates/s' and '1 of 2 streams' stayed on screen."""
+    stream.playing = True
+    at = open_camera()
+    proc = at.session_state[PROC]
+    frame = np.random.default_rng(4).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    for _ in range(3):
+        proc.picture_for(frame)
+    at.run()
+    assert metric(at, "Updates per second") != "–"
+    allowed = proc.gate.max_streams
+    assert any(f"Live streams on this server: 1 of {allowed}" in c.value for c in at.main.caption)
+    stream.playing = False  # STOP: the component reruns the page
+    at.run()
+    assert not at.exception, at.exception
+    assert metric(at, "Updates per second") == "–", "no rate for a stream that stopped"
+    assert metric(at, "Frames processed") == "3", "what it did stays"
+    assert any(f"Live streams on this server: 0 of {allowed}" in c.value for c in at.main.caption)
+    assert proc.gate.active() == 0, "its place is given up at once, not after the gate's idle time"
+
+
+def test_a_links_unknown_layer_is_said_and_stays_said_through_the_streams_rerun():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["layer"] = "fc9"
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    said = lambda: [i.value for i in at.main.info if "layer=fc9" in i.value]  # noqa: E731
+    assert at.selectbox(key="live_layer").value == "conv1" and len(said()) == 1
+    at.run()  # what the stream's component does as it starts
+    assert len(said()) == 1, "the sentence is still there to be read"
+    at.selectbox(key="live_layer").select("pool5").run()
+    assert not said(), "gone once the visitor picks a layer"

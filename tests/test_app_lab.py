@@ -42,7 +42,8 @@ def shows_effect(at: AppTest, e: lab.Effect, cls: int | None = None) -> None:
     cls = int(np.argmax(sel(at).forward.probs)) if cls is None else cls
     metric = next(m for m in at.metric if m.label.startswith(f"“{names[cls]}”"))
     assert metric.value == f"{100 * e.after[cls]:.2f}%"
-    assert metric.delta == f"{100 * e.change(cls):+.2f} points"
+    change = f"{100 * e.change(cls):+.2f}"
+    assert metric.delta == (f"{change} points" if float(change) != 0 else "0.00 points")  # no "−0.00"
     before, after = [t.value for t in at.dataframe if list(t.value.columns) == ["class", "probability"]]
     for which, df in (("before", before), ("after", after)):
         assert list(df["class"]) == [label for _i, label, _p in e.top(which)]
@@ -64,6 +65,13 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]
     assert list(crossings["layer"]) == [c["layer"] for c in tb.crossings]
     assert list(rows["parameters"]) == [r["parameters"] for r in tb.rows()]
+    import json
+
+    config = json.loads(next(t for t in at.dataframe if "tower" in t.value.columns).proto.columns)
+    assert config["parameters"]["type_config"]["format"] == "localized", "28,434,112, not 28434112"
+    words = " ".join(c.value for c in at.caption)
+    assert "fc8 is not split: it reads both towers, and this count places it on GPU 1" in words, \
+        "the same fact as the Architecture page and the unit page, from the table"
 
 
 def test_two_gpus_on_the_one_tower_network_is_a_sentence():
@@ -124,6 +132,8 @@ def test_dropout_shows_the_scaling_agreement_and_the_monte_carlo_spread():
 
 def test_channel_knockout_defaults_to_the_five_strongest_conv5_channels():
     at = open_lab("knockout")
+    claim = " ".join(m.value for m in at.markdown)
+    assert "(§7, Discussion)" in claim and "§6.1" not in claim, "the paper's section for the 2% sentence"
     s = sel(at)
     a = s.acts["conv5"]
     strongest = sorted(int(i) for i in np.argsort(-a.reshape(a.shape[0], -1).max(axis=1))[:5])
@@ -131,6 +141,26 @@ def test_channel_knockout_defaults_to_the_five_strongest_conv5_channels():
     shows_effect(at, lab.ablation_effect(s.net, s.x, zero_channels={"conv5": strongest}))
     at.multiselect(key="lab_zero_conv5").set_value([7]).run()
     shows_effect(at, lab.ablation_effect(s.net, s.x, zero_channels={"conv5": [7]}))
+
+
+def test_a_change_that_rounds_to_nothing_has_no_arrow():
+    """Issue 22 item 9: "−0.00 points" drew a red down-arrow when nothing changed. On the untrained
+    network every class sits near 0.1%, so zeroing one conv5 channel moves it by far less than 0.005."""
+    at = open_lab("knockout")
+    top = int(np.argmax(sel(at).forward.probs))
+    for c in range(40):  # the first conv5 channel whose knockout moves the top class by less than 0.005
+        e = lab.ablation_effect(sel(at).net, sel(at).x, zero_channels={"conv5": [c]})
+        if f"{100 * e.change(top):+.2f}" in ("+0.00", "-0.00") and e.change(top) != 0:
+            break
+    else:
+        pytest.fail("no conv5 channel moves the top class by a hair")
+    at.multiselect(key="lab_zero_conv5").set_value([c]).run()
+    assert not at.exception, at.exception
+    shows_effect(at, e)
+    (metric,) = [m for m in at.metric if m.delta is not None]
+    assert metric.delta == "0.00 points"
+    assert metric.proto.color == metric.proto.MetricColor.GRAY, "no red, no green"
+    assert metric.proto.direction == metric.proto.MetricDirection.NONE, "no arrow"
 
 
 def test_the_watched_class_can_be_any_class():

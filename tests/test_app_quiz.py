@@ -121,3 +121,15 @@ def test_only_sizes_the_network_runs_at_are_offered():
     at = open_quiz()
     offered = [int(s) for s in at.select_slider(key="quiz_size").options]
     assert offered == list(range(199, 231)) and at.select_slider(key="quiz_size").value == 227
+
+
+def test_new_question_never_repeats_the_question_just_asked():
+    repeats = next(s for s in range(300) if (lambda a, b: (a.layer, a.kind) == (b.layer, b.kind))(
+        quiz.make_question("alexnet2012", 227, s + 1), quiz.make_question("alexnet2012", 227, s + 2)))
+    at = open_quiz(seed=repeats)  # question 1 is seed + 1; a plain step to seed + 2 would ask it again
+    first = current(at)
+    at.button(key="quiz_new").click().run()
+    assert not at.exception, at.exception
+    second = current(at)
+    assert at.session_state["_quiz"]["number"] == 2
+    assert (second.layer, second.kind) != (first.layer, first.kind)

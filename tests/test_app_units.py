@@ -87,7 +87,7 @@ CASES = [  # (model, layer, channel, row, col, words the computation must show)
     ("alexnet2012", "norm1", 47, 20, 30, ["(k + α/n · Σ a²)^β = (1 + 0.0001/5 ×", "kept"]),
     ("alexnet2012", "pool1", 3, 26, 26, ["Max pooling keeps the largest", "§3.4", "The winner is row"]),
     ("alexnet2012", "fc6", 1234, None, None, ["reads all 9216 values of pool5", "+ bias"]),
-    ("alexnet2012", "fc8", 281, None, None, ["reads all 4096 values of relu7"]),
+    ("alexnet2012", "fc8", 281, None, None, ["reads all 4096 values of relu7", "fc8 is not split between the GPUs"]),
     ("torchvision", "conv1", 10, 0, 0, ["reads all 3 colour channels", "hangs over the edge"]),
     ("torchvision", "conv2", 100, 5, 6, ["reads all 64 channels of pool1", "+ bias"]),
     ("torchvision", "avgpool", 9, 2, 3, ["Average pooling takes the mean"]),
@@ -105,6 +105,7 @@ def test_each_layer_kind_shows_the_maps_value_and_its_computation(model, layer, 
         assert w in text, (w, text)
     if model == "torchvision":
         assert "GPU" not in text, "one tower: no GPU words"
+    assert "is on all" not in text, "a layer that is not split is not 'on' a tower"
     assert at.main.get("plotly_chart"), "the computation is drawn"
     conv = layer.startswith("conv")  # its patches and kernels are a picture, above the terms chart
     assert len(at.main.get("image")) == 2 + conv, "the receptive field on the photo and the effective one"

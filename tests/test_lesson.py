@@ -27,6 +27,7 @@ def test_two_towers_get_the_gpu_words_and_one_tower_none():
     two = " ".join(s.title + s.computes + " ".join(q.text for q in s.paper) for s in lesson.lesson("alexnet2012"))
     one = " ".join(s.title + s.computes + " ".join(q.text for q in s.paper) for s in lesson.lesson("torchvision"))
     assert "GPU" in two and "towers talk" in two and "grouped" in two
+    assert "modulo a renumbering of the GPUs" in two, "which tower is coloured is not fixed (§6.1)"
     assert "GPU" not in one and "tower" not in one
     assert "LRN is left out" in one and "Adaptive average pooling" in one
 

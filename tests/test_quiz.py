@@ -71,6 +71,19 @@ def test_every_answer_is_the_walkthroughs_and_the_seed_fixes_the_question(model,
     assert {k for k, _ in seen} == {"shape", "params"} and len(seen) > 6, "questions vary with the seed"
 
 
+def test_the_next_question_is_never_the_one_just_asked():
+    """Issue 22 item 9: "New question" could ask the same layer and kind again."""
+    same = [s for s in range(300) if (lambda a, b: (a.layer, a.kind) == (b.layer, b.kind))(
+        quiz.make_question("alexnet2012", 227, s), quiz.make_question("alexnet2012", 227, s + 1))]
+    assert same, "seed + 1 alone repeats now and then: the test can fail"
+    for seed in same + list(range(20)):
+        now, later = quiz.make_question("alexnet2012", 227, seed), quiz.next_seed("alexnet2012", 227, seed)
+        q = quiz.make_question("alexnet2012", 227, later)
+        assert (q.layer, q.kind) != (now.layer, now.kind) and later > seed
+        between = [quiz.make_question("alexnet2012", 227, s) for s in range(seed + 1, later)]
+        assert all((b.layer, b.kind) == (now.layer, now.kind) for b in between), "the first different one"
+
+
 def test_a_size_the_network_cannot_run_at_is_a_sentence():
     with pytest.raises(ValueError, match="cannot run at 256×256"):
         quiz.make_question("alexnet2012", 256, 0)

@@ -32,7 +32,9 @@ def test_diagram_has_two_lanes_and_crosses_towers_only_where_the_paper_does():
     fig = Ch.architecture_diagram("alexnet2012")
     names = fig.layout.meta["blocks"]
     assert names[:5] == ["input", "conv1", "norm1", "pool1", "conv2"] and names[-1] == "fc8"
-    assert _dashed_targets(fig) == {"conv3", "fc6", "fc7"}  # fc8 is one block fed by both lanes
+    reads_both = {layer.name for layer in get_architecture("alexnet2012").layers if layer.cross_tower}
+    assert reads_both == {"conv3", "fc6", "fc7", "fc8"}  # the paper's §3.2, Figure 2
+    assert _dashed_targets(fig) == reads_both  # fc8 is one block, fed by both lanes through dashed lines
     labels = [a.text for a in fig.layout.annotations]
     assert labels.count("<b>conv1</b><br>48<br>55×55") == 2, "conv1 split 48 + 48, one block per GPU"
     assert "<b>GPU 1</b>" in labels and "<b>GPU 2</b>" in labels

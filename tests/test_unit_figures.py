@@ -40,6 +40,32 @@ def test_fc6_contributions_name_pool5s_channel_position_and_tower(traced):
         assert r["term"] == pytest.approx(r["weight"] * r["input"], rel=1e-5)
 
 
+def test_contribution_bars_take_the_sign_pair_never_a_towers_colour(traced):
+    """A GPU 1 unit that subtracts is purple and one that adds green: blue and vermillion mean the
+    towers on every page (issue 22, item 7), so a bar's colour never says which tower it is."""
+    from alexnet_viz.render.colour import SIGN_COLOURS, TOWER_COLOURS
+
+    net, x, acts = traced
+    u = av.trace_unit(net, x, "fc7", 3, acts=acts)
+    rows = UF.linear_contributions(u, net.arch, k=10)
+    assert {r["term"] > 0 for r in rows} == {True, False}, "this unit has terms of both signs"
+    bars = UF.contributions_figure(rows, u.source).data[0]
+    want = [SIGN_COLOURS["positive" if r["term"] >= 0 else "negative"] for r in rows[::-1]]
+    assert list(bars.marker.color) == want
+    terms = UF.terms_figure(av.trace_unit(net, x, "conv2", 5, 3, 3, acts=acts), net.arch).data[0]
+    assert set(terms.marker.color) <= set(SIGN_COLOURS.values())
+    towers = {c.lower() for c in TOWER_COLOURS.values()}
+    assert not towers & {c.lower() for c in list(bars.marker.color) + list(terms.marker.color)}
+
+
+def test_conv1s_terms_are_labelled_by_colour_not_by_position(traced):
+    net, x, acts = traced
+    fig = UF.terms_figure(av.trace_unit(net, x, "conv1", 5, 10, 10, acts=acts), net.arch)
+    assert list(fig.layout.xaxis.ticktext) == ["red", "green", "blue"] and list(fig.layout.xaxis.tickvals) == [0, 1, 2]
+    conv2 = UF.terms_figure(av.trace_unit(net, x, "conv2", 5, 3, 3, acts=acts), net.arch)
+    assert conv2.layout.xaxis.ticktext is None, "channel numbers stay numbers"
+
+
 def test_the_erf_share_counts_the_central_half_of_the_box():
     erf = np.zeros((20, 20))
     erf[8:12, 8:12] = 1.0  # 16 pixels' worth in the middle
@@ -92,8 +118,8 @@ def test_the_patches_picture_shows_each_patch_above_its_kernel_largest_term_firs
         kernel = pic.image[kt:kb:f, kl:kr:f].astype(int)
         w = u.weight[i]
         lim = float(np.abs(w).max())
-        np.testing.assert_array_equal(kernel, render.colourise(w, "blue-white-red", -lim, lim))
+        np.testing.assert_array_equal(kernel, render.colourise(w, "purple-white-green", -lim, lim))
         pos, neg = np.unravel_index(np.argmax(w), w.shape), np.unravel_index(np.argmin(w), w.shape)
-        assert kernel[pos][0] > kernel[pos][2] and kernel[neg][2] > kernel[neg][0], "red adds, blue subtracts"
+        assert kernel[pos][1] > kernel[pos][0] and kernel[neg][0] > kernel[neg][1], "green adds, purple subtracts"
         assert (j % cols == 0) == (pl == min(b[1] for b in pic.patch_boxes)), f"{cols} channels to a row"
     assert pic.image.dtype == np.uint8 and pic.image.shape[2] == 3

@@ -9,13 +9,13 @@ from typing import Sequence
 import numpy as np
 
 from ..heatmaps import check_sign, normalise, reduce, scale_of
-from .colour import colourise
+from .colour import SIGNED_MAP, colourise
 from .images import as_rgb, overlay, resize
 
-# Magnitudes run dark to bright (viridis); signed values run blue (lowers the score) through
-# white (0) to red (raises it).
+# Magnitudes run dark to bright (viridis); signed values run purple (lowers the score) through
+# white (0) to green (raises it): blue and vermillion are the towers'.
 DEFAULT_COLOUR_MAP = {"positive": "viridis", "negative": "viridis", "absolute": "viridis",
-                      "signed": "blue-white-red"}
+                      "signed": SIGNED_MAP}
 
 
 def colour_by_sign(normalised: np.ndarray, sign: str, cmap: str | None = None) -> np.ndarray:

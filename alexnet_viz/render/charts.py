@@ -206,7 +206,8 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
         cross = layer is not None and layer.cross_tower
         for a, ya in prev.items():
             for b, yb in cur.items():
-                same = a == b or WHOLE in (a, b)
+                # into a layer that reads both towers, every line from a tower is a crossing (fc8's too)
+                same = a == b or (WHOLE in (a, b) and not (cross and a != WHOLE))
                 if not same and not cross:
                     continue
                 colour = TOWER_COLOURS[b if b != WHOLE else a] if same else OKABE_ITO["black"]
@@ -226,8 +227,9 @@ def architecture_diagram(model: str | Architecture, input_size: int | None = Non
     fig.update_xaxes(visible=False, range=[-0.8, len(blocks) - 0.4])
     fig.update_yaxes(visible=False, range=[0, 1])
     fig.update_layout(meta={"blocks": [b[0] for b in blocks]})  # block names in x order, for readers and tests
-    fig.update_layout(title=f"{arch.name}: input {size}×{size}, one lane per GPU" if two_lanes
-                      else f"{arch.name}: input {size}×{size}, one tower", showlegend=two_lanes,
+    fig.update_layout(title=dict(text=f"{arch.name}: input {size}×{size}, one lane per GPU" if two_lanes
+                                 else f"{arch.name}: input {size}×{size}, one tower", x=0.01, xanchor="left"),
+                      showlegend=two_lanes,
                       legend=dict(orientation="h", y=-0.02), hovermode="closest")
     return styled(fig, height=420 if two_lanes else (380 if upright else 300))
 

@@ -2,8 +2,13 @@
 
 Every picture in the project takes its colours from here. Sequential maps are colour-blind
 safe and readable in greyscale: viridis and cividis (anchor colours as plotly and matplotlib
-publish them); blue-white-red is ColorBrewer's RdBu reversed, marked colour-blind safe by
-ColorBrewer. Categories (the GPU towers among them) use Okabe & Ito's palette.
+publish them); blue-white-red is ColorBrewer's RdBu reversed and purple-white-green its PRGn,
+both marked colour-blind safe by ColorBrewer. Categories (the GPU towers among them) use Okabe &
+Ito's palette.
+
+One meaning per colour: the towers are blue (GPU 1) and vermillion (GPU 2) everywhere, so signed
+values (a weight, a term, an attribution) are purple (negative) and green (positive), the ends
+of ``SIGNED_MAP``, through ``sign_colour`` and ``SIGNED_MAP`` only.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ COLOUR_MAPS: dict[str, tuple[str, ...]] = {
                 "#8a8678", "#a59c74", "#c3b369", "#e1cc55", "#fee838"),
     "blue-white-red": ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
                        "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"),
+    "purple-white-green": ("#40004b", "#762a83", "#9970ab", "#c2a5cf", "#e7d4e8", "#f7f7f7",
+                           "#d9f0d3", "#a6dba0", "#5aae61", "#1b7837", "#00441b"),
 }
 
 # Okabe & Ito (2008), "Color Universal Design".
@@ -28,7 +35,17 @@ OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
 }
-TOWER_COLOURS = {TOWERS[0]: OKABE_ITO["blue"], TOWERS[1]: OKABE_ITO["vermillion"], WHOLE: OKABE_ITO["bluish green"]}
+# What is not split (fc8, a one-tower variant) belongs to no tower: a neutral grey, not a hue.
+TOWER_COLOURS = {TOWERS[0]: OKABE_ITO["blue"], TOWERS[1]: OKABE_ITO["vermillion"], WHOLE: "#595959"}
+# Signs: a pair apart from the towers' (a GPU 1 unit that subtracts must not be drawn in GPU 1's blue).
+SIGNED_MAP = "purple-white-green"  # negative .. 0 (white) .. positive
+SIGN_COLOURS = {"negative": COLOUR_MAPS[SIGNED_MAP][1], "positive": COLOUR_MAPS[SIGNED_MAP][-2]}
+SIGN_WORDS = {"negative": "purple", "positive": "green"}
+
+
+def sign_colour(value: float) -> str:
+    """The colour of a signed number's bar or mark: green for 0 and above (it adds), purple below."""
+    return SIGN_COLOURS["positive" if value >= 0 else "negative"]
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:

@@ -39,23 +39,25 @@ if not fatal and not problems:
 
 shown = arch.name == sel.net.arch.name  # blocks open feature maps of the sidebar's network only
 fig = render.architecture_diagram(arch, size)
+box = st.container(key="arch_diagram")  # at least 780 px wide, scrolled within (presentation.BASE_CSS)
+NO_TOOLBAR = {"displayModeBar": False}  # it covered the title; a click on a block needs none of it
 if shown:
-    clicked = st.plotly_chart(fig, theme=None, key="diagram", on_select="rerun", selection_mode="points")
+    clicked = box.plotly_chart(fig, theme=None, key="diagram", on_select="rerun", selection_mode="points",
+                               config=NO_TOOLBAR)
     points = clicked["selection"]["points"]  # a dict-like PlotlyState
     target = render.diagram_layer(arch, points[0].get("customdata")) if points else None
     if target in viewable_layers(arch):
         st.session_state["fm_layer"] = target  # read by the Feature maps page's layer box
         st.switch_page("views/feature_maps.py")
 else:
-    st.plotly_chart(fig, theme=None, key="diagram_other")
+    box.plotly_chart(fig, theme=None, key="diagram_other", config=NO_TOOLBAR)
 click = ("Click a block to open its feature maps (a conv or fc block opens its ReLU)." if shown else
          f"The sidebar's network is {sel.net.arch.name}: draw that variant to open feature maps by clicking a block.")
-crossing = [layer.name for layer in arch.layers if layer.kind in ("conv", "linear")
-            and len(arch.towers(layer.name)) > 1 and layer.groups == 1]
+crossing = [layer.name for layer in arch.layers if layer.cross_tower]  # the table's own word
 if len(arch.towers(arch.layers[0].name)) > 1:
     st.caption(f"One lane per GPU ({len(arch.towers(arch.layers[0].name))} towers). Solid lines stay within a "
-               f"tower; dashed black lines cross between towers, only where the paper has them "
-               f"({', '.join(crossing)}). Hover a block for its walkthrough row. A dotted black outline marks a "
+               f"tower; dashed black lines lead into the layers that read both towers, only where the paper has "
+               f"them ({', '.join(crossing)}). Hover a block for its walkthrough row. A dotted black outline marks a "
                f"size that does not work out exactly. {click}")
 else:
     st.caption("One lane: this variant is one tower on one device, every layer reading all of the one "

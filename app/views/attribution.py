@@ -15,7 +15,8 @@ from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes,
 # at window 31, stride 8 is 676 windows (10–50 s on a 2-core CPU); this is 64 at 227.
 PAGE_DEFAULTS = {"occlusion": {"window": 57, "stride": 28}}
 SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it lowers the score",
-             "absolute": "how much, either way", "signed": "red raises, blue lowers (white: 0)"}
+             "absolute": "how much, either way",
+             "signed": "{positive} raises, {negative} lowers (white: 0)".format(**render.colour.SIGN_WORDS)}
 VIEWS = {"one": "One method", "compare": "Compare methods", "sanity": "Sanity check"}
 
 sel = state.selection()
@@ -236,8 +237,9 @@ def target_controls(where) -> int | Contrast:
         st.error("A and B are the same class: choose two different classes to contrast.")
         link.write()
         st.stop()
-    where.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): red (signed mode) "
-                  f"pushes towards {names[a]}, blue towards {names[b]}.")
+    up, down = render.colour.SIGN_WORDS["positive"], render.colour.SIGN_WORDS["negative"]
+    where.caption(f"The map explains logit(“{names[a]}”) − logit(“{names[b]}”): {up} (signed mode) "
+                  f"pushes towards {names[a]}, {down} towards {names[b]}.")
     return Contrast(int(a), int(b))
 
 
@@ -252,7 +254,7 @@ def display_controls(where) -> tuple[str, float, float]:
                               help="Values above this percentile of |map| all get the strongest colour.")
     opacity = where.slider("Opacity of the map", 0.0, 1.0, 0.6, 0.05, key="attr_opacity")
     where.caption(f"{sign}: {SIGN_HELP[sign]}. Colours: "
-                  + ("blue–white–red (ColorBrewer RdBu, colour-blind safe)." if sign == "signed"
+                  + ("purple–white–green (ColorBrewer PRGn, colour-blind safe)." if sign == "signed"
                      else "viridis, dark = weak, yellow = strong (colour-blind safe)."))
     where.image(render.colour_bar(sign, width=320, height=14),
                 caption="lowers  ←  0  →  raises" if sign == "signed" else "0  →  strongest")

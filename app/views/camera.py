@@ -27,6 +27,19 @@ CONSTRAINTS = {"video": {"width": {"ideal": 640, "max": 1280}, "height": {"ideal
                          "frameRate": {"ideal": 15, "max": 15}},
                "audio": False}
 PROC = "_live_processor"  # session key: this session's processor, shared with its callback
+NOTE = "_live_link_note"  # a link's refused layer: (sentence, icon, the layer shown instead)
+
+
+class KeptNote:
+    """Where the link's sentence about a refused value goes: shown, and kept in the session, since
+    the stream's component reruns the page at once (the sentence would be gone before it is read)."""
+
+    def __init__(self):
+        self.slot = st.empty()
+
+    def info(self, text: str, icon: str | None = None) -> None:
+        st.session_state[NOTE] = (text, icon, None)
+        self.slot.info(text, icon=icon)
 
 sel = state.selection()  # sel.net is cache.network's shared instance for the sidebar's choice
 ss = st.session_state
@@ -35,7 +48,8 @@ layers = live_layers(sel.net.arch)
 home = "conv1" if "conv1" in layers else layers[0]
 if ss.get("live_layer") not in layers:
     ss["live_layer"] = home
-link = links.Link("camera")
+note = KeptNote()
+link = links.Link("camera", note)
 link.seed("layer", "live_layer", links.one_of(layers), default=home)
 
 st.caption("Press **START** and allow the camera. Every frame goes through the network once on this "
@@ -47,6 +61,14 @@ st.caption("Press **START** and allow the camera. Every frame goes through the n
 layer = st.selectbox("Layer to watch", layers, key="live_layer",
                      help="conv, ReLU and pooling layers: the ones whose output is a stack of maps.")
 link.write()
+if (kept := ss.get(NOTE)) is not None:
+    text, icon, shown = kept
+    if link.ignored or shown in (None, layer):  # said until the visitor picks another layer
+        ss[NOTE] = (text, icon, layer)
+        if not link.ignored:
+            note.slot.info(text, icon=icon)
+    else:
+        del ss[NOTE]
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
@@ -66,13 +88,15 @@ with stream:
                           media_stream_constraints=CONSTRAINTS, video_frame_callback=on_frame,
                           async_processing=True)
 playing = bool(ctx.state.playing)
+if not playing:  # stopped (or not started): no place held, no rate that is not changing any more
+    proc.release()
 
 
 @st.fragment(run_every=1.0 if playing else None)
 def live_status() -> None:
     s = proc.stats()
     st.metric("Frames processed", s.frames)
-    st.metric("Updates per second", "–" if s.updates_per_s is None else f"{s.updates_per_s:.1f}",
+    st.metric("Updates per second", "–" if s.updates_per_s is None or not playing else f"{s.updates_per_s:.1f}",
               help="Frames finished per second over the last few seconds: the rate the picture changes.")
     st.metric("Work per frame", "–" if s.work_ms is None else f"{s.work_ms:.0f} ms",
               help="Median time for one frame: preprocessing, the forward pass, the maps and the drawing.")

@@ -47,8 +47,8 @@ CLAIMS = {
     "dropout": "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
                "substantial overfitting; at test time it uses all the neurons and multiplies their "
                "outputs by 0.5.",
-    "knockout": "The paper reports (§6.1) that removing any one middle conv layer costs about 2% top-1; "
-                "here you remove single channels of one layer instead.",
+    "knockout": "The paper reports (§7, Discussion) that removing any of the middle layers costs about 2% "
+                "top-1; here you remove single channels of one layer instead.",
     "paint": "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
              "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
              "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
@@ -73,9 +73,9 @@ if exp in ("pool", "tencrop"):  # no settings of their own
     link.write()
 st.subheader(EXPERIMENTS[exp])
 st.markdown(CLAIMS[exp])
-if sel.untrained:
-    st.info("These numbers come from the **untrained** network: the experiments run, but their effect on "
-            "a prediction means little until the pretrained weights are loaded.")
+if sel.untrained:  # a line, not a box: the result must stay in a projector's first screen
+    st.caption(":material/warning: These numbers come from the **untrained** network: the experiments run, "
+               "but their effect on a prediction means little until the pretrained weights are loaded.")
 
 
 def effect(**change) -> lab.Effect:
@@ -93,6 +93,15 @@ def top_rows(top5) -> list[dict]:
     return [{"class": label, "probability": f"{100 * p:.2f}%"} for _i, label, p in top5]
 
 
+def points(change: float) -> tuple[str, dict]:
+    """A probability's change as the metric's delta, and its arrow: none where it rounds to 0.00
+    (a "−0.00" would draw a red down-arrow for nothing)."""
+    text = f"{100 * change:+.2f}"
+    if float(text) == 0:
+        return "0.00 points", {"delta_color": "off", "delta_arrow": "off"}
+    return f"{text} points", {"delta_color": "normal"}
+
+
 def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
     """Top-5 before and after, the watched class's change, and the maps that changed."""
     b, a, m = st.columns([2, 2, 1.4])
@@ -100,8 +109,8 @@ def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
     b.dataframe(top_rows(e.top("before")), hide_index=True, width="stretch", key=f"lab_{exp}_before")
     a.markdown(f"**Top 5, {after}**")
     a.dataframe(top_rows(e.top("after")), hide_index=True, width="stretch", key=f"lab_{exp}_after")
-    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%",
-             delta=f"{100 * e.change(cls):+.2f} points", delta_color="normal")
+    delta, arrow = points(e.change(cls))
+    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%", delta=delta, **arrow)
     m.caption(f"{before}: {100 * e.before[cls]:.2f}%")
     changed = [layer for layer, v in e.layer_change.items() if v > 0]
     if not changed:
@@ -145,15 +154,26 @@ if exp == "towers":
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
     tb = lab.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
+    counts = {k: st.column_config.NumberColumn(format="localized") for k, v in tb.rows()[0].items()
+              if isinstance(v, int) and not isinstance(v, bool)}  # 28,434,112, not 28434112
     st.dataframe(tb.rows(), hide_index=True, width="stretch", key="lab_tower_rows",
-                 column_config={"share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
+                 column_config={**counts,
+                                "share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
     st.markdown("**Where the towers talk**: each GPU receives the other's half of what these layers read")
-    st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings")
+    st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings",
+                 column_config={k: st.column_config.NumberColumn(format="localized")
+                                for k, v in tb.crossings[0].items() if isinstance(v, int) and not isinstance(v, bool)})
     b1, b2 = st.columns(2)
     b1.metric("Bytes between the GPUs per image", f"{tb.cross_bytes_per_image:,}")
     b2.metric(f"… per {tb.batch}-image batch", f"{tb.cross_bytes_per_batch / 2**20:.1f} MiB")
-    st.caption("Forward pass only; training sends the gradients of the same values back. fc8 is not split, "
-               "so it sits on GPU 1 and only GPU 2's half of fc7 crosses. Caffe's LRN window runs across "
+    # which layer is one block reading both towers, and what it reads: from the layer table
+    whole = [r.name for r in arch.layers if r.kind in ("conv", "linear") and r.towers == 1 and r.cross_tower]
+    fed = [r.name for r in arch.layers[:arch.names().index(whole[-1])] if r.kind in ("conv", "linear")][-1:] \
+        if whole else []
+    st.caption("Forward pass only; training sends the gradients of the same values back. "
+               + (f"{whole[-1]} is not split: it reads both towers, and this count places it on "
+                  f"{arch.tower_names[0]}, so only {arch.tower_names[1]}'s half of {fed[0]} crosses. "
+                  if whole and fed else "") + "Caffe's LRN window runs across "
                "the boundary (rows marked caffe only); the paper's cuda-convnet normalised within each GPU. "
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 

@@ -65,5 +65,5 @@ else:
     for col, (path, distance) in zip(cols, indexes.nearest(ix, sel, k=6)):
         thumb = indexes.thumbnail(path)
         if thumb is not None:
-            col.image(thumb, width="stretch")
+            col.image(thumb, width="stretch", alt=f"The indexed photo {Path(path).name}")
         col.caption(f"{Path(path).name}: {distance:.3g}")

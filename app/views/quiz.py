@@ -53,7 +53,9 @@ size = b.select_slider("Input size (pixels per side)", sizes, key="quiz_size",
 
 
 def new_question() -> None:
-    q_state.update(number=q_state["number"] + 1, hint=False, shown=False, scored=False, verdict=None)
+    number = q_state["number"] + 1
+    later = quiz.next_seed(model, size, (q_state["seed"] + q_state["number"]) % SEEDS)  # never the same again
+    q_state.update(seed=later - number, number=number, hint=False, shown=False, scored=False, verdict=None)
     ss["quiz_answer"] = ""
 
 

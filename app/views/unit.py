@@ -13,6 +13,7 @@ import cache
 import links
 import state
 from alexnet_viz import render
+from alexnet_viz.architecture import WHOLE
 from alexnet_viz.render.colour import OKABE_ITO
 from alexnet_viz import unit_figures as UF
 from alexnet_viz.units import KINDS
@@ -116,7 +117,8 @@ if is_map:
 tower = arch.tower_of(layer, channel)
 k5.caption(f"{layer}: " + (f"{shape[0]} channels of {shape[1]}×{shape[2]} units" if is_map
                            else f"a vector of {shape[0]} units")
-           + (f"; channel {channel} is on {tower}" if tower else "")
+           + (f"; channel {channel} is on {tower}" if tower != WHOLE
+              else f"; {layer} is not split between the GPUs" if arch.tower_names else "")
            + ". The unit's address is in the link: copy it to share this unit.")
 
 address = links.Link(PAGE, k5)
@@ -183,10 +185,12 @@ if u.kind == "conv":
         left.caption("The window hangs over the edge of the map: the zero padding there adds nothing.")
     right.markdown(f"**The {min(8, len(u.in_channels))} input channels that matter most** (by |term|): "
                    "each input patch above its kernel, titled with its channel and its term Σ patch·kernel; "
-                   "red weights add, blue subtract.")
+                   f"{render.colour.SIGN_WORDS['positive']} weights add, "
+                   f"{render.colour.SIGN_WORDS['negative']} subtract.")
     # A picture, not a plotly grid of heat maps: the browser draws it at once (README "Speed");
     # every term's value is in the chart below. PNG named, or Streamlit re-encodes it as JPEG.
-    right.image(render.png_bytes(UF.conv_patches_picture(u).image, compress_level=1), output_format="PNG")
+    right.image(render.png_bytes(UF.conv_patches_picture(u).image, compress_level=1), output_format="PNG",
+                alt=f"The input patches of {name}, each above its kernel")
 elif u.kind == "linear":
     total = float(u.terms.sum())
     rows = UF.linear_contributions(u, arch)
