@@ -10,7 +10,6 @@ default sample photo (Chelsea the cat), at 1280×720. What axe found, every impa
 from __future__ import annotations
 
 import json
-
 import os
 
 import pytest
