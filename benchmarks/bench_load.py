@@ -2,18 +2,31 @@
 cost the SERVER.
 
 Each session is its own browser context in one headless Chromium (Debian's, via Playwright):
-open → upload a generated photo (the Predict page runs on it) → Feature maps → two layer changes
-→ "Why did it say that?" (saliency) → Grad-CAM. It reports, separately:
+open → upload an 800×600 JPEG of its own (the Predict page runs on it: the top-5) → Feature maps
+→ two layer changes → a tile click → "How was this number made?" (the unit page) → "Why did it say
+that?" (saliency) → Grad-CAM → Architecture → the lesson's first step and its Next. It reports,
+separately:
 
 * the server's CPU-seconds per session, from the server processes' own counters
   (``/proc/<pid>/stat`` utime + stime of each server process and its children, before and after,
   divided by the sessions), so the browsers' cost on the same machine does not blur it;
 * p50 / p95 wall time per action (until the page has settled: the script run has finished);
-* failures (an exception box, a timeout) and the server's peak RSS (``VmHWM``).
+* failures (an exception box, a timeout) and the server's peak RSS (``VmHWM``), its RSS and
+  threads now.
+
+Two more modes. ``--visits N``: one session clicks Architecture N times (Predict between), and the
+server's CPU-seconds are read around each Architecture click alone. ``--abuse N``: N tabs each start
+the most expensive job the server's ceilings allow (integrated gradients at the most steps with no
+early stop, and exact occlusion at the least window and stride, alternately, each for a class of its
+own so no two share a job) while one canary session uploads a new photo and waits for its top-5,
+first with the server idle and then under the abuse; it reports the canary's p50 / p95 both ways,
+the server's RSS and threads, and whether the tabs showed "Waiting: place K in the queue".
 
     python benchmarks/bench_load.py                      # starts a server itself, 5 sessions
     python benchmarks/bench_load.py --url http://127.0.0.1:8501 --sessions 3
     python benchmarks/bench_load.py --url http://127.0.0.1:8600 --pid 123 --pid 124   # through a proxy
+    python benchmarks/bench_load.py --visits 10          # Architecture's server CPU-s per visit
+    python benchmarks/bench_load.py --abuse 8            # 8 tabs of costly jobs and a canary
 
 Without ``--pid``, the server is the process listening on the URL's port (on this machine). Only
 loopback URLs are accepted: this is a load test, not something to point at someone else's server.
@@ -41,7 +54,12 @@ FAILED_SHOTS = Path(os.environ["BENCH_LOAD_SHOTS"]) if os.environ.get("BENCH_LOA
 
 MAX_SESSIONS = 20  # two cores are shared with the browsers: more measures the browsers, not the server
 ACTION_TIMEOUT_S = 90
-ACTIONS = ["open", "upload_predict", "feature_maps", "layer_1", "layer_2", "saliency", "grad_cam"]
+ACTIONS = ["open", "upload_predict", "feature_maps", "layer_1", "layer_2", "tile_click", "unit", "saliency",
+           "grad_cam", "architecture", "lesson", "lesson_next"]
+MAX_ABUSE = 16
+CANARY_CLICKS = 8  # the canary's uploads, idle and again under abuse
+COMPONENT = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
+QUEUE_WORDS = "Waiting: place"  # the attribution page's line while a job waits in the queue
 EXCEPTION = '[data-testid="stException"]'
 
 
@@ -116,6 +134,21 @@ def listening_pids(port: int) -> list[int]:
     return pids
 
 
+def now_rss_threads(pids: list[int]) -> tuple[float, int]:
+    """The processes' resident memory now (VmRSS, MB) and their threads, summed."""
+    rss, threads = 0, 0
+    for pid in process_tree(pids):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads += int(line.split()[1])
+        except OSError:
+            pass
+    return rss / 1024, threads
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown CPU")
@@ -131,15 +164,19 @@ class Session:
 
 
 def photo(path: Path, seed: int) -> Path:
-    """A 400×300 photo of its own for each session, so no session gets another's cached results."""
+    """An 800×600 photo of its own for each session (a JPEG where ``path`` ends in .jpg), so no
+    session gets another's cached results: gradients, a few discs and noise."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:300, 0:400]
-    img = np.stack([xx / 400 * 255, yy / 300 * 255, np.full_like(xx, 40.0 * (seed % 6))], -1)
-    img = img + rng.normal(0, 15, (300, 400, 3))
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    yy, xx = np.mgrid[0:600, 0:800]
+    img = np.stack([xx / 800 * 255, yy / 600 * 255, np.full_like(xx, 40.0 * (seed % 6))], -1)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0, 800), rng.uniform(0, 600), rng.uniform(30, 150)
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] *= rng.uniform(0.3, 0.9, 3)
+    img = img + rng.normal(0, 15, (600, 800, 3))
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path, quality=90)
     return path
 
 
@@ -172,7 +209,9 @@ def drawn_after(pg, picture: Path) -> dict:
             # the tiles are clickable pictures (streamlit-image-coordinates), drawn in an iframe
             "feature_maps": main.locator('iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]').first,
             "saliency": main.locator('[data-testid="stImage"] img').nth(2),
-            "grad_cam": main.get_by_text("Grad-CAM for “").first}
+            "grad_cam": main.get_by_text("Grad-CAM for “").first,
+            "architecture": main.locator('[data-testid="stPlotlyChart"]').first,
+            "lesson": pg.get_by_role("button", name="Next →").first}
 
 
 async def action_done(pg, drawn=None) -> None:
@@ -190,6 +229,14 @@ async def choose(pg, label: str, option: str) -> None:
     await pg.get_by_role("option", name=option, exact=True).first.click()
 
 
+async def click_tile(pg) -> None:
+    """A click on the first grid of tiles, a little in from its corner (a tile: its channel opens)."""
+    img = pg.frame_locator(COMPONENT).first.locator("img#image")
+    await img.wait_for(state="visible")
+    box = await img.bounding_box()
+    await img.click(position={"x": 0.05 * box["width"], "y": 0.05 * box["height"]})
+
+
 async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = await ctx.new_page()
@@ -202,6 +249,11 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
         "layer_2": lambda: choose(pg, "Layer", "relu5"),
         "saliency": lambda: pg.get_by_role("link", name="Why did it say that?").first.click(),
         "grad_cam": lambda: choose(pg, "Method", "Grad-CAM"),
+        "tile_click": lambda: click_tile(pg),
+        "unit": lambda: pg.get_by_role("link", name="How was this number made?").first.click(),
+        "architecture": lambda: pg.get_by_role("link", name="Architecture").first.click(),
+        "lesson": lambda: pg.get_by_role("link", name="Eight-step lesson").first.click(),
+        "lesson_next": lambda: pg.get_by_role("button", name="Next →").first.click(),
     }
     drawn = drawn_after(pg, picture)
     try:
@@ -247,11 +299,133 @@ async def play(url: str, n: int, stagger_s: float, folder: Path) -> list[Session
 
         async def one(s: Session) -> None:
             await asyncio.sleep(s.index * stagger_s)
-            await walkthrough(browser, url, s, photo(folder / f"student-{s.index}.png", s.index))
+            await walkthrough(browser, url, s, photo(folder / f"student-{s.index}.jpg", s.index))
 
         await asyncio.gather(*(one(s) for s in sessions))
         await browser.close()
     return sessions
+
+
+# -- Architecture, visit by visit --------------------------------------------------------------
+async def architecture_visits(url: str, n: int, pids: list[int]) -> list[float]:
+    """The server's CPU-seconds for each of ``n`` clicks on Architecture in one session (Predict
+    between, not counted); each reading waits 0.5 s after the run so the sending is in it too."""
+    from playwright.async_api import async_playwright
+
+    cpus = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
+        await pg.goto(url)
+        await settled(pg)
+        chart = pg.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]')
+        for _ in range(n):
+            await pg.get_by_role("link", name="Predict").first.click()
+            await settled(pg)
+            await asyncio.sleep(0.5)
+            before = cpu_seconds(pids)
+            await pg.get_by_role("link", name="Architecture").first.click()
+            await action_done(pg, chart)
+            await asyncio.sleep(0.5)
+            cpus.append(cpu_seconds(pids) - before)
+        await browser.close()
+    return cpus
+
+
+# -- abuse: N tabs of the costliest jobs, and a canary -------------------------------------------
+def costliest_links(url: str, n: int) -> list[str]:
+    """Links to the attribution page asking for the most a visitor may (this machine's ceilings,
+    which a server started here shares), alternately integrated gradients and occlusion; tab i
+    explains class i, so no two tabs share a job."""
+    sys.path.insert(0, str(ROOT / "app"))
+    import work  # the app's own ceilings (nothing in it imports Streamlit)
+
+    steps = work.ceiling("integrated_gradients", "max_steps").value()
+    window = work.ceiling("occlusion", "window").value()
+    stride = work.ceiling("occlusion", "stride").value()
+    jobs = [f"method=integrated_gradients&integrated_gradients.steps={steps}"
+            f"&integrated_gradients.max_steps={steps}&integrated_gradients.tolerance=0",
+            f"method=occlusion&occlusion.window={window}&occlusion.stride={stride}&occlusion.mode=exact"]
+    return [f"{url}/attribution?{jobs[i % 2]}&target=class&class={i}" for i in range(n)]
+
+
+async def canary(browser, url: str, folder: Path, first_seed: int, clicks: int) -> list[float]:
+    """One visitor uploading a new photo ``clicks`` times: seconds until each top-5 is drawn."""
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = await ctx.new_page()
+    pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
+    await pg.goto(url)
+    await settled(pg)
+    times = []
+    for i in range(clicks):
+        picture = photo(folder / f"canary-{first_seed + i}.jpg", first_seed + i)
+        start = time.perf_counter()
+        await pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture))
+        await action_done(pg, photo_drawn(pg, picture.name))
+        times.append(time.perf_counter() - start)
+    await ctx.close()
+    return times
+
+
+async def abuse(url: str, n: int, pids: list[int], folder: Path, settle_s: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    out: dict = {"idle": now_rss_threads(pids)}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        out["canary_idle"] = await canary(browser, url, folder, 1000, CANARY_CLICKS)
+        tabs = []
+        for link in costliest_links(url, n):
+            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            pg = await ctx.new_page()
+            pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
+            await pg.goto(link)
+            await settled(pg)
+            await pg.get_by_role("button", name="Run", exact=True).first.click()
+            tabs.append((ctx, pg))
+        await asyncio.sleep(3)
+
+        async def waiting() -> int:
+            return sum([await pg.get_by_text(QUEUE_WORDS).count() > 0 for _, pg in tabs])
+
+        out["waiting_at_start"] = await waiting()
+        peak = [now_rss_threads(pids)]
+
+        async def sample() -> None:
+            while True:
+                rss, threads = now_rss_threads(pids)
+                peak[0] = (max(peak[0][0], rss), max(peak[0][1], threads))
+                await asyncio.sleep(1)
+
+        sampler = asyncio.ensure_future(sample())
+        out["canary_abuse"] = await canary(browser, url, folder, 2000, CANARY_CLICKS)
+        out["waiting_after_canary"] = await waiting()
+        sampler.cancel()
+        out["peak"] = peak[0]
+        for ctx, _ in tabs:
+            await ctx.close()
+        await browser.close()
+    out["closed"] = now_rss_threads(pids)
+    await asyncio.sleep(settle_s)
+    out["settled"] = now_rss_threads(pids)
+    return out
+
+
+def abuse_report(n: int, r: dict, rss_hwm: float, settle_s: float, where: str) -> str:
+    idle, busy = r["canary_idle"], r["canary_abuse"]
+    p95i, p95b = percentile(idle, 95), percentile(busy, 95)
+    return "\n".join([
+        f"machine: {machine()}", f"server: {where}",
+        f"{n} tabs each starting the costliest allowed job; a canary uploading {CANARY_CLICKS} photos",
+        f"canary, server idle:  p50 {statistics.median(idle):.2f} s, p95 {p95i:.2f} s",
+        f"canary, under abuse:  p50 {statistics.median(busy):.2f} s, p95 {p95b:.2f} s "
+        f"({p95b / p95i:.2f}× the idle p95)",
+        f"tabs showing '{QUEUE_WORDS} K': {r['waiting_at_start']} of {n} after the clicks, "
+        f"{r['waiting_after_canary']} of {n} after the canary",
+        f"server RSS / threads: idle {r['idle'][0]:.0f} MB / {r['idle'][1]}, peak {r['peak'][0]:.0f} MB / "
+        f"{r['peak'][1]} (VmHWM {rss_hwm:.0f} MB), tabs just closed {r['closed'][0]:.0f} MB / {r['closed'][1]}, "
+        f"{settle_s:.0f} s later {r['settled'][0]:.0f} MB / {r['settled'][1]}"])
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -260,12 +434,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def report(sessions: list[Session], cpu: float, rss_mb: float, wall: float, where: str) -> str:
+def report(sessions: list[Session], cpu: float, rss_mb: float, wall: float, where: str,
+           now: tuple[float, int] = (0.0, 0)) -> str:
     n = len(sessions)
     lines = [f"machine: {machine()}", f"server: {where}",
              f"{n} sessions at once, {wall:.1f} s in all",
              f"server CPU: {cpu:.2f} s in all, {cpu / n:.2f} CPU-s per session",
-             f"server peak RSS: {rss_mb:.0f} MB",
+             f"server peak RSS: {rss_mb:.0f} MB; RSS now {now[0]:.0f} MB, threads now {now[1]}",
              f"{'action':<16}{'n':>3}{'p50 s':>8}{'p95 s':>8}"]
     for a in ACTIONS:
         ts = [s.times[a] for s in sessions if a in s.times]
@@ -290,7 +465,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stagger", type=float, default=0.0, help="seconds between session starts (default 0)")
     ap.add_argument("--cold", action="store_true",
                     help="no warm-up visit: charge the server's start-up to the sessions")
+    ap.add_argument("--visits", type=int, default=0,
+                    help="instead of walkthroughs: one session's N clicks on Architecture, CPU-s each")
+    ap.add_argument("--abuse", type=int, default=0,
+                    help=f"instead of walkthroughs: N tabs (1-{MAX_ABUSE}) of the costliest jobs and a canary")
+    ap.add_argument("--settle", type=float, default=60.0,
+                    help="--abuse: seconds to wait after closing the tabs before reading threads (default 60)")
     args = ap.parse_args(argv)
+    if args.abuse and not 1 <= args.abuse <= MAX_ABUSE:
+        ap.error(f"--abuse must be 1-{MAX_ABUSE}")
     if not 1 <= args.sessions <= MAX_SESSIONS:
         ap.error(f"--sessions must be 1-{MAX_SESSIONS}")
     if args.url and not loopback(args.url):
@@ -306,12 +489,23 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"no process of this machine listens on {url}: name it with --pid")
         if not args.cold:
             asyncio.run(warm_up(url))
+        where = f"{url} (pids {', '.join(map(str, pids))})"
+        if args.visits:
+            cpus = asyncio.run(architecture_visits(url, args.visits, pids))
+            print(f"machine: {machine()}\nserver: {where}\nArchitecture, server CPU-s per visit: first "
+                  f"{cpus[0]:.3f}, later median {statistics.median(cpus[1:] or cpus):.3f} "
+                  f"(min {min(cpus):.3f}, max {max(cpus):.3f}, {len(cpus)} visits)")
+            return 0
+        if args.abuse:
+            r = asyncio.run(abuse(url, args.abuse, pids, Path(tmp), args.settle))
+            print(abuse_report(args.abuse, r, peak_rss_mb(pids), args.settle, where))
+            return 0
         before = cpu_seconds(pids)
         start = time.perf_counter()
         sessions = asyncio.run(play(url, args.sessions, args.stagger, Path(tmp)))
         wall = time.perf_counter() - start
         cpu = cpu_seconds(pids) - before
-        print(report(sessions, cpu, peak_rss_mb(pids), wall, f"{url} (pids {', '.join(map(str, pids))})"))
+        print(report(sessions, cpu, peak_rss_mb(pids), wall, where, now_rss_threads(pids)))
     return 1 if any(s.failure for s in sessions) else 0
 
 

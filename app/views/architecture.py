@@ -10,6 +10,14 @@ from alexnet_viz.walkthrough import viewable_layers
 
 SIZES = {"224": "224 (the paper's text)", "227": "227 (Caffe; what the arithmetic needs)", "other": "other"}
 
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _diagram(variant: str, size: int):
+    """The diagram depends only on the variant and the input size: built once per server and
+    shared, never changed (Streamlit copies it as it sends it)."""
+    return render.architecture_diagram(variant, size)
+
+
 sel = state.selection()
 state.page_header("Architecture", sel)
 names = list(ARCHITECTURES)
@@ -38,7 +46,7 @@ if not fatal and not problems:
                f"{total_params(rows):,} parameters in all.")
 
 shown = arch.name == sel.net.arch.name  # blocks open feature maps of the sidebar's network only
-fig = render.architecture_diagram(arch, size)
+fig = _diagram(arch.name, size)
 box = st.container(key="arch_diagram")  # at least 780 px wide, scrolled within (presentation.BASE_CSS)
 NO_TOOLBAR = {"displayModeBar": False}  # it covered the title; a click on a block needs none of it
 if shown:
