@@ -272,8 +272,7 @@ def crop_tensor(net, crops) -> torch.Tensor:
     """Crops already at the network's input size -> the (N, 3, crop, crop) normalised batch."""
     from torchvision.transforms import functional as TF
 
-    x = torch.stack([TF.pil_to_tensor(c).float() * net.prep.scale for c in crops])
-    return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
+    return net.prep.normalize(torch.stack([TF.pil_to_tensor(c) for c in crops])).to(net.device)  # (N, 3, crop, crop)
 
 
 def _centred(outer: int, inner: int) -> int:

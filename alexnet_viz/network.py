@@ -260,16 +260,10 @@ def normalize_pixels(model: str, pixels: torch.Tensor, mode: str = "aspect") -> 
     (N, 3, crop, crop) float tensor the network expects, on ``pixels``' device. The same
     element-wise operations in the same order whatever N is, so a batch normalised at once equals
     its images preprocessed one by one, bit for bit (``build_index`` relies on that)."""
-    from torchvision.transforms import functional as TF
-
     _check_mode(mode)
-    prep = PREPROCESSING[model]
     x = pixels.permute(0, 3, 1, 2).contiguous()  # (N, 3, crop, crop) uint8, laid out as pil_to_tensor does
-    if model == "torchvision" and mode == "aspect":
-        x = TF.convert_image_dtype(x, torch.float)  # x / 255: what AlexNet_Weights.transforms() does
-    else:
-        x = x.float() * prep.scale
-    return TF.normalize(x, prep.mean, prep.std, inplace=True)  # (x - mean) / std per channel
+    # torchvision "aspect" divides by 255, as AlexNet_Weights.transforms() does, bit for bit
+    return PREPROCESSING[model].normalize(x, divide=model == "torchvision" and mode == "aspect")
 
 
 @lru_cache(maxsize=64)  # bounded: the sides come from whatever tensors callers pass

@@ -145,10 +145,7 @@ def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.
     if kind == "mean":
         return torch.zeros_like(x)  # (1, 3, H, W)
     if kind == "black":
-        prep = f.net.prep  # pixel value 0 after normalisation: (0 − mean) / std, per channel
-        mean = torch.tensor(prep.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(prep.std, device=x.device).view(1, 3, 1, 1)
-        return ((0.0 - mean) / std).expand_as(x).clone()
+        return f.net.prep.normalize(torch.zeros_like(x))  # pixel value 0, normalised: (0 − mean) / std
     from torchvision.transforms.functional import gaussian_blur
 
     k = 2 * math.ceil(3 * sigma) + 1
