@@ -95,7 +95,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Classify one image: the top-K classes and their probabilities."""
     from .architecture import get_architecture
     from .images import load_image
-    from .towers import load_network
+    from .network import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
@@ -169,7 +169,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from .architecture import get_architecture
     from .images import load_image
     from .lab import ablation_effect, knocked_out
-    from .towers import load_network
+    from .network import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
@@ -309,7 +309,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
     from .images import load_image
     from .network import class_names
-    from .towers import load_network
+    from .network import load_network
     from .render import attribution_picture, png_bytes
 
     if args.list:
@@ -393,7 +393,7 @@ def cmd_lesson(args: argparse.Namespace) -> int:
 def _network_for(args: argparse.Namespace):
     """The network a folder command asked for, with a download bar for first-time weights."""
     from .architecture import get_architecture
-    from .towers import load_network
+    from .network import load_network
 
     get_architecture(args.model)
     progress = None

@@ -11,9 +11,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from .architecture import PREPROCESSING, Architecture, get_architecture
 from .body import build_body, paper_init
+from .towers import BOTH, reads
 from . import weights as W
 
 KERAS_17_FLOWERS = (
@@ -48,6 +50,19 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def parse_devices(device: str) -> tuple[torch.device, torch.device] | None:
+    """``"cuda:0,cuda:1"`` -> the two devices; None for a single device; a sentence for more."""
+    if not isinstance(device, str) or "," not in device:
+        return None
+    names = [d.strip() for d in device.split(",")]
+    if len(names) != 2 or not all(names):
+        raise ValueError(f"Name two devices for the two towers, e.g. cuda:0,cuda:1 (or cpu,cpu to try it); "
+                         f"got {device!r}.")
+    if "auto" in names:
+        raise ValueError("Name both towers' devices (e.g. cuda:0,cuda:1); auto picks one device for the whole network.")
+    return pick_device(names[0]), pick_device(names[1])
 
 
 def full_float32() -> None:
@@ -291,13 +306,86 @@ def _imagenet_names() -> tuple[str, ...]:
 
 
 
+class TwoDeviceNetwork(Network):
+    """alexnet2012 with tower GPU 1 on ``devices[0]`` and tower GPU 2 on ``devices[1]``."""
+
+    def __init__(self, net: Network, devices: tuple[torch.device, torch.device]):
+        if max(layer.towers for layer in net.arch.layers) != 2:
+            raise ValueError(f"{net.arch.name} runs as one tower, so there is nothing to put on a second device: "
+                             "two devices need alexnet2012 (the paper's two towers).")
+        super().__init__(net.arch, net.body, net.weights, devices[0])
+        self.weights_error = net.weights_error
+        self.devices = devices
+        # GPU 2's half of every split layer, copied once to the second device: (weight, bias)
+        self.tower2: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for layer in self.arch.layers:
+            if layer.kind in ("conv", "linear") and layer.towers == 2:
+                m = self.body.get_submodule(layer.module)
+                ch = self.arch.towers(layer.name)[1].channels  # GPU 2's, from the table
+                self.tower2[layer.name] = (m.weight[ch.start:ch.stop].detach().to(devices[1], copy=True),
+                                           m.bias[ch.start:ch.stop].detach().to(devices[1], copy=True))
+
+    def tower_weights(self, layer: str, tower: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of one tower's half of a split layer, on that tower's device."""
+        if tower == 1:
+            return self.tower2[layer]
+        m = self.body.get_submodule(self.arch.layer(layer).module)
+        ch = self.arch.towers(layer)[0].channels  # GPU 1's, from the table
+        return m.weight[ch.start:ch.stop], m.bias[ch.start:ch.stop]  # views into the body, on the first device
+
+    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
+        if upto is not None and upto not in self.arch.names():
+            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
+        self._check_input(x, upto)
+        d1, d2 = self.devices
+        parts: list[torch.Tensor] = [x.to(d1), x.to(d2)]  # each device is given the image
+        whole: torch.Tensor | None = None  # set once the towers have joined (fc8)
+        split_input = False  # is parts[t] tower t's half (True) or the whole input on each device?
+        for layer in self.arch.layers:
+            k = layer.kind
+            module = self.body.get_submodule(layer.module) if layer.module else None
+            if whole is not None:
+                whole = whole if k == "dropout" else module(whole)
+            elif k == "flatten":
+                parts = [torch.flatten(p, 1) for p in parts]  # (C, H, W) order: halves stay in order
+            elif k in ("conv", "linear") and layer.towers == 1:  # fc8: both halves on the first device
+                whole = module(torch.cat([parts[0], parts[1].to(d1)], dim=1))
+            elif k in ("conv", "linear"):
+                if split_input and reads(self.arch, layer) == BOTH:  # the towers talk: copy across
+                    parts = [torch.cat([parts[0], parts[1].to(d1)], 1), torch.cat([parts[0].to(d2), parts[1]], 1)]
+                new = []
+                for t, p in enumerate(parts):
+                    w, b = self.tower_weights(layer.name, t)
+                    new.append(F.conv2d(p, w, b, layer.stride, layer.padding) if k == "conv" else F.linear(p, w, b))
+                parts, split_input = new, True
+            elif k == "lrn":  # Caffe's window crosses the boundary: borrow the neighbouring channels
+                n = layer.lrn.size // 2
+                c1 = parts[0].shape[1]
+                left = module(torch.cat([parts[0], parts[1][:, :n].to(d1)], 1))[:, :c1]
+                right = module(torch.cat([parts[0][:, -n:].to(d2), parts[1]], 1))[:, n:]
+                parts = [left, right]
+            elif k != "dropout":
+                parts = [module(p) for p in parts]
+            if out is not None and k not in ("dropout", "flatten"):
+                out[layer.name] = whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
+            if layer.name == upto:
+                break
+        return whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
+
+
+def place_towers(net: Network, devices: tuple[torch.device, torch.device]) -> TwoDeviceNetwork:
+    """``net`` with its two towers on two devices (see the module's docstring)."""
+    return TwoDeviceNetwork(net, devices)
+
+
 def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
                  progress: Callable[[int, int | None], None] | None = None,
                  fallback_to_untrained: bool = False) -> Network:
-    """A variant, its weights, on one device (``alexnet_viz.load_network``, in ``towers``, also
-    takes two devices, ``"cuda:0,cuda:1"``, and puts one tower on each).
+    """A variant and its weights, on one device, or on two with one tower on each
+    (``alexnet_viz.load_network``).
 
-    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...
+    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...; or two, ``"cuda:0,cuda:1"``: alexnet2012's
+    tower GPU 1 on the first and GPU 2 on the second (a ``TwoDeviceNetwork``), as the paper ran it.
     weights: ``"untrained"`` (the paper's initialisation from a fixed seed), ``"pretrained"``
     (downloaded, verified and cached on first use), or a path to a weight file.
     progress(done_bytes, total_bytes_or_None) is called while a download runs.
@@ -305,7 +393,11 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
     the error's sentence in ``net.weights_error`` so the caller can tell the user.
     """
     arch = get_architecture(model)
-    dev = pick_device(device)
+    two = parse_devices(device)
+    if two is not None and max(layer.towers for layer in arch.layers) != 2:
+        raise ValueError(f"{arch.name} runs as one tower, so it cannot be split over {device}: two devices "
+                         "need alexnet2012 (the paper's two towers).")
+    dev = pick_device(device) if two is None else two[0]
     error = None
     try:  # weights first: a bad path is refused before 61 million parameters are allocated
         state, description = W.state_dict_for(arch.name, weights, progress=progress)
@@ -320,4 +412,4 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
         body.load_state_dict(state)
     net = Network(arch, body, description, dev)
     net.weights_error = error
-    return net
+    return net if two is None else place_towers(net, two)
