@@ -1,7 +1,7 @@
 """The paper lab: change one of the 2012 paper's choices and run the photo again.
 
-Every experiment is a private walk over the layer table (``_walk``) that calls the shared
-network's own modules and changes only the tensors flowing between them: a knocked-out GPU
+Every experiment is the network's one walk (``net.walk``) with overrides that change only the
+tensors flowing between the shared network's own modules: a knocked-out GPU
 tower, LRN off or read another way (the paper's as printed, or Caffe's with k = 2), 2×2 pooling,
 zeroed channels, dropout left on. The shared ``net`` is never modified (other sessions use it at
 the same time), no hooks are attached, and nothing is copied: a knocked-out unit's output is set
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
-from .body import local_response_norm, max_pool2d
+from .body import Overrides, Step, as_built, local_response_norm, max_pool2d
 from .walkthrough import BYTES_PER_VALUE, walkthrough
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
@@ -103,43 +103,54 @@ def _overlapping(layer: Layer) -> bool:
     return layer.kind == "maxpool" and layer.kernel > layer.stride
 
 
-# -- the private walk -----------------------------------------------------------------------------
-def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
-          lrn: str = "caffe", pool: str = "overlapping", dropout: Dropout | None = None,
-          weight_scale: Mapping[str, float] = {}, keep: bool = False) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
-    """(output, activations if ``keep``): the table walked with the net's own modules, changed as asked."""
-    arch = net.arch
-    net._check_input(x, None)  # the network's own sentence for an input it cannot take
-    acts: OrderedDict[str, torch.Tensor] = OrderedDict()
-    h, w = x.shape[2:]
+# -- the changes, as overrides on the network's one walk --------------------------------------------
+def _overrides(arch: Architecture, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
+               lrn: str = "caffe", pool: str = "overlapping", dropout: Dropout | None = None,
+               weight_scale: Mapping[str, float] = {}) -> Overrides:
+    """The changes asked for, as the rows' steps that replace the built ones on ``net.walk``."""
+    steps: dict[str, Step] = {}
     for layer in arch.layers:
-        k = layer.kind
-        module = net.body.get_submodule(layer.module) if layer.module else None
-        if k == "flatten":
-            fc_in = next(net.body.get_submodule(r.module).in_features for r in arch.layers if r.kind == "linear")
-            if x.shape[1:].numel() != fc_in:
-                raise ValueError(f"With these changes {arch.name} cannot run on a {h}×{w} input: fc6 expects "
-                                 f"{fc_in} inputs but gets {' × '.join(map(str, x.shape[1:]))}.")
-            x = torch.flatten(x, 1)  # (N, C·H·W)
-            continue
-        if k == "lrn" and lrn != "caffe":
-            s = PAPER_LRN if lrn == "paper" else layer.lrn  # "k2": the network's own n, α, β with k = 2
-            x = x if lrn == "off" else local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
-        elif pool == "non-overlapping" and _overlapping(layer):
-            x = max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
-        elif k == "dropout":
-            x = dropout(layer, x) if dropout is not None else x  # inactive at test time
-        elif layer.name in weight_scale:  # a private product: the module's weight is untouched
-            x = F.linear(x, module.weight * weight_scale[layer.name], module.bias)
-        else:
-            x = module(x)  # the shared module, in eval mode; it holds no state a call changes
-        for plan in (knock, zero):
-            if layer.name in plan:
-                x = x.clone()
-                x[:, list(plan[layer.name])] = 0  # as zero weights and a zero bias would give
-        if keep and k != "dropout":
-            acts[layer.name] = x
-    return x, acts
+        step = _changed_step(layer, lrn, pool, dropout, weight_scale)
+        zeroed = [list(plan[layer.name]) for plan in (knock, zero) if layer.name in plan]
+        if zeroed:
+            step = _then_zero(step or as_built, zeroed)
+        if step is not None:
+            steps[layer.name] = step
+    return Overrides(steps, note="With these changes, ")
+
+
+def _changed_step(layer: Layer, lrn: str, pool: str, dropout: Dropout | None,
+                  weight_scale: Mapping[str, float]) -> Step | None:
+    """What one row runs instead of its module, or None where it runs as built."""
+    if layer.kind == "lrn" and lrn != "caffe":
+        if lrn == "off":
+            return lambda layer, module, h: h
+        s = PAPER_LRN if lrn == "paper" else layer.lrn  # "k2": the network's own n, α, β with k = 2
+        return lambda layer, module, h: local_response_norm(h, s.size, s.alpha, s.beta, PAPER_LRN.k)
+    if pool == "non-overlapping" and _overlapping(layer):
+        return lambda layer, module, h: max_pool2d(h, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
+    if layer.kind == "dropout":  # inactive at test time unless a rule is given
+        return (lambda layer, module, h: dropout(layer, h)) if dropout is not None else None
+    if layer.name in weight_scale:  # a private product: the module's weight is untouched
+        scale = weight_scale[layer.name]
+        return lambda layer, module, h: F.linear(h, module.weight * scale, module.bias)
+    return None
+
+
+def _then_zero(step: Step, plans: list[list[int]]) -> Step:
+    def zeroing(layer: Layer, module, h: torch.Tensor) -> torch.Tensor:
+        h = step(layer, module, h)
+        for channels in plans:
+            h = h.clone()
+            h[:, channels] = 0  # as zero weights and a zero bias would give
+        return h
+
+    return zeroing
+
+
+def _walk(net, x: torch.Tensor, *, keep: bool = False, **changes) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+    """(output, activations if ``keep``): the network's one walk with these changes."""
+    return net.walk(x, _overrides(net.arch, **changes), keep=keep)
 
 
 def _plan(net, tower_off, from_layer, lrn, pool, zero_channels) -> dict:

@@ -11,11 +11,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from .architecture import PREPROCESSING, Architecture, get_architecture
-from .body import build_body, paper_init
-from .towers import BOTH, reads
+from .body import Overrides, as_built, build_body, paper_init
+from .towers import Placement
 from . import weights as W
 
 KERAS_17_FLOWERS = (
@@ -108,6 +107,7 @@ class Network(nn.Module):
         self.weights_error: str | None = None  # set when a fallback replaced the asked-for weights
         self._steps = [(layer, body.get_submodule(layer.module) if layer.module else None)
                        for layer in arch.layers]
+        self.placement: Overrides | None = None  # where rows run, when not all on one device
         self.eval()
         self.requires_grad_(False)
         if device is not None:
@@ -126,7 +126,7 @@ class Network(nn.Module):
     def categories(self) -> list[str]:
         return class_names(self.arch.name)
 
-    # -- the forward pass -------------------------------------------------------------------
+    # -- the forward pass: one walk over the table ----------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, classes) logits
         return self._walk(x, None, None)
 
@@ -140,18 +140,22 @@ class Network(nn.Module):
         self._walk(x, out, upto)
         return out
 
+    def walk(self, x: torch.Tensor, overrides: Overrides | None = None, *, keep: bool = False,
+             upto: str | None = None) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        """(output, every named activation if ``keep``) of the one walk with ``overrides``: rows
+        whose steps they replace run those, the rest run as built; the shared modules are never
+        changed. Given overrides replace a two-device network's placement (its rows then run on
+        the first device, where the whole body lives)."""
+        acts: OrderedDict[str, torch.Tensor] = OrderedDict()
+        return self._walk(x, acts if keep else None, upto, overrides), acts
+
     def forward_from(self, name: str, h: torch.Tensor) -> torch.Tensor:
         """The rest of the network after layer ``name``, from its output ``h``: (N, classes).
 
         With ``activations(x, upto=name)[name]`` this is ``net(x)``; a method that needs
         gradients only as far back as ``name`` (Grad-CAM) runs the first part without them.
         """
-        names = self.arch.names()
-        if name not in names:
-            raise ValueError(f"{self.arch.name} has no layer named {name!r}; it has {', '.join(names)}.")
-        for layer, module in self._steps[names.index(name) + 1:]:
-            h = torch.flatten(h, 1) if layer.kind == "flatten" else module(h)
-        return h
+        return self._walk(h, None, None, after=name)
 
     def _check_input(self, x: torch.Tensor, upto: str | None) -> None:
         """A sentence instead of a deep torch error when x cannot go through this network."""
@@ -167,27 +171,43 @@ class Network(nn.Module):
                 if row.name == upto:
                     break
 
-    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
-        if upto is not None and upto not in self.arch.names():
-            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
-        self._check_input(x, upto)
-        h, w = x.shape[2:]  # for the error message; nothing is stored on the shared module
-        for layer, module in self._steps:
-            if layer.kind == "flatten":
-                if x.shape[1:].numel() != self._fc_inputs():
-                    raise ValueError(
-                        f"{self.arch.name} cannot run on a {h}×{w} input: its first fc layer expects "
-                        f"{self._fc_inputs()} inputs, but the last pooling layer gives "
-                        f"{' × '.join(map(str, x.shape[1:]))} = {x.shape[1:].numel()}; it was built for "
-                        f"{self.arch.input_size}×{self.arch.input_size} (the walkthrough shows why).")
-                x = torch.flatten(x, 1)  # (N, C·H·W), in Caffe's (C, H, W) order
-            else:
-                x = module(x)
-                if out is not None and layer.kind != "dropout":
-                    out[layer.name] = x
+    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None, overrides: Overrides | None = None,
+              after: str | None = None) -> torch.Tensor:
+        """The one walk over the layer table: the input checked once, each row's step (as built,
+        or as ``overrides`` or this network's placement replace it), each named activation put in
+        ``out``, stopping after ``upto``. ``after``: ``x`` is that layer's output; the rest runs."""
+        names = self.arch.names()
+        for name in (upto, after):
+            if name is not None and name not in names:
+                raise ValueError(f"{self.arch.name} has no layer named {name!r}; it has {', '.join(names)}.")
+        o = self.placement if overrides is None else overrides
+        steps = o.steps if o is not None else {}
+        join = o.join if o is not None and o.join is not None else None
+        if after is None:
+            self._check_input(x, upto)
+            h = o.enter(x) if o is not None and o.enter is not None else x
+        else:
+            h = x  # a layer's output: the checks ran on the way to it
+        for layer, module in self._steps[names.index(after) + 1 if after else 0:]:
+            if layer.kind == "flatten" and after is None:
+                self._check_fc(x, h, join, o.note if o is not None else "")
+            h = steps.get(layer.name, as_built)(layer, module, h)
+            if out is not None and layer.kind not in ("dropout", "flatten"):
+                out[layer.name] = h if join is None else join(h)
             if layer.name == upto:
                 break
-        return x
+        return h if join is None else join(h)
+
+    def _check_fc(self, x: torch.Tensor, h, join, note: str) -> None:
+        """A sentence when what reaches the first fc layer is not what it was built for."""
+        given = h.shape[1:].numel() if isinstance(h, torch.Tensor) else sum(p.shape[1:].numel() for p in h)
+        if given != self._fc_inputs():
+            shape = (h if join is None else join(h)).shape[1:]
+            raise ValueError(
+                f"{note}{self.arch.name} cannot run on a {x.shape[2]}×{x.shape[3]} input: its first fc layer "
+                f"expects {self._fc_inputs()} inputs, but the last pooling layer gives "
+                f"{' × '.join(map(str, shape))} = {given}; it was built for "
+                f"{self.arch.input_size}×{self.arch.input_size} (the walkthrough shows why).")
 
     def _fc_inputs(self) -> int:
         for layer, module in self._steps:
@@ -307,7 +327,8 @@ def _imagenet_names() -> tuple[str, ...]:
 
 
 class TwoDeviceNetwork(Network):
-    """alexnet2012 with tower GPU 1 on ``devices[0]`` and tower GPU 2 on ``devices[1]``."""
+    """alexnet2012 with tower GPU 1 on ``devices[0]`` and tower GPU 2 on ``devices[1]``: the one
+    walk with ``towers.Placement``'s overrides."""
 
     def __init__(self, net: Network, devices: tuple[torch.device, torch.device]):
         if max(layer.towers for layer in net.arch.layers) != 2:
@@ -316,61 +337,17 @@ class TwoDeviceNetwork(Network):
         super().__init__(net.arch, net.body, net.weights, devices[0])
         self.weights_error = net.weights_error
         self.devices = devices
-        # GPU 2's half of every split layer, copied once to the second device: (weight, bias)
-        self.tower2: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for layer in self.arch.layers:
-            if layer.kind in ("conv", "linear") and layer.towers == 2:
-                m = self.body.get_submodule(layer.module)
-                ch = self.arch.towers(layer.name)[1].channels  # GPU 2's, from the table
-                self.tower2[layer.name] = (m.weight[ch.start:ch.stop].detach().to(devices[1], copy=True),
-                                           m.bias[ch.start:ch.stop].detach().to(devices[1], copy=True))
+        self._towers = Placement(self.arch, self.body, devices)
+        self.placement = self._towers.overrides
+
+    @property
+    def tower2(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """GPU 2's half of every split layer, its own copy on the second device: (weight, bias)."""
+        return self._towers.tower2
 
     def tower_weights(self, layer: str, tower: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) of one tower's half of a split layer, on that tower's device."""
-        if tower == 1:
-            return self.tower2[layer]
-        m = self.body.get_submodule(self.arch.layer(layer).module)
-        ch = self.arch.towers(layer)[0].channels  # GPU 1's, from the table
-        return m.weight[ch.start:ch.stop], m.bias[ch.start:ch.stop]  # views into the body, on the first device
-
-    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
-        if upto is not None and upto not in self.arch.names():
-            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
-        self._check_input(x, upto)
-        d1, d2 = self.devices
-        parts: list[torch.Tensor] = [x.to(d1), x.to(d2)]  # each device is given the image
-        whole: torch.Tensor | None = None  # set once the towers have joined (fc8)
-        split_input = False  # is parts[t] tower t's half (True) or the whole input on each device?
-        for layer in self.arch.layers:
-            k = layer.kind
-            module = self.body.get_submodule(layer.module) if layer.module else None
-            if whole is not None:
-                whole = whole if k == "dropout" else module(whole)
-            elif k == "flatten":
-                parts = [torch.flatten(p, 1) for p in parts]  # (C, H, W) order: halves stay in order
-            elif k in ("conv", "linear") and layer.towers == 1:  # fc8: both halves on the first device
-                whole = module(torch.cat([parts[0], parts[1].to(d1)], dim=1))
-            elif k in ("conv", "linear"):
-                if split_input and reads(self.arch, layer) == BOTH:  # the towers talk: copy across
-                    parts = [torch.cat([parts[0], parts[1].to(d1)], 1), torch.cat([parts[0].to(d2), parts[1]], 1)]
-                new = []
-                for t, p in enumerate(parts):
-                    w, b = self.tower_weights(layer.name, t)
-                    new.append(F.conv2d(p, w, b, layer.stride, layer.padding) if k == "conv" else F.linear(p, w, b))
-                parts, split_input = new, True
-            elif k == "lrn":  # Caffe's window crosses the boundary: borrow the neighbouring channels
-                n = layer.lrn.size // 2
-                c1 = parts[0].shape[1]
-                left = module(torch.cat([parts[0], parts[1][:, :n].to(d1)], 1))[:, :c1]
-                right = module(torch.cat([parts[0][:, -n:].to(d2), parts[1]], 1))[:, n:]
-                parts = [left, right]
-            elif k != "dropout":
-                parts = [module(p) for p in parts]
-            if out is not None and k not in ("dropout", "flatten"):
-                out[layer.name] = whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
-            if layer.name == upto:
-                break
-        return whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
+        return self._towers.tower_weights(layer, tower)
 
 
 def place_towers(net: Network, devices: tuple[torch.device, torch.device]) -> TwoDeviceNetwork:
