@@ -607,3 +607,90 @@ def tower_bytes(model="alexnet2012", batch: int = PAPER_BATCH) -> TowerBytes:
             prev = row
     return TowerBytes(names, params, macs, mem, crossings, batch)
 
+
+
+# -- the registry: one entry per experiment -------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """One keyword of ``ablate``: its command-line flag, the values it takes (value -> what it
+    does; empty where any layer name or channel list goes), and the value that changes nothing."""
+
+    keyword: str  # ablate's keyword, e.g. "lrn"
+    flag: str  # the command line's, e.g. "--lrn"
+    choices: Mapping[str, str]
+    unchanged: object
+    help: str
+    metavar: str | None = None
+    repeatable: bool = False  # a flag given once per item (--zero conv5:3 --zero conv4:1)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One of the lab's experiments: what the page lists and claims, and the library call it makes.
+
+    ``settings`` are the ``ablate`` keywords it changes (the command line's ``ablate`` flags and
+    the page's controls come from them); an experiment without settings has its own call in
+    ``call`` (``ten_crop``, ``mc_dropout`` and ``dropout_scaling``, ``paint_over``)."""
+
+    name: str
+    title: str  # with the paper's section, e.g. "Local response normalisation (§3.3)"
+    claim: str  # what the paper claimed, or what the experiment is when it is not the paper's
+    settings: tuple[Setting, ...] = ()
+    call: Callable | None = None
+
+
+ABLATE_SETTINGS = {
+    "tower_off": Setting("tower_off", "--tower-off", {"gpu1": "GPU 1", "gpu2": "GPU 2"}, None,
+                         "knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)"),
+    "from_layer": Setting("from_layer", "--from-layer", {}, "conv1",
+                          "knock the tower out from this layer on (default conv1)"),
+    "lrn": Setting("lrn", "--lrn", LRN_CHOICES, "caffe",
+                   "local response normalisation (§3.3): caffe (as built: k=1, alpha/n=2e-5 per term), "
+                   "off, paper (as printed: k=2, alpha=1e-4 per term, not divided by n), "
+                   "or k2 (Caffe's alpha/n with k=2)"),
+    "pool": Setting("pool", "--pool", dict(zip(POOL_CHOICES, ("3×3 windows at stride 2, as built",
+                                                              "2×2 windows at stride 2"))), "overlapping",
+                    "3×3/2 pooling as trained, or 2×2/2 (§3.4)"),
+    "zero_channels": Setting("zero_channels", "--zero", {}, {},
+                             "zero channels of an activation, e.g. conv5:3,17,40 (repeatable)",
+                             metavar="LAYER:CHANNELS", repeatable=True),
+}
+"""``ablate``'s keywords, in the order the command line lists its flags."""
+
+_S = ABLATE_SETTINGS
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("towers", "Two GPUs (§3.2)",
+               "The paper claimed: spreading the kernels over two GTX 580s (3 GB each), which talk only in "
+               "conv3 and the fully connected layers, cut top-1 / top-5 error by 1.7% / 1.2% against a net "
+               "with half as many kernels in each conv layer on one GPU.",
+               (_S["tower_off"], _S["from_layer"]), ablation_effect),
+    Experiment("lrn", "Local response normalisation (§3.3)",
+               "The paper claimed: local response normalisation (k = 2, n = 5, α = 10⁻⁴, β = 0.75, after the "
+               "ReLUs of conv1 and conv2) cut top-1 / top-5 error by 1.4% / 1.2%.",
+               (_S["lrn"],), ablation_effect),
+    Experiment("pool", "Overlapping pooling (§3.4)",
+               "The paper claimed: overlapping pooling (3×3 windows at stride 2) cut top-1 / top-5 error by "
+               "0.4% / 0.3% against non-overlapping 2×2 windows at stride 2, which produce output of "
+               "equivalent dimensions.",
+               (_S["pool"],), ablation_effect),
+    Experiment("tencrop", "Ten-crop testing (§4.1)",
+               "The paper claimed: at test time, averaging the softmax over ten patches — the four corners, "
+               "the centre and their horizontal reflections — predicts better than one patch.",
+               call=ten_crop),
+    Experiment("dropout", "Dropout (§4.2)",
+               "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
+               "substantial overfitting; at test time it uses all the neurons and multiplies their "
+               "outputs by 0.5.",
+               call=mc_dropout),
+    Experiment("knockout", "Channel knockout",
+               "The paper reports (§6.1) that removing any one middle conv layer costs about 2% top-1; "
+               "here you remove single channels of one layer instead.",
+               (_S["zero_channels"],), ablation_effect),
+    Experiment("paint", "What-if painting",
+               "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
+               "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
+               "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
+               "“Why did it say that?” computes for every patch.",
+               call=painted_effect),
+)}
+"""The lab's experiments in the page's order: name -> Experiment."""
