@@ -1,7 +1,10 @@
-"""nn.Modules built from the layer tables, with every activation available from one forward pass.
+"""The network loaded onto one device or two, and its one walk: every activation from one pass.
 
 ``Network`` wraps the variant's module (``net.body``) and walks the table in order, so
 ``net.activations(x)`` needs no hooks: one network instance can serve many sessions at once.
+Everything that runs the network runs that one walk (``_walk``); what differs (the lab's
+experiments, the towers on two devices) comes as ``body.Overrides`` of some rows' steps.
+``load_network`` is the one way in; ``preprocess`` turns a photo into the input.
 """
 from __future__ import annotations
 
