@@ -9,7 +9,7 @@ from .kernels import colourfulness
 from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, full_float32, pick_device
-from .towers import load_network  # one device, or two: one tower on each
+from .network import load_network  # one device, or two: one tower on each
 from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
 from .walkthrough import WalkRow, total_params, walkthrough

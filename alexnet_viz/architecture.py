@@ -340,6 +340,22 @@ class Preprocessing:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     note: str = ""
 
+    def normalize(self, x, *, divide: bool = False):
+        """The one normalisation: (N, 3, H, W) pixel values on the 0–255 scale (uint8 or float,
+        any device) -> the network's input, ``x · scale``, minus ``mean``, over ``std``, per channel.
+
+        A float ``x`` is not changed (a graph through it is kept: feature visualisation optimises
+        through this). ``divide`` divides by ``1 / scale`` instead of multiplying by ``scale``,
+        bit for bit what torchvision's ``ConvertImageDtype`` (``x / 255``) gives; the two can
+        differ in the last bit of a float.
+        """
+        import torch  # here: the tables themselves need no torch
+
+        x = x.float() / round(1 / self.scale) if divide else x.float() * self.scale  # a new tensor: ours to change
+        mean = torch.tensor(self.mean, device=x.device).view(-1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(-1, 1, 1)
+        return x.sub_(mean).div_(std)  # (x − mean) / std, as torchvision's normalize computes it
+
 
 PREPROCESSING: dict[str, Preprocessing] = {
     # Caffe's ILSVRC-2012 mean in RGB order; values stay on the 0-255 scale.

@@ -1,15 +1,43 @@
-"""The variant's nn.Module, built from its layer table, and the paper's initialisation.
+"""The variant's nn.Module built from its layer table: how each row runs, as built or overridden.
 
-Below both ``network`` (which wraps a body for use) and ``weights`` (which checks files against
-a body's shapes), so imports run one way: architecture -> body -> weights -> network.
+Also the paper's initialisation, and the vocabulary of the network's one walk (``Network._walk``):
+a row's step as built (``as_built``) and ``Overrides``, which replace rows' steps without touching
+the shared modules (the lab's experiments, the towers' placement on two devices).
+Below ``network`` (which wraps a body for use), ``weights`` (which checks files against a body's
+shapes), ``towers`` and ``lab``, so imports run one way: architecture -> body -> weights -> network.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .architecture import Architecture, Layer
+
+Step = Callable[[Layer, "nn.Module | None", Any], Any]
+"""What one row does to what flows into it: (the row, its module or None, the input) -> its output."""
+
+
+def as_built(layer: Layer, module: nn.Module | None, h: torch.Tensor) -> torch.Tensor:
+    """A row's step as the network is built: its module, in eval mode (dropout passes ``h`` on);
+    a flatten row lays (N, C, H, W) out as (N, C·H·W), in Caffe's (C, H, W) order."""
+    return torch.flatten(h, 1) if layer.kind == "flatten" else module(h)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Changes to the one walk: ``steps`` replace rows' steps by name (the others run
+    ``as_built``); ``enter`` turns the input into what flows (two devices: a copy on each) and
+    ``join`` turns what flows back into the tensor recorded and returned. ``note`` begins the
+    sentence for an input the changed network cannot take ("With these changes, ")."""
+
+    steps: Mapping[str, Step] = field(default_factory=dict)
+    enter: Callable[[torch.Tensor], Any] | None = None
+    join: Callable[[Any], torch.Tensor] | None = None
+    note: str = ""
 
 
 def local_response_norm(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:

@@ -95,7 +95,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Classify one image: the top-K classes and their probabilities."""
     from .architecture import get_architecture
     from .images import load_image
-    from .towers import load_network
+    from .network import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
@@ -168,15 +168,18 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     """Change one of the paper's choices and show the top classes before and after."""
     from .architecture import get_architecture
     from .images import load_image
-    from .lab import ablation_effect, knocked_out
-    from .towers import load_network
+    from .lab import ABLATE_SETTINGS, ablation_effect, knocked_out
+    from .network import load_network
 
     if args.top < 1:
         raise ValueError(f"--top {args.top} asks for no classes; give a number of at least 1.")
-    change = dict(tower_off=args.tower_off, from_layer=args.from_layer, lrn=args.lrn, pool=args.pool,
-                  zero_channels=_zero_channels(args.zero))
-    if (args.tower_off, args.lrn, args.pool, change["zero_channels"]) == (None, "caffe", "overlapping", {}):
-        raise ValueError("nothing to change: give --tower-off, --lrn off|paper|k2, --pool non-overlapping or --zero.")
+    change = {k: getattr(args, k) for k in ABLATE_SETTINGS if k != "zero_channels"}
+    change["zero_channels"] = _zero_channels(args.zero)
+    changes = {k: s for k, s in ABLATE_SETTINGS.items() if k != "from_layer"}  # from_layer only places tower_off
+    if all(change[k] == s.unchanged for k, s in changes.items()):
+        flags = [s.flag + (" " + "|".join(c for c in s.choices if c != s.unchanged) if s.unchanged else "")
+                 for s in changes.values()]  # e.g. --lrn paper|k2|off
+        raise ValueError(f"nothing to change: give {', '.join(flags[:-1])} or {flags[-1]}.")
     if args.from_layer != "conv1" and args.tower_off is None:
         raise ValueError(f"--from-layer {args.from_layer} says where a knocked-out tower starts: add --tower-off gpu1 or gpu2.")
     knocked_out(get_architecture(args.model), args.tower_off, args.from_layer)  # a sentence before any loading
@@ -184,8 +187,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     net = load_network(args.model, weights=args.weights, device=args.device)
     e = ablation_effect(net, net.preprocess(img), **change)
     top = e.top_class
-    defaults = dict(tower_off=None, from_layer=None if args.tower_off else args.from_layer, lrn="caffe",
-                    pool="overlapping", zero_channels={})
+    defaults = {k: s.unchanged for k, s in ABLATE_SETTINGS.items()}
+    defaults["from_layer"] = None if args.tower_off else args.from_layer  # named only with a tower knocked out
     asked = {k: v for k, v in change.items() if v != defaults[k]}  # only what was changed
     if args.json:
         print(json.dumps({
@@ -309,7 +312,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     from .attribution import ATTRIBUTION_METHODS, Contrast, explain, find_class, get_method
     from .images import load_image
     from .network import class_names
-    from .towers import load_network
+    from .network import load_network
     from .render import attribution_picture, png_bytes
 
     if args.list:
@@ -393,7 +396,7 @@ def cmd_lesson(args: argparse.Namespace) -> int:
 def _network_for(args: argparse.Namespace):
     """The network a folder command asked for, with a download bar for first-time weights."""
     from .architecture import get_architecture
-    from .towers import load_network
+    from .network import load_network
 
     get_architecture(args.model)
     progress = None
@@ -488,17 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", choices=models, default="alexnet2012")
     s.add_argument("--weights", default="pretrained", help="pretrained, untrained, or a file path")
     s.add_argument("--device", default="auto")
-    s.add_argument("--tower-off", choices=("gpu1", "gpu2"), default=None,
-                   help="knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)")
-    s.add_argument("--from-layer", default="conv1", help="knock the tower out from this layer on (default conv1)")
-    s.add_argument("--lrn", choices=("caffe", "off", "paper", "k2"), default="caffe",
-                   help="local response normalisation (§3.3): caffe (as built: k=1, alpha/n=2e-5 per term), "
-                        "off, paper (as printed: k=2, alpha=1e-4 per term, not divided by n), "
-                        "or k2 (Caffe's alpha/n with k=2)")
-    s.add_argument("--pool", choices=("overlapping", "non-overlapping"), default="overlapping",
-                   help="3×3/2 pooling as trained, or 2×2/2 (§3.4)")
-    s.add_argument("--zero", action="append", default=[], metavar="LAYER:CHANNELS",
-                   help="zero channels of an activation, e.g. conv5:3,17,40 (repeatable)")
+    from .lab import ABLATE_SETTINGS
+
+    for setting in ABLATE_SETTINGS.values():  # one flag per keyword of lab.ablate, from the lab's registry
+        if setting.repeatable:
+            s.add_argument(setting.flag, action="append", default=[], metavar=setting.metavar, help=setting.help)
+        else:
+            s.add_argument(setting.flag, choices=tuple(setting.choices) or None, default=setting.unchanged,
+                           help=setting.help)
     s.add_argument("--top", type=int, default=5)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ablate)

@@ -96,10 +96,7 @@ def _to_rgb(spectrum: torch.Tensor, side: int) -> torch.Tensor:
 
 def _to_input(net, rgb: torch.Tensor) -> torch.Tensor:
     """RGB in 0..1 -> what the network takes, normalised as ``net.preprocess`` does (no resize)."""
-    p = net.prep
-    mean = torch.tensor(p.mean, device=rgb.device).view(1, 3, 1, 1)
-    std = torch.tensor(getattr(p, "std", (1.0, 1.0, 1.0)), device=rgb.device).view(1, 3, 1, 1)
-    return (rgb * 255.0 * p.scale - mean) / std
+    return net.prep.normalize(rgb * 255.0)
 
 
 def as_input(net, img: Image.Image) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The paper lab: change one of the 2012 paper's choices and run the photo again.
 
-Every experiment is a private walk over the layer table (``_walk``) that calls the shared
-network's own modules and changes only the tensors flowing between them: a knocked-out GPU
+Every experiment is the network's one walk (``net.walk``) with overrides that change only the
+tensors flowing between the shared network's own modules: a knocked-out GPU
 tower, LRN off or read another way (the paper's as printed, or Caffe's with k = 2), 2×2 pooling,
 zeroed channels, dropout left on. The shared ``net`` is never modified (other sessions use it at
 the same time), no hooks are attached, and nothing is copied: a knocked-out unit's output is set
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
-from .body import local_response_norm, max_pool2d
+from .body import Overrides, Step, as_built, local_response_norm, max_pool2d
 from .walkthrough import BYTES_PER_VALUE, walkthrough
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
@@ -103,43 +103,54 @@ def _overlapping(layer: Layer) -> bool:
     return layer.kind == "maxpool" and layer.kernel > layer.stride
 
 
-# -- the private walk -----------------------------------------------------------------------------
-def _walk(net, x: torch.Tensor, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
-          lrn: str = "caffe", pool: str = "overlapping", dropout: Dropout | None = None,
-          weight_scale: Mapping[str, float] = {}, keep: bool = False) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
-    """(output, activations if ``keep``): the table walked with the net's own modules, changed as asked."""
-    arch = net.arch
-    net._check_input(x, None)  # the network's own sentence for an input it cannot take
-    acts: OrderedDict[str, torch.Tensor] = OrderedDict()
-    h, w = x.shape[2:]
+# -- the changes, as overrides on the network's one walk --------------------------------------------
+def _overrides(arch: Architecture, *, knock: Mapping[str, range] = {}, zero: Mapping[str, list[int]] = {},
+               lrn: str = "caffe", pool: str = "overlapping", dropout: Dropout | None = None,
+               weight_scale: Mapping[str, float] = {}) -> Overrides:
+    """The changes asked for, as the rows' steps that replace the built ones on ``net.walk``."""
+    steps: dict[str, Step] = {}
     for layer in arch.layers:
-        k = layer.kind
-        module = net.body.get_submodule(layer.module) if layer.module else None
-        if k == "flatten":
-            fc_in = next(net.body.get_submodule(r.module).in_features for r in arch.layers if r.kind == "linear")
-            if x.shape[1:].numel() != fc_in:
-                raise ValueError(f"With these changes {arch.name} cannot run on a {h}×{w} input: fc6 expects "
-                                 f"{fc_in} inputs but gets {' × '.join(map(str, x.shape[1:]))}.")
-            x = torch.flatten(x, 1)  # (N, C·H·W)
-            continue
-        if k == "lrn" and lrn != "caffe":
-            s = PAPER_LRN if lrn == "paper" else layer.lrn  # "k2": the network's own n, α, β with k = 2
-            x = x if lrn == "off" else local_response_norm(x, s.size, s.alpha, s.beta, PAPER_LRN.k)
-        elif pool == "non-overlapping" and _overlapping(layer):
-            x = max_pool2d(x, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
-        elif k == "dropout":
-            x = dropout(layer, x) if dropout is not None else x  # inactive at test time
-        elif layer.name in weight_scale:  # a private product: the module's weight is untouched
-            x = F.linear(x, module.weight * weight_scale[layer.name], module.bias)
-        else:
-            x = module(x)  # the shared module, in eval mode; it holds no state a call changes
-        for plan in (knock, zero):
-            if layer.name in plan:
-                x = x.clone()
-                x[:, list(plan[layer.name])] = 0  # as zero weights and a zero bias would give
-        if keep and k != "dropout":
-            acts[layer.name] = x
-    return x, acts
+        step = _changed_step(layer, lrn, pool, dropout, weight_scale)
+        zeroed = [list(plan[layer.name]) for plan in (knock, zero) if layer.name in plan]
+        if zeroed:
+            step = _then_zero(step or as_built, zeroed)
+        if step is not None:
+            steps[layer.name] = step
+    return Overrides(steps, note="With these changes, ")
+
+
+def _changed_step(layer: Layer, lrn: str, pool: str, dropout: Dropout | None,
+                  weight_scale: Mapping[str, float]) -> Step | None:
+    """What one row runs instead of its module, or None where it runs as built."""
+    if layer.kind == "lrn" and lrn != "caffe":
+        if lrn == "off":
+            return lambda layer, module, h: h
+        s = PAPER_LRN if lrn == "paper" else layer.lrn  # "k2": the network's own n, α, β with k = 2
+        return lambda layer, module, h: local_response_norm(h, s.size, s.alpha, s.beta, PAPER_LRN.k)
+    if pool == "non-overlapping" and _overlapping(layer):
+        return lambda layer, module, h: max_pool2d(h, 2, 2)  # floor rounding: 55 → 27 → 13 → 6, as §3.4 says
+    if layer.kind == "dropout":  # inactive at test time unless a rule is given
+        return (lambda layer, module, h: dropout(layer, h)) if dropout is not None else None
+    if layer.name in weight_scale:  # a private product: the module's weight is untouched
+        scale = weight_scale[layer.name]
+        return lambda layer, module, h: F.linear(h, module.weight * scale, module.bias)
+    return None
+
+
+def _then_zero(step: Step, plans: list[list[int]]) -> Step:
+    def zeroing(layer: Layer, module, h: torch.Tensor) -> torch.Tensor:
+        h = step(layer, module, h)
+        for channels in plans:
+            h = h.clone()
+            h[:, channels] = 0  # as zero weights and a zero bias would give
+        return h
+
+    return zeroing
+
+
+def _walk(net, x: torch.Tensor, *, keep: bool = False, **changes) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+    """(output, activations if ``keep``): the network's one walk with these changes."""
+    return net.walk(x, _overrides(net.arch, **changes), keep=keep)
 
 
 def _plan(net, tower_off, from_layer, lrn, pool, zero_channels) -> dict:
@@ -272,8 +283,7 @@ def crop_tensor(net, crops) -> torch.Tensor:
     """Crops already at the network's input size -> the (N, 3, crop, crop) normalised batch."""
     from torchvision.transforms import functional as TF
 
-    x = torch.stack([TF.pil_to_tensor(c).float() * net.prep.scale for c in crops])
-    return TF.normalize(x, net.prep.mean, net.prep.std).to(net.device)
+    return net.prep.normalize(torch.stack([TF.pil_to_tensor(c) for c in crops])).to(net.device)  # (N, 3, crop, crop)
 
 
 def _centred(outer: int, inner: int) -> int:
@@ -597,3 +607,90 @@ def tower_bytes(model="alexnet2012", batch: int = PAPER_BATCH) -> TowerBytes:
             prev = row
     return TowerBytes(names, params, macs, mem, crossings, batch)
 
+
+
+# -- the registry: one entry per experiment -------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """One keyword of ``ablate``: its command-line flag, the values it takes (value -> what it
+    does; empty where any layer name or channel list goes), and the value that changes nothing."""
+
+    keyword: str  # ablate's keyword, e.g. "lrn"
+    flag: str  # the command line's, e.g. "--lrn"
+    choices: Mapping[str, str]
+    unchanged: object
+    help: str
+    metavar: str | None = None
+    repeatable: bool = False  # a flag given once per item (--zero conv5:3 --zero conv4:1)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One of the lab's experiments: what the page lists and claims, and the library call it makes.
+
+    ``settings`` are the ``ablate`` keywords it changes (the command line's ``ablate`` flags and
+    the page's controls come from them); an experiment without settings has its own call in
+    ``call`` (``ten_crop``, ``mc_dropout`` and ``dropout_scaling``, ``paint_over``)."""
+
+    name: str
+    title: str  # with the paper's section, e.g. "Local response normalisation (§3.3)"
+    claim: str  # what the paper claimed, or what the experiment is when it is not the paper's
+    settings: tuple[Setting, ...] = ()
+    call: Callable | None = None
+
+
+ABLATE_SETTINGS = {
+    "tower_off": Setting("tower_off", "--tower-off", {"gpu1": "GPU 1", "gpu2": "GPU 2"}, None,
+                         "knock out every unit of one GPU tower in conv1-conv5, fc6, fc7 (paper §3.2)"),
+    "from_layer": Setting("from_layer", "--from-layer", {}, "conv1",
+                          "knock the tower out from this layer on (default conv1)"),
+    "lrn": Setting("lrn", "--lrn", LRN_CHOICES, "caffe",
+                   "local response normalisation (§3.3): caffe (as built: k=1, alpha/n=2e-5 per term), "
+                   "off, paper (as printed: k=2, alpha=1e-4 per term, not divided by n), "
+                   "or k2 (Caffe's alpha/n with k=2)"),
+    "pool": Setting("pool", "--pool", dict(zip(POOL_CHOICES, ("3×3 windows at stride 2, as built",
+                                                              "2×2 windows at stride 2"))), "overlapping",
+                    "3×3/2 pooling as trained, or 2×2/2 (§3.4)"),
+    "zero_channels": Setting("zero_channels", "--zero", {}, {},
+                             "zero channels of an activation, e.g. conv5:3,17,40 (repeatable)",
+                             metavar="LAYER:CHANNELS", repeatable=True),
+}
+"""``ablate``'s keywords, in the order the command line lists its flags."""
+
+_S = ABLATE_SETTINGS
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("towers", "Two GPUs (§3.2)",
+               "The paper claimed: spreading the kernels over two GTX 580s (3 GB each), which talk only in "
+               "conv3 and the fully connected layers, cut top-1 / top-5 error by 1.7% / 1.2% against a net "
+               "with half as many kernels in each conv layer on one GPU.",
+               (_S["tower_off"], _S["from_layer"]), ablation_effect),
+    Experiment("lrn", "Local response normalisation (§3.3)",
+               "The paper claimed: local response normalisation (k = 2, n = 5, α = 10⁻⁴, β = 0.75, after the "
+               "ReLUs of conv1 and conv2) cut top-1 / top-5 error by 1.4% / 1.2%.",
+               (_S["lrn"],), ablation_effect),
+    Experiment("pool", "Overlapping pooling (§3.4)",
+               "The paper claimed: overlapping pooling (3×3 windows at stride 2) cut top-1 / top-5 error by "
+               "0.4% / 0.3% against non-overlapping 2×2 windows at stride 2, which produce output of "
+               "equivalent dimensions.",
+               (_S["pool"],), ablation_effect),
+    Experiment("tencrop", "Ten-crop testing (§4.1)",
+               "The paper claimed: at test time, averaging the softmax over ten patches — the four corners, "
+               "the centre and their horizontal reflections — predicts better than one patch.",
+               call=ten_crop),
+    Experiment("dropout", "Dropout (§4.2)",
+               "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
+               "substantial overfitting; at test time it uses all the neurons and multiplies their "
+               "outputs by 0.5.",
+               call=mc_dropout),
+    Experiment("knockout", "Channel knockout",
+               "The paper reports (§7, Discussion) that removing any of the middle layers costs about 2% "
+               "top-1; here you remove single channels of one layer instead.",
+               (_S["zero_channels"],), ablation_effect),
+    Experiment("paint", "What-if painting",
+               "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
+               "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
+               "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
+               "“Why did it say that?” computes for every patch.",
+               call=painted_effect),
+)}
+"""The lab's experiments in the page's order: name -> Experiment."""

@@ -1,7 +1,10 @@
-"""nn.Modules built from the layer tables, with every activation available from one forward pass.
+"""The network loaded onto one device or two, and its one walk: every activation from one pass.
 
 ``Network`` wraps the variant's module (``net.body``) and walks the table in order, so
 ``net.activations(x)`` needs no hooks: one network instance can serve many sessions at once.
+Everything that runs the network runs that one walk (``_walk``); what differs (the lab's
+experiments, the towers on two devices) comes as ``body.Overrides`` of some rows' steps.
+``load_network`` is the one way in; ``preprocess`` turns a photo into the input.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 from .architecture import PREPROCESSING, Architecture, get_architecture
-from .body import build_body, paper_init
+from .body import Overrides, as_built, build_body, paper_init
+from .towers import Placement
 from . import weights as W
 
 KERAS_17_FLOWERS = (
@@ -48,6 +52,19 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def parse_devices(device: str) -> tuple[torch.device, torch.device] | None:
+    """``"cuda:0,cuda:1"`` -> the two devices; None for a single device; a sentence for more."""
+    if not isinstance(device, str) or "," not in device:
+        return None
+    names = [d.strip() for d in device.split(",")]
+    if len(names) != 2 or not all(names):
+        raise ValueError(f"Name two devices for the two towers, e.g. cuda:0,cuda:1 (or cpu,cpu to try it); "
+                         f"got {device!r}.")
+    if "auto" in names:
+        raise ValueError("Name both towers' devices (e.g. cuda:0,cuda:1); auto picks one device for the whole network.")
+    return pick_device(names[0]), pick_device(names[1])
 
 
 def full_float32() -> None:
@@ -93,6 +110,7 @@ class Network(nn.Module):
         self.weights_error: str | None = None  # set when a fallback replaced the asked-for weights
         self._steps = [(layer, body.get_submodule(layer.module) if layer.module else None)
                        for layer in arch.layers]
+        self.placement: Overrides | None = None  # where rows run, when not all on one device
         self.eval()
         self.requires_grad_(False)
         if device is not None:
@@ -111,7 +129,7 @@ class Network(nn.Module):
     def categories(self) -> list[str]:
         return class_names(self.arch.name)
 
-    # -- the forward pass -------------------------------------------------------------------
+    # -- the forward pass: one walk over the table ----------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, classes) logits
         return self._walk(x, None, None)
 
@@ -125,18 +143,22 @@ class Network(nn.Module):
         self._walk(x, out, upto)
         return out
 
+    def walk(self, x: torch.Tensor, overrides: Overrides | None = None, *, keep: bool = False,
+             upto: str | None = None) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        """(output, every named activation if ``keep``) of the one walk with ``overrides``: rows
+        whose steps they replace run those, the rest run as built; the shared modules are never
+        changed. Given overrides replace a two-device network's placement (its rows then run on
+        the first device, where the whole body lives)."""
+        acts: OrderedDict[str, torch.Tensor] = OrderedDict()
+        return self._walk(x, acts if keep else None, upto, overrides), acts
+
     def forward_from(self, name: str, h: torch.Tensor) -> torch.Tensor:
         """The rest of the network after layer ``name``, from its output ``h``: (N, classes).
 
         With ``activations(x, upto=name)[name]`` this is ``net(x)``; a method that needs
         gradients only as far back as ``name`` (Grad-CAM) runs the first part without them.
         """
-        names = self.arch.names()
-        if name not in names:
-            raise ValueError(f"{self.arch.name} has no layer named {name!r}; it has {', '.join(names)}.")
-        for layer, module in self._steps[names.index(name) + 1:]:
-            h = torch.flatten(h, 1) if layer.kind == "flatten" else module(h)
-        return h
+        return self._walk(h, None, None, after=name)
 
     def _check_input(self, x: torch.Tensor, upto: str | None) -> None:
         """A sentence instead of a deep torch error when x cannot go through this network."""
@@ -152,27 +174,43 @@ class Network(nn.Module):
                 if row.name == upto:
                     break
 
-    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
-        if upto is not None and upto not in self.arch.names():
-            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
-        self._check_input(x, upto)
-        h, w = x.shape[2:]  # for the error message; nothing is stored on the shared module
-        for layer, module in self._steps:
-            if layer.kind == "flatten":
-                if x.shape[1:].numel() != self._fc_inputs():
-                    raise ValueError(
-                        f"{self.arch.name} cannot run on a {h}×{w} input: its first fc layer expects "
-                        f"{self._fc_inputs()} inputs, but the last pooling layer gives "
-                        f"{' × '.join(map(str, x.shape[1:]))} = {x.shape[1:].numel()}; it was built for "
-                        f"{self.arch.input_size}×{self.arch.input_size} (the walkthrough shows why).")
-                x = torch.flatten(x, 1)  # (N, C·H·W), in Caffe's (C, H, W) order
-            else:
-                x = module(x)
-                if out is not None and layer.kind != "dropout":
-                    out[layer.name] = x
+    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None, overrides: Overrides | None = None,
+              after: str | None = None) -> torch.Tensor:
+        """The one walk over the layer table: the input checked once, each row's step (as built,
+        or as ``overrides`` or this network's placement replace it), each named activation put in
+        ``out``, stopping after ``upto``. ``after``: ``x`` is that layer's output; the rest runs."""
+        names = self.arch.names()
+        for name in (upto, after):
+            if name is not None and name not in names:
+                raise ValueError(f"{self.arch.name} has no layer named {name!r}; it has {', '.join(names)}.")
+        o = self.placement if overrides is None else overrides
+        steps = o.steps if o is not None else {}
+        join = o.join if o is not None and o.join is not None else None
+        if after is None:
+            self._check_input(x, upto)
+            h = o.enter(x) if o is not None and o.enter is not None else x
+        else:
+            h = x  # a layer's output: the checks ran on the way to it
+        for layer, module in self._steps[names.index(after) + 1 if after else 0:]:
+            if layer.kind == "flatten" and after is None:
+                self._check_fc(x, h, join, o.note if o is not None else "")
+            h = steps.get(layer.name, as_built)(layer, module, h)
+            if out is not None and layer.kind not in ("dropout", "flatten"):
+                out[layer.name] = h if join is None else join(h)
             if layer.name == upto:
                 break
-        return x
+        return h if join is None else join(h)
+
+    def _check_fc(self, x: torch.Tensor, h, join, note: str) -> None:
+        """A sentence when what reaches the first fc layer is not what it was built for."""
+        given = h.shape[1:].numel() if isinstance(h, torch.Tensor) else sum(p.shape[1:].numel() for p in h)
+        if given != self._fc_inputs():
+            shape = (h if join is None else join(h)).shape[1:]
+            raise ValueError(
+                f"{note}{self.arch.name} cannot run on a {x.shape[2]}×{x.shape[3]} input: its first fc layer "
+                f"expects {self._fc_inputs()} inputs, but the last pooling layer gives "
+                f"{' × '.join(map(str, shape))} = {given}; it was built for "
+                f"{self.arch.input_size}×{self.arch.input_size} (the walkthrough shows why).")
 
     def _fc_inputs(self) -> int:
         for layer, module in self._steps:
@@ -260,16 +298,10 @@ def normalize_pixels(model: str, pixels: torch.Tensor, mode: str = "aspect") -> 
     (N, 3, crop, crop) float tensor the network expects, on ``pixels``' device. The same
     element-wise operations in the same order whatever N is, so a batch normalised at once equals
     its images preprocessed one by one, bit for bit (``build_index`` relies on that)."""
-    from torchvision.transforms import functional as TF
-
     _check_mode(mode)
-    prep = PREPROCESSING[model]
     x = pixels.permute(0, 3, 1, 2).contiguous()  # (N, 3, crop, crop) uint8, laid out as pil_to_tensor does
-    if model == "torchvision" and mode == "aspect":
-        x = TF.convert_image_dtype(x, torch.float)  # x / 255: what AlexNet_Weights.transforms() does
-    else:
-        x = x.float() * prep.scale
-    return TF.normalize(x, prep.mean, prep.std, inplace=True)  # (x - mean) / std per channel
+    # torchvision "aspect" divides by 255, as AlexNet_Weights.transforms() does, bit for bit
+    return PREPROCESSING[model].normalize(x, divide=model == "torchvision" and mode == "aspect")
 
 
 @lru_cache(maxsize=64)  # bounded: the sides come from whatever tensors callers pass
@@ -297,13 +329,43 @@ def _imagenet_names() -> tuple[str, ...]:
 
 
 
+class TwoDeviceNetwork(Network):
+    """alexnet2012 with tower GPU 1 on ``devices[0]`` and tower GPU 2 on ``devices[1]``: the one
+    walk with ``towers.Placement``'s overrides."""
+
+    def __init__(self, net: Network, devices: tuple[torch.device, torch.device]):
+        if max(layer.towers for layer in net.arch.layers) != 2:
+            raise ValueError(f"{net.arch.name} runs as one tower, so there is nothing to put on a second device: "
+                             "two devices need alexnet2012 (the paper's two towers).")
+        super().__init__(net.arch, net.body, net.weights, devices[0])
+        self.weights_error = net.weights_error
+        self.devices = devices
+        self._towers = Placement(self.arch, self.body, devices)
+        self.placement = self._towers.overrides
+
+    @property
+    def tower2(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """GPU 2's half of every split layer, its own copy on the second device: (weight, bias)."""
+        return self._towers.tower2
+
+    def tower_weights(self, layer: str, tower: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of one tower's half of a split layer, on that tower's device."""
+        return self._towers.tower_weights(layer, tower)
+
+
+def place_towers(net: Network, devices: tuple[torch.device, torch.device]) -> TwoDeviceNetwork:
+    """``net`` with its two towers on two devices (see the module's docstring)."""
+    return TwoDeviceNetwork(net, devices)
+
+
 def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
                  progress: Callable[[int, int | None], None] | None = None,
                  fallback_to_untrained: bool = False) -> Network:
-    """A variant, its weights, on one device (``alexnet_viz.load_network``, in ``towers``, also
-    takes two devices, ``"cuda:0,cuda:1"``, and puts one tower on each).
+    """A variant and its weights, on one device, or on two with one tower on each
+    (``alexnet_viz.load_network``).
 
-    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...
+    device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...; or two, ``"cuda:0,cuda:1"``: alexnet2012's
+    tower GPU 1 on the first and GPU 2 on the second (a ``TwoDeviceNetwork``), as the paper ran it.
     weights: ``"untrained"`` (the paper's initialisation from a fixed seed), ``"pretrained"``
     (downloaded, verified and cached on first use), or a path to a weight file.
     progress(done_bytes, total_bytes_or_None) is called while a download runs.
@@ -311,7 +373,11 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
     the error's sentence in ``net.weights_error`` so the caller can tell the user.
     """
     arch = get_architecture(model)
-    dev = pick_device(device)
+    two = parse_devices(device)
+    if two is not None and max(layer.towers for layer in arch.layers) != 2:
+        raise ValueError(f"{arch.name} runs as one tower, so it cannot be split over {device}: two devices "
+                         "need alexnet2012 (the paper's two towers).")
+    dev = pick_device(device) if two is None else two[0]
     error = None
     try:  # weights first: a bad path is refused before 61 million parameters are allocated
         state, description = W.state_dict_for(arch.name, weights, progress=progress)
@@ -326,4 +392,4 @@ def load_network(model: str = "alexnet2012", weights: str = "untrained", device:
         body.load_state_dict(state)
     net = Network(arch, body, description, dev)
     net.weights_error = error
-    return net
+    return net if two is None else place_towers(net, two)

@@ -1,39 +1,27 @@
-"""Two GPUs for real (paper §3.2): each tower of alexnet2012 computes on its own device.
+"""alexnet2012's two towers on two devices (paper §3.2): where they talk, and the walk's overrides.
 
-``load_network(..., device="cuda:0,cuda:1")`` returns a ``TwoDeviceNetwork``: GPU 1's half of
-every split layer runs on the first device, GPU 2's half on the second, and a tensor is copied
-from one device to the other only where the towers talk: conv3, fc6 and fc7 read both halves
-(each device receives the other's half), fc8 is not split and runs on the first device, and
-Caffe's LRN window spans the boundary (the two channels either side of it cross). Its outputs
-and activations equal the one-device network's.
+``load_network(..., device="cuda:0,cuda:1")`` (in ``network``) returns a ``TwoDeviceNetwork``,
+whose one walk runs this module's ``Placement``: GPU 1's half of every split layer runs on the
+first device, GPU 2's half on the second, and a tensor is copied from one device to the other only
+where the towers talk: conv3, fc6 and fc7 read both halves (each device receives the other's
+half), fc8 is not split and runs on the first device, and Caffe's LRN window spans the boundary
+(the two channels either side of it cross). Its outputs and activations equal the one-device
+network's.
 
-A wrapper rather than a change to ``network.py``: the one-device walk stays as it is. What it
-does not reproduce is the paper's memory split: the whole body stays on the first device (tower
-1's weights are views into it), so every other tool (``trace_unit``, attribution, the weights
-the app reads) works unchanged; tower 2's weights are copied to the second device.
+What it does not reproduce is the paper's memory split: the whole body stays on the first device
+(tower 1's weights are views into it), so every other tool (``trace_unit``, attribution, the
+weights the app reads) works unchanged; tower 2's weights are copied to the second device.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .network import Network, pick_device
-from .network import load_network as _load_one
+from .architecture import Architecture, Layer
+from .body import Overrides
 
 OWN, BOTH, EDGES, FIRST = "own", "both", "edges", "first"  # what a layer's towers read
-
-
-def parse_devices(device: str) -> tuple[torch.device, torch.device] | None:
-    """``"cuda:0,cuda:1"`` -> the two devices; None for a single device; a sentence for more."""
-    if not isinstance(device, str) or "," not in device:
-        return None
-    names = [d.strip() for d in device.split(",")]
-    if len(names) != 2 or not all(names):
-        raise ValueError(f"Name two devices for the two towers, e.g. cuda:0,cuda:1 (or cpu,cpu to try it); "
-                         f"got {device!r}.")
-    if "auto" in names:
-        raise ValueError("Name both towers' devices (e.g. cuda:0,cuda:1); auto picks one device for the whole network.")
-    return pick_device(names[0]), pick_device(names[1])
 
 
 def reads(arch, layer) -> str:
@@ -55,24 +43,28 @@ def crossing_layers(arch) -> list[str]:
     return [layer.name for layer in arch.layers if reads(arch, layer) != OWN and layer.name != first]
 
 
-class TwoDeviceNetwork(Network):
-    """alexnet2012 with tower GPU 1 on ``devices[0]`` and tower GPU 2 on ``devices[1]``."""
+class Placement:
+    """The two towers' placement as overrides on the network's one walk (``overrides``).
 
-    def __init__(self, net: Network, devices: tuple[torch.device, torch.device]):
-        if max(layer.towers for layer in net.arch.layers) != 2:
-            raise ValueError(f"{net.arch.name} runs as one tower, so there is nothing to put on a second device: "
-                             "two devices need alexnet2012 (the paper's two towers).")
-        super().__init__(net.arch, net.body, net.weights, devices[0])
-        self.weights_error = net.weights_error
-        self.devices = devices
+    What flows is a pair, one tensor per device (tower t's half, or at first the image on each),
+    until an unsplit layer (fc8) joins them on the first device; each activation is recorded
+    joined, so it equals the one-device network's.
+    """
+
+    def __init__(self, arch: Architecture, body: nn.Module, devices: tuple[torch.device, torch.device]):
+        self.arch, self.body, self.devices = arch, body, devices
         # GPU 2's half of every split layer, copied once to the second device: (weight, bias)
         self.tower2: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for layer in self.arch.layers:
+        for layer in arch.layers:
             if layer.kind in ("conv", "linear") and layer.towers == 2:
-                m = self.body.get_submodule(layer.module)
-                ch = self.arch.towers(layer.name)[1].channels  # GPU 2's, from the table
+                m = body.get_submodule(layer.module)
+                ch = arch.towers(layer.name)[1].channels  # GPU 2's, from the table
                 self.tower2[layer.name] = (m.weight[ch.start:ch.stop].detach().to(devices[1], copy=True),
                                            m.bias[ch.start:ch.stop].detach().to(devices[1], copy=True))
+        # until the first conv or fc layer has run, each device holds the whole input, not a half
+        self._first = next(layer.name for layer in arch.layers if layer.kind in ("conv", "linear"))
+        self.overrides = Overrides({layer.name: self._step for layer in arch.layers},
+                                   enter=self._enter, join=self._join)
 
     def tower_weights(self, layer: str, tower: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) of one tower's half of a split layer, on that tower's device."""
@@ -82,63 +74,36 @@ class TwoDeviceNetwork(Network):
         ch = self.arch.towers(layer)[0].channels  # GPU 1's, from the table
         return m.weight[ch.start:ch.stop], m.bias[ch.start:ch.stop]  # views into the body, on the first device
 
-    def _walk(self, x: torch.Tensor, out: dict | None, upto: str | None) -> torch.Tensor:
-        if upto is not None and upto not in self.arch.names():
-            raise ValueError(f"{self.arch.name} has no layer named {upto!r}; it has {', '.join(self.arch.names())}.")
-        self._check_input(x, upto)
+    def _enter(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.to(self.devices[0]), x.to(self.devices[1])  # each device is given the image
+
+    def _join(self, h) -> torch.Tensor:
+        """Both halves side by side on the first device (or the tensor the towers joined into)."""
+        return h if isinstance(h, torch.Tensor) else torch.cat([h[0], h[1].to(self.devices[0])], 1)
+
+    def _step(self, layer: Layer, module: nn.Module | None, h):
+        k = layer.kind
         d1, d2 = self.devices
-        parts: list[torch.Tensor] = [x.to(d1), x.to(d2)]  # each device is given the image
-        whole: torch.Tensor | None = None  # set once the towers have joined (fc8)
-        split_input = False  # is parts[t] tower t's half (True) or the whole input on each device?
-        for layer in self.arch.layers:
-            k = layer.kind
-            module = self.body.get_submodule(layer.module) if layer.module else None
-            if whole is not None:
-                whole = whole if k == "dropout" else module(whole)
-            elif k == "flatten":
-                parts = [torch.flatten(p, 1) for p in parts]  # (C, H, W) order: halves stay in order
-            elif k in ("conv", "linear") and layer.towers == 1:  # fc8: both halves on the first device
-                whole = module(torch.cat([parts[0], parts[1].to(d1)], dim=1))
-            elif k in ("conv", "linear"):
-                if split_input and reads(self.arch, layer) == BOTH:  # the towers talk: copy across
-                    parts = [torch.cat([parts[0], parts[1].to(d1)], 1), torch.cat([parts[0].to(d2), parts[1]], 1)]
-                new = []
-                for t, p in enumerate(parts):
-                    w, b = self.tower_weights(layer.name, t)
-                    new.append(F.conv2d(p, w, b, layer.stride, layer.padding) if k == "conv" else F.linear(p, w, b))
-                parts, split_input = new, True
-            elif k == "lrn":  # Caffe's window crosses the boundary: borrow the neighbouring channels
-                n = layer.lrn.size // 2
-                c1 = parts[0].shape[1]
-                left = module(torch.cat([parts[0], parts[1][:, :n].to(d1)], 1))[:, :c1]
-                right = module(torch.cat([parts[0][:, -n:].to(d2), parts[1]], 1))[:, n:]
-                parts = [left, right]
-            elif k != "dropout":
-                parts = [module(p) for p in parts]
-            if out is not None and k not in ("dropout", "flatten"):
-                out[layer.name] = whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
-            if layer.name == upto:
-                break
-        return whole if whole is not None else torch.cat([parts[0], parts[1].to(d1)], 1)
-
-
-def place_towers(net: Network, devices: tuple[torch.device, torch.device]) -> TwoDeviceNetwork:
-    """``net`` with its two towers on two devices (see the module's docstring)."""
-    return TwoDeviceNetwork(net, devices)
-
-
-def load_network(model: str = "alexnet2012", weights: str = "untrained", device: str | torch.device = "auto",
-                 progress=None, fallback_to_untrained: bool = False) -> Network:
-    """The public entry point (``alexnet_viz.load_network``): ``network.load_network`` for one
-    device; for two, ``"cuda:0,cuda:1"``, alexnet2012's tower GPU 1 on the first and GPU 2 on the
-    second (a ``TwoDeviceNetwork``), as the paper ran it."""
-    from .architecture import get_architecture
-
-    two = parse_devices(device)
-    if two is None:
-        return _load_one(model, weights, device, progress, fallback_to_untrained)
-    arch = get_architecture(model)
-    if max(layer.towers for layer in arch.layers) != 2:
-        raise ValueError(f"{arch.name} runs as one tower, so it cannot be split over {device}: two devices "
-                         "need alexnet2012 (the paper's two towers).")
-    return place_towers(_load_one(model, weights, two[0], progress, fallback_to_untrained), two)
+        if isinstance(h, torch.Tensor):  # the towers have joined (fc8 on): the first device, as built
+            return h if k == "dropout" else (torch.flatten(h, 1) if k == "flatten" else module(h))
+        if k == "flatten":
+            return tuple(torch.flatten(p, 1) for p in h)  # (C, H, W) order: halves stay in order
+        if k in ("conv", "linear") and layer.towers == 1:  # fc8: both halves on the first device
+            return module(self._join(h))
+        if k in ("conv", "linear"):
+            if layer.name != self._first and reads(self.arch, layer) == BOTH:  # the towers talk: copy across
+                h = (torch.cat([h[0], h[1].to(d1)], 1), torch.cat([h[0].to(d2), h[1]], 1))
+            out = []
+            for t, p in enumerate(h):
+                w, b = self.tower_weights(layer.name, t)
+                out.append(F.conv2d(p, w, b, layer.stride, layer.padding) if k == "conv" else F.linear(p, w, b))
+            return tuple(out)
+        if k == "lrn":  # Caffe's window crosses the boundary: borrow the neighbouring channels
+            n = layer.lrn.size // 2
+            c1 = h[0].shape[1]
+            left = module(torch.cat([h[0], h[1][:, :n].to(d1)], 1))[:, :c1]
+            right = module(torch.cat([h[0][:, -n:].to(d2), h[1]], 1))[:, n:]
+            return left, right
+        if k == "dropout":
+            return h
+        return tuple(module(p) for p in h)

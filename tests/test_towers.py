@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
-from alexnet_viz.towers import TwoDeviceNetwork, crossing_layers
+from alexnet_viz.network import TwoDeviceNetwork
+from alexnet_viz.towers import crossing_layers
 
 GPUS = torch.cuda.device_count()
 PLACEMENTS = ["cpu,cpu"] + (["cuda:0,cuda:0", "cpu,cuda:0"] if GPUS >= 1 else []) + \

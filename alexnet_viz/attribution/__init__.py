@@ -1,4 +1,4 @@
-"""One registry of Captum attribution methods behind one signature.
+"""One registry of attribution methods behind one signature; each method is its own file.
 
 ``attribute(net, x, method, target)`` gives an (H, W) map; ``explain(...)`` gives the same map
 with the raw (C, H, W) attribution and the extras a page shows (integrated gradients'
@@ -16,9 +16,7 @@ read. Parameters never require grad; gradients are taken with respect to the inp
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
-import math
 import time
 import warnings
 from contextlib import contextmanager
@@ -30,275 +28,15 @@ import torch
 from torch import nn
 
 from ..network import Network
+from . import (deconvolution, grad_cam, guided_backprop, guided_grad_cam, input_x_gradient, integrated_gradients,
+               occlusion, saliency, smoothgrad)
+from .occlusion import occlusion_windows
+from .registry import Method, Param
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
-_BATCH = 8  # inputs per forward pass for SmoothGrad
-# occlusion's squares per batch: each recomputes only a small region of the early layers, so a
-# batch costs far less than a full forward pass and bigger batches use the cores better
-_OCCLUSION_BATCH = 32
-# integrated gradients: the first rule's points go through in one batch (16 pieces, 17 points),
-# then each round halves the 8 worst pieces, one batch of 8 new points
-_IG_BATCH, _IG_SPLIT = 17, 8
 
-
-# -- the registry ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a method: what a page needs to draw its widget and check a value."""
-
-    name: str
-    kind: str  # "int", "float" or "choice"
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    help: str = ""
-    when: tuple[str, Any] | None = None  # acts only while another parameter has this value
-
-    def check(self, value: Any, method: str) -> Any:
-        """The value converted to this parameter's type, or ValueError with a sentence."""
-        where = f"{method}'s {self.name}"
-        if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}.")
-            return value
-        try:  # text from a command line is welcome too
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where} must be a number; got {value!r}.") from None
-        if self.kind == "int":
-            if not number.is_integer():
-                raise ValueError(f"{where} must be a whole number; got {value!r}.")
-            number = int(number)
-        if not math.isfinite(number) or (self.low is not None and number < self.low) or (
-                self.high is not None and number > self.high):
-            raise ValueError(f"{where} must be between {self.low:g} and {self.high:g}; got {value!r}.")
-        return number
-
-
-# run(objective, x, params, layer) -> {"raw": (1, C, H, W) tensor, **Explanation extras}
-Runner = Callable[["_Objective", torch.Tensor, dict, "nn.Module | None"], dict]
-# count(params, (rows, columns)) -> forward evaluations; check(params, size) raises ValueError
-Counter = Callable[[dict, tuple[int, int]], int]
-Checker = Callable[[dict, tuple[int, int]], None]
-
-
-def _one_pass(params: dict, size: tuple[int, int]) -> int:
-    return 1
-
-
-def _no_check(params: dict, size: tuple[int, int]) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class Method:
-    """One attribution method: everything a page lists about it, how it runs, what it costs.
-
-    Adding a method is one entry in ``ATTRIBUTION_METHODS``: its ``run``, its ``count`` of
-    forward evaluations (for progress bars and cost lines) and any ``check`` of its parameters
-    against the input's size live here, with the method.
-    """
-
-    name: str
-    title: str
-    description: str
-    params: tuple[Param, ...] = ()
-    cost: str = "1 forward + 1 backward pass"
-    uses_hooks: bool = False  # Captum attaches module hooks while it runs (contained by a copy)
-    sign: str = "absolute"  # the display sign mode that suits it best (see heatmaps.SIGN_MODES)
-    reference: str = ""
-    # What its numbers measure. Maps share a colour scale meaningfully only with the same units;
-    # "" means its own units, comparable with no other method's.
-    units: str = ""
-    run: Runner = field(kw_only=True, repr=False, compare=False)
-    count: Counter = field(default=_one_pass, kw_only=True, repr=False, compare=False)
-    check: Checker = field(default=_no_check, kw_only=True, repr=False, compare=False)
-
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
-
-    def passes(self, size: tuple[int, int] = (227, 227), **params: Any) -> int:
-        """How many forward evaluations the method makes on a ``size`` input (batched where it
-        makes many: see its ``cost``), with ``params`` over its defaults."""
-        return self.count(self.resolve(params), size)
-
-    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults overridden by ``params``, each checked; an unknown name is a ValueError."""
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            takes = f"it takes {', '.join(known)}" if known else "it takes no parameters"
-            raise ValueError(f"{self.name} has no parameter {', '.join(unknown)}; {takes}.")
-        return {name: p.check(params.get(name, p.default), self.name) for name, p in known.items()}
-
-
-# -- the methods: each returns {"raw": (1, C, H, W) tensor, **Explanation extras} --------------
-def _saliency(f: _Objective, x, p, layer):
-    from captum.attr import Saliency
-
-    return {"raw": Saliency(f).attribute(x, target=0, abs=False)}
-
-
-def _baseline(f: _Objective, x: torch.Tensor, kind: str, sigma: float) -> torch.Tensor:
-    if kind == "mean":
-        return torch.zeros_like(x)  # (1, 3, H, W)
-    if kind == "black":
-        prep = f.net.prep  # pixel value 0 after normalisation: (0 − mean) / std, per channel
-        mean = torch.tensor(prep.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(prep.std, device=x.device).view(1, 3, 1, 1)
-        return ((0.0 - mean) / std).expand_as(x).clone()
-    from torchvision.transforms.functional import gaussian_blur
-
-    k = 2 * math.ceil(3 * sigma) + 1
-    k = min(k, 2 * ((min(x.shape[2:]) - 1) // 2) + 1)  # the kernel must fit inside the image
-    return gaussian_blur(x.detach(), [k, k], [sigma, sigma])
-
-
-def _integrated_gradients(f: _Objective, x, p, layer):
-    from .integrated_gradients import integrated_gradients
-
-    base = _baseline(f, x, p["baseline"], p["blur_sigma"])
-    layer0, module0 = f.net._steps[0]
-    split = {}
-    if isinstance(module0, nn.Conv2d):  # the path is walked after the first convolution
-        f.net(x.detach()[:0])  # an empty batch: every check of a whole pass (the input's size), at no cost
-        split = dict(first=module0, rest=lambda h: f.pick(f.net.forward_from(layer0.name, h)))
-    r = integrated_gradients(lambda z: f.pick(f.net(z)), x, base, p["steps"], p["tolerance"],
-                             max(p["max_steps"], p["steps"] + 1), _IG_SPLIT, _IG_BATCH, f.tick, **split)
-    return {"raw": r.attribution, "delta": r.delta, "baseline_score": r.baseline_score, "score": r.score,
-            "extras": {"baseline": base.detach()[0].cpu().numpy(), "error": r.error, "steps": r.steps,
-                       "pieces": r.pieces, "capped": r.capped, "meaningful": r.meaningful, "note": r.note,
-                       "batches": r.batches}}
-
-
-def _count_integrated_gradients(p: dict, size: tuple[int, int]) -> int:
-    """The first rule's batches; at most, every round of splits the cap allows (one batch each,
-    a round being at most ``_IG_SPLIT`` ≤ ``_IG_BATCH`` points). The bar ends early when it stops."""
-    first = math.ceil((p["steps"] + 1) / _IG_BATCH)
-    more = max(0, max(p["max_steps"], p["steps"] + 1) - p["steps"] - 1) if p["tolerance"] else 0
-    return first + math.ceil(more / _IG_SPLIT)
-
-
-def _smoothgrad(f: _Objective, x, p, layer):
-    from captum.attr import NoiseTunnel, Saliency
-
-    spread = float(x.detach().max() - x.detach().min()) or 1.0
-    attr = NoiseTunnel(Saliency(f)).attribute(
-        x, nt_type="smoothgrad", nt_samples=p["samples"], nt_samples_batch_size=_BATCH,
-        stdevs=p["noise"] * spread, target=0, abs=False)
-    return {"raw": attr, "extras": {"noise_std": p["noise"] * spread}}
-
-
-def _input_x_gradient(f: _Objective, x, p, layer):
-    from captum.attr import InputXGradient
-
-    return {"raw": InputXGradient(f).attribute(x, target=0)}
-
-
-def _guided_backprop(f: _Objective, x, p, layer):
-    from captum.attr import GuidedBackprop
-
-    return {"raw": GuidedBackprop(f).attribute(x, target=0)}
-
-
-def _deconvolution(f: _Objective, x, p, layer):
-    from captum.attr import Deconvolution
-
-    return {"raw": Deconvolution(f).attribute(x, target=0)}
-
-
-def _grad_cam(f: _Objective, x, p, layer):
-    """Grad-CAM without hooks, back-propagating only as far as the layer: its activation comes
-    from a pass without gradients, then becomes the leaf the rest of the network starts from.
-    The same arithmetic as Captum's LayerGradCam (relu_attributions=False)."""
-    name = p["layer"]
-    f.tick()
-    with torch.no_grad():
-        acts = f.net.activations(x.detach(), upto=name)[name]  # (1, C, h, w)
-    acts.requires_grad_(True)
-    score = f.pick(f.net.forward_from(name, acts))  # (1,)
-    (grad,) = torch.autograd.grad(score.sum(), acts)  # (1, C, h, w)
-    with torch.no_grad():
-        cam = (grad.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)  # (1, 1, h, w)
-    return {"raw": _to_input(cam, f.net, name, x), "layer_map": cam[0, 0].cpu().numpy(),
-            "score": float(score[0].detach())}
-
-
-@functools.lru_cache(maxsize=64)
-def _placement(arch, name: str, size: int, shape: tuple[int, int], device: torch.device,
-               dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """The layer's placement weights on the input (``render.placement.placement_matrices``) as
-    tensors on the map's device, kept: they depend on the geometry, not on the input, so Grad-CAM
-    neither walks the table nor copies weights on every call."""
-    from ..render.placement import placement_matrices
-    from ..walkthrough import layer_receptive_field
-
-    wy, wx = placement_matrices(shape, size, layer_receptive_field(name, arch, size))
-    return tuple(torch.from_numpy(np.array(w)).to(device=device, dtype=dtype) for w in (wy, wx))  # copies: wy, wx are read-only
-
-
-def _to_input(cam: torch.Tensor, net, name: str, x: torch.Tensor) -> torch.Tensor:
-    """A (1, 1, h, w) layer map on the (H, W) input, each unit at its receptive field's centre
-    (the mapping the Feature maps page uses), bilinear between centres: plain bilinear resizing
-    puts conv5's 13 units up to 8.8 pixels away from where they look. Computed where the map
-    is, in float64 as the page's own placement is (a GPU map is not copied back to be placed)."""
-    shape = (int(cam.shape[-2]), int(cam.shape[-1]))
-    wy, wx = _placement(net.arch, name, int(x.shape[-1]), shape, cam.device, torch.float64)
-    return (wy @ cam[0, 0].double() @ wx.T).to(cam.dtype)[None, None]  # (1, 1, H, W)
-
-
-def _guided_grad_cam(f: _Objective, x, p, layer):
-    from captum.attr import GuidedGradCam
-
-    return {"raw": GuidedGradCam(f, layer).attribute(x, target=0, interpolate_mode="bilinear")}
-
-
-def _occlusion(f: _Objective, x, p, layer):
-    """Captum's Occlusion map, computed by incremental inference (see ``occlusion``): the
-    unoccluded pass once, then per square only the region of each layer it changes."""
-    from . import occlusion as O
-
-    size, w, s = (x.shape[2], x.shape[3]), p["window"], p["stride"]
-    positions = occlusion_windows(size, w, s)
-    if p["mode"] == "exact":
-        _, drops = O.occlusion_drops(f.net, x.detach(), f.pick, w, s, 0.0, _OCCLUSION_BATCH, f.tick)
-        computed = positions
-    else:
-        drops, computed = O.approximate_drops(f.net, x.detach(), f.pick, w, s, 0.0, _OCCLUSION_BATCH, f.tick)
-    grid = torch.from_numpy(O.drops_to_map(drops, size, w, s)).float().to(x.device)  # (H, W)
-    # every colour channel of a pixel is occluded together, so all three carry the same value
-    return {"raw": grid.expand(1, x.shape[1], *size), "extras": {
-        "positions": positions, "computed": computed, "approximate": p["mode"] != "exact"}}
-
-
-def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
-    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
-    h, w = size
-    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
-
-
-def _count_occlusion(p: dict, size: tuple[int, int]) -> int:
-    """The unoccluded pass, then the squares in batches (the approximate mode: half of them)."""
-    from .occlusion import approximate_positions
-
-    if p["mode"] == "exact":
-        squares = occlusion_windows(size, p["window"], p["stride"])
-    else:
-        squares = approximate_positions(size, p["window"], p["stride"])
-    return 1 + math.ceil(squares / _OCCLUSION_BATCH)
-
-
-def _check_occlusion(p: dict, size: tuple[int, int]) -> None:
-    """The square must fit inside the image, and its steps must leave no pixel unoccluded."""
-    for name in ("window", "stride"):
-        if p[name] > min(size):
-            raise ValueError(f"occlusion's {name} ({p[name]}) is larger than the image ({size[0]}×{size[1]}).")
-    if p["stride"] > p["window"]:
-        raise ValueError(f"occlusion's stride ({p['stride']}) must not exceed its window "
-                         f"({p['window']}), or some pixels are never occluded.")
-
+_baseline, _grad_cam = integrated_gradients.baseline, grad_cam.run  # the names benchmarks/ use
 
 _CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # every variant has these five
 _CAM_LAYERS = _CONV_LAYERS + ("relu1", "relu2", "relu3", "relu4", "relu5")  # ... and their ReLUs
@@ -312,7 +50,7 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            "The gradient of the target score with respect to each input pixel: how much a tiny "
            "change of that pixel would move the score.",
            reference="Simonyan, Vedaldi & Zisserman 2014", units="gradient (score per input unit)",
-           run=_saliency),
+           run=saliency.run),
     Method("integrated_gradients", "Integrated gradients",
            "Gradients averaged along a straight path from a baseline image to the input, times "
            "(input − baseline). The attributions add up to score(input) − score(baseline); the "
@@ -334,8 +72,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            cost="steps + 1 forward + backward passes (in one batch), then batches of 8 more where the "
                 "tolerance needs them, up to max_steps", sign="signed",
            reference="Sundararajan, Taly & Yan 2017", units="score (contribution to the target score)",
-           run=_integrated_gradients,
-           count=_count_integrated_gradients),
+           run=integrated_gradients.run,
+           count=integrated_gradients.count),
     Method("smoothgrad", "SmoothGrad",
            "Saliency averaged over noisy copies of the input, which removes much of the "
            "gradient's speckle. Each run draws fresh noise.",
@@ -343,31 +81,31 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
                   help="Noise standard deviation as a fraction of the input's value range."),
             Param("samples", "int", 16, 1, 256, help="Noisy copies averaged.")),
            cost="samples forward + backward passes (in batches of 8)",
-           reference="Smilkov et al. 2017", units="gradient (score per input unit)", run=_smoothgrad,
-           count=lambda p, size: math.ceil(p["samples"] / _BATCH)),
+           reference="Smilkov et al. 2017", units="gradient (score per input unit)", run=smoothgrad.run,
+           count=smoothgrad.count),
     Method("input_x_gradient", "Input × gradient",
            "The gradient times the input: a first-order estimate of each pixel's contribution "
            "relative to an input of zeros (after normalisation, the dataset mean).",
            sign="signed", reference="Shrikumar et al. 2016", units="score (contribution to the target score)",
-           run=_input_x_gradient),
+           run=input_x_gradient.run),
     Method("guided_backprop", "Guided backpropagation",
            "The gradient with negative gradients stopped at every ReLU on the way back: sharp, "
            "image-like maps that are known to depend little on the network's higher layers.",
-           uses_hooks=True, sign="positive", reference="Springenberg et al. 2015", run=_guided_backprop),
+           uses_hooks=True, sign="positive", reference="Springenberg et al. 2015", run=guided_backprop.run),
     Method("deconvolution", "Deconvolution",
            "Zeiler & Fergus's deconvnet: the backward pass with ReLU applied to the gradient "
            "itself at every ReLU, ignoring which units were active.",
-           uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014", run=_deconvolution),
+           uses_hooks=True, sign="positive", reference="Zeiler & Fergus 2014", run=deconvolution.run),
     Method("grad_cam", "Grad-CAM",
            "A layer's activations weighted by the spatial mean of their gradients, summed over "
            "channels, and placed on the input with each unit at its receptive field's centre (as the "
            "Feature maps page places a channel). Coarse; the positive part is the classic Grad-CAM.",
-           (_LAYER,), sign="positive", reference="Selvaraju et al. 2017", run=_grad_cam),
+           (_LAYER,), sign="positive", reference="Selvaraju et al. 2017", run=grad_cam.run),
     Method("guided_grad_cam", "Guided Grad-CAM",
            "Guided backpropagation multiplied by the (ReLU'd) Grad-CAM map: fine detail, "
            "restricted to where Grad-CAM points.",
            (_LAYER,), cost="2 forward + 2 backward passes", uses_hooks=True, sign="positive",
-           reference="Selvaraju et al. 2017", run=_guided_grad_cam, count=lambda p, size: 2),
+           reference="Selvaraju et al. 2017", run=guided_grad_cam.run, count=lambda p, size: 2),
     Method("occlusion", "Occlusion",
            "Slide a grey (dataset-mean) square over the image and record how much the target "
            "score drops: slow, but needs no gradients. Exact mode gives Captum's Occlusion map, "
@@ -385,8 +123,8 @@ ATTRIBUTION_METHODS: dict[str, Method] = {m.name: m for m in (
            cost="(⌈(side − window) / stride⌉ + 1)² squares, each recomputing only the region it "
                 "changes (in batches of 32); approximate: half of the squares",
            sign="signed", reference="Zeiler & Fergus 2014", units="score (contribution to the target score)",
-           run=_occlusion, check=_check_occlusion,
-           count=_count_occlusion),
+           run=occlusion.run, check=occlusion.check,
+           count=occlusion.count),
 )}
 
 

@@ -279,3 +279,50 @@ def approximate_positions(size: tuple[int, int], window: int, stride: int) -> in
     """How many square positions ``approximate_drops`` computes exactly: half, rounded up."""
     n = [len(window_starts(side, window, stride)) for side in size]
     return (n[0] * n[1] + 1) // 2
+
+
+# -- the registry's entry: run, count, check ----------------------------------------------------
+# occlusion's squares per batch: each recomputes only a small region of the early layers, so a
+# batch costs far less than a full forward pass and bigger batches use the cores better
+BATCH = 32
+
+
+def run(f, x, p, layer):
+    """Captum's Occlusion map, computed by incremental inference (see ``occlusion``): the
+    unoccluded pass once, then per square only the region of each layer it changes."""
+    size, w, s = (x.shape[2], x.shape[3]), p["window"], p["stride"]
+    positions = occlusion_windows(size, w, s)
+    if p["mode"] == "exact":
+        _, drops = occlusion_drops(f.net, x.detach(), f.pick, w, s, 0.0, BATCH, f.tick)
+        computed = positions
+    else:
+        drops, computed = approximate_drops(f.net, x.detach(), f.pick, w, s, 0.0, BATCH, f.tick)
+    grid = torch.from_numpy(drops_to_map(drops, size, w, s)).float().to(x.device)  # (H, W)
+    # every colour channel of a pixel is occluded together, so all three carry the same value
+    return {"raw": grid.expand(1, x.shape[1], *size), "extras": {
+        "positions": positions, "computed": computed, "approximate": p["mode"] != "exact"}}
+
+
+def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many positions occlusion's square takes on an image of ``size`` (rows, columns)."""
+    h, w = size
+    return (math.ceil(max(h - window, 0) / stride) + 1) * (math.ceil(max(w - window, 0) / stride) + 1)
+
+
+def count(p: dict, size: tuple[int, int]) -> int:
+    """The unoccluded pass, then the squares in batches (the approximate mode: half of them)."""
+    if p["mode"] == "exact":
+        squares = occlusion_windows(size, p["window"], p["stride"])
+    else:
+        squares = approximate_positions(size, p["window"], p["stride"])
+    return 1 + math.ceil(squares / BATCH)
+
+
+def check(p: dict, size: tuple[int, int]) -> None:
+    """The square must fit inside the image, and its steps must leave no pixel unoccluded."""
+    for name in ("window", "stride"):
+        if p[name] > min(size):
+            raise ValueError(f"occlusion's {name} ({p[name]}) is larger than the image ({size[0]}×{size[1]}).")
+    if p["stride"] > p["window"]:
+        raise ValueError(f"occlusion's stride ({p['stride']}) must not exceed its window "
+                         f"({p['window']}), or some pixels are never occluded.")

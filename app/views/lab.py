@@ -24,36 +24,8 @@ state.page_header("Paper lab", sel)
 net, arch = sel.net, sel.net.arch
 names, probs = net.categories, sel.forward.probs
 
-EXPERIMENTS = {
-    "towers": "Two GPUs (§3.2)",
-    "lrn": "Local response normalisation (§3.3)",
-    "pool": "Overlapping pooling (§3.4)",
-    "tencrop": "Ten-crop testing (§4.1)",
-    "dropout": "Dropout (§4.2)",
-    "knockout": "Channel knockout",
-    "paint": "What-if painting",
-}
-CLAIMS = {
-    "towers": "The paper claimed: spreading the kernels over two GTX 580s (3 GB each), which talk only in "
-              "conv3 and the fully connected layers, cut top-1 / top-5 error by 1.7% / 1.2% against a net "
-              "with half as many kernels in each conv layer on one GPU.",
-    "lrn": "The paper claimed: local response normalisation (k = 2, n = 5, α = 10⁻⁴, β = 0.75, after the "
-           "ReLUs of conv1 and conv2) cut top-1 / top-5 error by 1.4% / 1.2%.",
-    "pool": "The paper claimed: overlapping pooling (3×3 windows at stride 2) cut top-1 / top-5 error by "
-            "0.4% / 0.3% against non-overlapping 2×2 windows at stride 2, which produce output of "
-            "equivalent dimensions.",
-    "tencrop": "The paper claimed: at test time, averaging the softmax over ten patches — the four corners, "
-               "the centre and their horizontal reflections — predicts better than one patch.",
-    "dropout": "The paper claimed: dropout (p = 0.5 in the first two fully connected layers) stops the "
-               "substantial overfitting; at test time it uses all the neurons and multiplies their "
-               "outputs by 0.5.",
-    "knockout": "The paper reports (§7, Discussion) that removing any of the middle layers costs about 2% "
-                "top-1; here you remove single channels of one layer instead.",
-    "paint": "Not one of the paper's experiments: paint over part of the crop the network sees and its top-5 "
-             "is recomputed as soon as you lift the pen. Covering what a class depends on (a cat's face, say) "
-             "usually lowers it most: the idea behind occlusion maps (Zeiler & Fergus, 2014), which "
-             "“Why did it say that?” computes for every patch.",
-}
+EXPERIMENTS = {name: e.title for name, e in lab.EXPERIMENTS.items()}  # the library's registry, in its order
+CLAIMS = {name: e.claim for name, e in lab.EXPERIMENTS.items()}
 
 PAINT_SCALE = 2  # the crop is drawn at twice its size, so a stroke lands where the pointer is
 PAINT_COLOUR = "#808080"
@@ -134,8 +106,8 @@ def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
                     caption=f"{layer}, channel {c}, {after}")
 
 
-# -- the experiments ----------------------------------------------------------------------------
-if exp == "towers":
+# -- the experiments: one function each, dispatched by the registry's name -----------------------
+def show_towers() -> None:
     if not lab.split_layers(arch):
         st.info(f"{arch.name} runs as one tower: no layer is split over two GPUs. Choose alexnet2012 "
                 "(the paper's two towers) under Network in the sidebar.")
@@ -144,13 +116,13 @@ if exp == "towers":
     k1, k2 = st.columns(2)
     link.seed("tower", "lab_tower", links.one_of(["gpu2", "gpu1"]), default="gpu2")
     link.seed("from", "lab_from", links.one_of(lab.split_layers(arch)), default=lab.split_layers(arch)[0])
-    tower = k1.radio("Knock out", ["gpu2", "gpu1"], format_func={"gpu1": "GPU 1", "gpu2": "GPU 2"}.get,
+    tower = k1.radio("Knock out", ["gpu2", "gpu1"], format_func=lab.ABLATE_SETTINGS["tower_off"].choices.get,
                      horizontal=True, key="lab_tower",
                      help="Every unit of that tower in conv1–conv5, fc6 and fc7 outputs zero from the chosen "
                           "layer on, as if its weights and biases were zero.")
     start = k2.selectbox("From this layer on", lab.split_layers(arch), key="lab_from")
     link.write()
-    label = {"gpu1": "GPU 1", "gpu2": "GPU 2"}[tower]
+    label = lab.ABLATE_SETTINGS["tower_off"].choices[tower]
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
     tb = lab.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
@@ -177,7 +149,8 @@ if exp == "towers":
                "the boundary (rows marked caffe only); the paper's cuda-convnet normalised within each GPU. "
                "The 3 GB also had to hold gradients and momentum, about twice the weights again.")
 
-elif exp == "lrn":
+
+def show_lrn() -> None:
     link.seed("lrn", "lab_lrn", links.one_of(["off", "paper", "k2"]), default="off")
     mode = st.radio("Normalisation", ["off", "paper", "k2"], horizontal=True, key="lab_lrn",
                     format_func={"off": "off (identity)", "paper": "the paper's, as printed",
@@ -192,7 +165,8 @@ elif exp == "lrn":
                f"b = a / (k + α · Σ a²)^β with k = {paper.k:g}, α = {paper.alpha / paper.size:g} per term (not divided "
                f"by n). “Caffe's with k = 2” changes only k.")
 
-elif exp == "pool":
+
+def show_pool() -> None:
     pools = [layer for layer in arch.layers if layer.kind == "maxpool"]
     first = pools[0]
     before_pool = arch.layers[arch.layers.index(first) - 1].name
@@ -212,7 +186,8 @@ elif exp == "pool":
                "to the swap, not the paper's 0.4% comparison (that needs two networks, each trained with its "
                "own pooling).")
 
-elif exp == "tencrop":
+
+def show_tencrop() -> None:
     def _ten() -> dict:
         t = av.ten_crop(net, sel.image, sel.mode)
         return {"probs": t.probs, "crop_probs": t.crop_probs, "crops": np.stack([np.asarray(c) for c in t.crops]),
@@ -235,7 +210,8 @@ elif exp == "tencrop":
                "uses (within a pixel of the square's centre).")
     show_effect(lab.Effect(tc["crop_probs"][4], tc["probs"], names), "ten-crop average", "centre crop")
 
-elif exp == "dropout":
+
+def show_dropout() -> None:
     d = cache.store().get_or_compute(sel.key("lab-dropout-scaling"), lambda: lab.dropout_scaling(net, sel.x))
     s1, s2 = st.columns(2)
     s1.markdown("**Why it is off at test time.** The paper keeps each unit with probability 0.5 while "
@@ -259,7 +235,8 @@ elif exp == "dropout":
     st.markdown(f"In **{agree} of {n}** passes the top class is still “{names[top]}”.")
     show_effect(lab.Effect(probs, mc.mean(axis=0), names), f"mean of {n} passes with dropout on", "dropout off")
 
-elif exp == "knockout":
+
+def show_knockout() -> None:
     maps = [name for name, a in sel.acts.items() if a.ndim == 3]
     home = maps.index("conv5") if "conv5" in maps else 0
     link.seed("layer", "lab_zero_layer", links.one_of(maps), default=maps[home])
@@ -277,7 +254,8 @@ elif exp == "knockout":
     show_effect(effect(zero_channels={layer: sorted(chans)}),
                 f"{len(chans)} channel{'s' if len(chans) > 1 else ''} of {layer} zeroed")
 
-else:  # paint
+
+def show_paint() -> None:
     view = sel.view  # the crop the network sees, e.g. 227×227
     w, h = view.size
     clears = st.session_state.setdefault("lab_paint_clears", 0)
@@ -313,3 +291,9 @@ else:  # paint
     e = cache.store().get_or_compute(sel.key("lab-paint", av.image_digest(painted)),
                                      lambda: lab.painted_effect(net, view, painted, before=sel.acts))
     show_effect(e, "painted", "unpainted")
+
+
+SHOW = {"towers": show_towers, "lrn": show_lrn, "pool": show_pool, "tencrop": show_tencrop,
+        "dropout": show_dropout, "knockout": show_knockout, "paint": show_paint}
+assert list(SHOW) == list(lab.EXPERIMENTS), "every experiment in the library's registry has its section here"
+SHOW[exp]()
