@@ -235,7 +235,18 @@ def test_every_page_as_a_follower_has_no_sideways_scroll_at_390x844(app, browser
             settle(stu)
             stu.get_by_text("Following the lecturer").first.wait_for(timeout=FOLLOW_MS)
             no_exception(stu)
-            width = stu.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            # the document, and Streamlit's own scrolling containers (the page scrolls inside them)
+            width = stu.evaluate("""() => {
+                const els = ['stApp', 'stAppViewContainer', 'stMain']
+                    .map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean);
+                return [Math.max(document.documentElement.scrollWidth, ...els.map(e => e.scrollWidth)),
+                        Math.min(window.innerWidth, ...els.map(e => e.clientWidth || window.innerWidth)), els.length];
+            }""")
+            assert width[2] == 3, "Streamlit renamed its containers: the check would check nothing"
+            # the picture first: on a phone the sidebar is folded away, not stacked above the page
+            assert stu.get_by_test_id("stExpandSidebarButton").is_visible()
+            box = stu.locator('[data-testid="stSidebar"]').bounding_box()
+            assert box is None or box["x"] + box["width"] <= 1, box
             if width[0] > width[1]:
                 wide[path or "predict"] = width
                 stu.screenshot(path=SHOTS / f"classroom_wide_{path or 'predict'}_390x844.png")
