@@ -29,6 +29,7 @@ SEEN = "_class_seen"  # the room version this follower last read
 APPLIED = "_class_applied"  # the (page, params) this follower's page was last sent to
 ROOM_VIEW = "_class_view"  # the room as this follower last read it (the question)
 PHOTO = "_class_photo_taken"  # (the room's photo digest, the digest this follower's copy decoded to)
+ENDED = "_class_ended"  # the class this follower followed has just ended: say so once
 VOTER = "_class_voter"  # a random token of this session: one answer per question, nothing else
 JOIN = "join"
 POLL_S = 1.0
@@ -114,8 +115,13 @@ def _photo_differs(view: R.RoomView) -> bool:
 
 
 def follow_banner() -> None:
-    """At the top of a follower's page: the banner, the question, and the poll for changes."""
+    """At the top of a follower's page: the banner, the question, and the poll for changes.
+
+    The banner is drawn by the page's own run; the poll (a fragment, every ``POLL_S``) draws
+    nothing but an open question, so an idle follower's poll is a version read and no drawing."""
     ss = st.session_state
+    if ss.pop(ENDED, False):
+        st.info("The class has ended: you can go on exploring on your own.", icon=":material/group_off:")
     if not ss.get(FOLLOW):
         return
     if ss.get(ALONE):
@@ -123,6 +129,9 @@ def follow_banner() -> None:
         left.caption(f"You are exploring on your own (class {ss[FOLLOW]}).")
         right.button("Back to the lecturer", key="class_back", on_click=_rejoin, icon=":material/group:")
         return
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown(f":material/group: **Following the lecturer** · class {ss[FOLLOW]}")
+    right.button("Explore on my own", key="class_alone", on_click=_alone)
     _follower_panel()
 
 
@@ -145,8 +154,8 @@ def _follower_panel() -> None:
     version = store.version(code)
     if version is None:
         ss.pop(FOLLOW, None)
-        st.info("The class has ended: you can go on exploring on your own.", icon=":material/group_off:")
-        return
+        ss[ENDED] = True
+        st.rerun(scope="app")  # the banner goes, the sentence comes
     if version != ss.get(SEEN):
         try:
             view = store.view(code)
@@ -155,9 +164,6 @@ def _follower_panel() -> None:
         ss[SEEN], ss[ROOM_VIEW] = version, view
         if (view.page, view.params) != ss.get(APPLIED) or _photo_differs(view):
             st.rerun(scope="app")  # the lecturer's view changed: the whole page follows
-    left, right = st.columns([3, 1], vertical_alignment="center")
-    left.markdown(f":material/group: **Following the lecturer** · class {code}")
-    right.button("Explore on my own", key="class_alone", on_click=_alone)
     _question_for_student(store, code, ss.get(ROOM_VIEW))
 
 
