@@ -77,12 +77,17 @@ start() {
       --maxmemory 256mb --maxmemory-policy volatile-ttl </dev/null >"$DIR/redis.log" 2>&1 &
     echo $! >"$DIR/redis.pid"
     export ALEXNET_VIZ_ROOMS="redis://127.0.0.1:$REDIS_PORT/0"
+    redis_up=0
     for _ in $(seq 40); do
       "$PYTHON" -c 'import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1); s.sendall(b"PING\r\n")
-sys.exit(s.recv(16) != b"+PONG\r\n")' "$REDIS_PORT" 2>/dev/null && break
+sys.exit(s.recv(16) != b"+PONG\r\n")' "$REDIS_PORT" 2>/dev/null && { redis_up=1; break; }
       sleep 0.25
     done
+    if [ $redis_up = 0 ]; then  # say so, and keep rooms in each replica rather than point at nothing
+      echo "redis-server did not answer on port $REDIS_PORT (see $DIR/redis.log): rooms stay in each replica" >&2
+      unset ALEXNET_VIZ_ROOMS
+    fi
   fi
   [ -n "${ALEXNET_VIZ_ROOMS:-}" ] && rooms="in $ALEXNET_VIZ_ROOMS"
   replicas=()
