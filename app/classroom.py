@@ -28,6 +28,8 @@ ALONE = "_class_alone"  # a student exploring on their own (still in the class)
 SEEN = "_class_seen"  # the room version this follower last read
 APPLIED = "_class_applied"  # the (page, params) this follower's page was last sent to
 ROOM_VIEW = "_class_view"  # the room as this follower last read it (the question)
+PHOTO = "_class_photo_taken"  # (the room's photo digest, the digest this follower's copy decoded to)
+ENDED = "_class_ended"  # the class this follower followed has just ended: say so once
 VOTER = "_class_voter"  # a random token of this session: one answer per question, nothing else
 JOIN = "join"
 POLL_S = 1.0
@@ -81,6 +83,7 @@ def _go_to_lecturer(page, pages) -> None:
         st.info(f"{exc}", icon=":material/group_off:")
         return
     ss[SEEN], ss[ROOM_VIEW] = view.version, view
+    _take_photo(store, view)
     target = (view.page, view.params)
     if view.page is None or ss.get(APPLIED) == target:
         return
@@ -91,9 +94,34 @@ def _go_to_lecturer(page, pages) -> None:
         st.switch_page(by_key[view.page], query_params=dict(view.params))
 
 
+def _take_photo(store: R.Rooms, view: R.RoomView) -> None:
+    """The photo the lecturer uploaded becomes this follower's image (its bytes from the room)."""
+    if not _photo_differs(view):
+        return
+    data = store.photo(view.code)
+    if data is not None:
+        import state
+
+        # remembered with the digest it decoded to: even a photo that decodes to other pixels
+        # here is taken once, not on every poll
+        st.session_state[PHOTO] = (view.photo, state.use_shared_photo(data))
+
+
+def _photo_differs(view: R.RoomView) -> bool:
+    """Whether the room shares a photo this follower's page does not show."""
+    image = st.session_state.get("image")
+    here = image.digest if image is not None else None
+    return bool(view.photo) and here != view.photo and st.session_state.get(PHOTO) != (view.photo, here)
+
+
 def follow_banner() -> None:
-    """At the top of a follower's page: the banner, the question, and the poll for changes."""
+    """At the top of a follower's page: the banner, the question, and the poll for changes.
+
+    The banner is drawn by the page's own run; the poll (a fragment, every ``POLL_S``) draws
+    nothing but an open question, so an idle follower's poll is a version read and no drawing."""
     ss = st.session_state
+    if ss.pop(ENDED, False):
+        st.info("The class has ended: you can go on exploring on your own.", icon=":material/group_off:")
     if not ss.get(FOLLOW):
         return
     if ss.get(ALONE):
@@ -101,6 +129,9 @@ def follow_banner() -> None:
         left.caption(f"You are exploring on your own (class {ss[FOLLOW]}).")
         right.button("Back to the lecturer", key="class_back", on_click=_rejoin, icon=":material/group:")
         return
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown(f":material/group: **Following the lecturer** · class {ss[FOLLOW]}")
+    right.button("Explore on my own", key="class_alone", on_click=_alone)
     _follower_panel()
 
 
@@ -123,19 +154,16 @@ def _follower_panel() -> None:
     version = store.version(code)
     if version is None:
         ss.pop(FOLLOW, None)
-        st.info("The class has ended: you can go on exploring on your own.", icon=":material/group_off:")
-        return
+        ss[ENDED] = True
+        st.rerun(scope="app")  # the banner goes, the sentence comes
     if version != ss.get(SEEN):
         try:
             view = store.view(code)
         except R.RoomError:
             return
         ss[SEEN], ss[ROOM_VIEW] = version, view
-        if (view.page, view.params) != ss.get(APPLIED):
+        if (view.page, view.params) != ss.get(APPLIED) or _photo_differs(view):
             st.rerun(scope="app")  # the lecturer's view changed: the whole page follows
-    left, right = st.columns([3, 1], vertical_alignment="center")
-    left.markdown(f":material/group: **Following the lecturer** · class {code}")
-    right.button("Explore on my own", key="class_alone", on_click=_alone)
     _question_for_student(store, code, ss.get(ROOM_VIEW))
 
 
@@ -187,7 +215,10 @@ def lecturer_controls() -> None:
         st.number_input("The right answer's line (0: none, an opinion)", 0, R.MAX_OPTIONS, 0, key="class_q_right")
         st.button("Ask", key="class_ask", on_click=_ask, type="primary")
     with box:
-        _lecturer_counts()
+        view = _lecturer_view()
+        open_question = view is not None and view.question is not None and not view.revealed
+        # the counts move only while a question is open: only then poll for them
+        st.fragment(_lecturer_counts, run_every=POLL_S if open_question else None)()
     box.button("End the class", key="class_end", on_click=_end, width="stretch")
 
 
@@ -221,7 +252,14 @@ def _show_join() -> None:
     st.session_state["_class_show_join"] = True
 
 
-@st.fragment(run_every=POLL_S)
+def _lecturer_view() -> R.RoomView | None:
+    lead = st.session_state.get(LEAD)
+    try:
+        return R.rooms().view(lead[0]) if lead else None
+    except R.RoomError:
+        return None
+
+
 def _lecturer_counts() -> None:
     ss = st.session_state
     if ss.get("_class_ask_error"):
@@ -245,7 +283,7 @@ def _lecturer_counts() -> None:
     if q.answer is not None and not view.revealed:
         if st.button("Reveal", key=f"class_reveal_{q.id}"):
             R.rooms().reveal(*lead)
-            st.rerun(scope="fragment")
+            st.rerun(scope="app")  # the counts stop moving: the sidebar stops polling for them
     elif view.revealed:
         st.caption(f"Revealed: {q.options[q.answer]}")
 
@@ -277,6 +315,71 @@ def publish(page) -> None:
         _join_dialog(lead[0], app_root(st.context.url, page))
     try:
         R.rooms().show(lead[0], lead[1], page_key(page), _view_params())
+        _share_photo(lead)
     except R.RoomError as exc:
         ss.pop(LEAD, None)
         st.sidebar.info(str(exc))
+
+
+def _share_photo(lead: tuple[str, str]) -> None:
+    """The lecturer's own upload goes to the room (a sample travels by name, in the link)."""
+    ss = st.session_state
+    image = ss.get("image")
+    digest = image.digest if image is not None and image.credit is None else None
+    if ss.get("_class_photo") == (lead[0], digest):
+        return  # shared already: no PNG to make on every run
+    data = None
+    if digest is not None:
+        import io
+
+        out = io.BytesIO()
+        image.image.save(out, format="PNG", compress_level=1)  # lossless: the same pixels, the same digest
+        data = out.getvalue()
+    R.rooms().share_photo(lead[0], lead[1], data, digest)
+    ss["_class_photo"] = (lead[0], digest)
+
+
+# -- questions from the pages ---------------------------------------------------------------------
+def leading() -> bool:
+    """Whether this session leads a class (a page then offers "Ask the class" for its question)."""
+    return st.session_state.get(LEAD) is not None
+
+
+def ask_button(kind: str, text: str, options: list[str], answer: int | None, help: str | None = None) -> None:
+    """A page's own question, with its right answer, pushed to the room in one click (lecturer only)."""
+    if not leading():
+        return
+    # a callback: it runs before the sidebar draws, which then polls for the new question's counts
+    st.button("Ask the class", key=f"class_ask_{kind}", icon=":material/how_to_vote:",
+              on_click=_ask_from_page, args=(kind, text, list(options), answer),
+              help=help or "Every student's screen shows this question; the sidebar counts the answers.")
+
+
+def _ask_from_page(kind: str, text: str, options: list[str], answer: int | None) -> None:
+    ss = st.session_state
+    code, token = ss[LEAD]
+    try:
+        R.rooms().ask(code, token, text, options, answer, kind)
+        ss["_class_ask_error"] = None
+    except R.RoomError as exc:
+        ss["_class_ask_error"] = str(exc)
+
+
+def quiz_options(question, seed: int, n: int = 4) -> tuple[list[str], int]:
+    """A shape-quiz question as multiple choice: the right answer among other layers' answers
+    of the same kind (the same network and size), in an order fixed by ``seed``."""
+    import random
+
+    from alexnet_viz import quiz
+
+    right = question.answer_text
+    wrong = []
+    for s in range(seed + 1, seed + 200):  # other layers' questions: plausible, and all true somewhere
+        other = quiz.make_question(question.model, question.size, seed=s)
+        if other.kind == question.kind and other.answer_text != right and other.answer_text not in wrong:
+            wrong.append(other.answer_text)
+        if len(wrong) == n - 1:
+            break
+    options = [right, *wrong]
+    random.Random(seed).shuffle(options)
+    return options, options.index(right)

@@ -147,8 +147,9 @@ class Rooms:
     def reveal(self, code: str, token: str) -> None:
         raise NotImplementedError
 
-    def share_photo(self, code: str, token: str, data: bytes, digest: str) -> None:
-        """The lecturer's uploaded photo, for this room's followers only (gone with the room)."""
+    def share_photo(self, code: str, token: str, data: bytes | None, digest: str | None) -> None:
+        """The lecturer's uploaded photo, for this room's followers only (gone with the room);
+        ``None, None`` stops sharing it (the lecturer went back to a sample photo)."""
         raise NotImplementedError
 
     def photo(self, code: str) -> bytes | None:
@@ -162,6 +163,13 @@ def _photo_bound() -> int:
     from alexnet_viz.images import MAX_BYTES
 
     return MAX_BYTES
+
+
+def _check_photo(data: bytes | None, digest: str | None) -> None:
+    if bool(digest) != (data is not None) or (digest and len(digest) > 128):
+        raise RoomError("A shared photo comes with its digest; stopping sharing takes neither.")
+    if data is not None and len(data) > _photo_bound():
+        raise RoomError("This photo is larger than a room can share.")
 
 
 @dataclass
@@ -276,12 +284,12 @@ class MemoryRooms(Rooms):
             r.revealed, r.version = True, r.version + 1
 
     def share_photo(self, code, token, data, digest) -> None:
-        if len(data) > _photo_bound():
-            raise RoomError("This photo is larger than a room can share.")
+        _check_photo(data, digest)
         with self._lock:
             r = self._led(code, token)
             if r.photo != digest:
-                r.photo, r.photo_bytes, r.version = digest, bytes(data), r.version + 1
+                r.photo, r.photo_bytes = digest, (bytes(data) if digest else None)
+                r.version += 1
 
     def photo(self, code) -> bytes | None:
         with self._lock:
@@ -458,12 +466,14 @@ class RedisRooms(Rooms):
         self._bump(code, revealed="1")
 
     def share_photo(self, code, token, data, digest) -> None:
-        if len(data) > _photo_bound():
-            raise RoomError("This photo is larger than a room can share.")
+        _check_photo(data, digest)
         h = self._led(code, token)
-        if h.get("photo") != digest:
-            self._r.set(f"room:{code}:photo", bytes(data), ex=int(IDLE_END_S))
-            self._bump(code, photo=digest)
+        if (h.get("photo") or None) != digest:
+            if digest:
+                self._r.set(f"room:{code}:photo", bytes(data), ex=int(IDLE_END_S))
+            else:
+                self._r.delete(f"room:{code}:photo")
+            self._bump(code, photo=digest or "")
 
     def photo(self, code) -> bytes | None:
         return self._r.get(f"room:{code}:photo")

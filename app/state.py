@@ -294,6 +294,18 @@ def _set_image(img: Image.Image, name: str, credit: str | None) -> None:
         st.session_state["sample"] = None
 
 
+def use_shared_photo(data: bytes, name: str = "the lecturer's photo") -> str | None:
+    """A photo a class's lecturer uploaded (its bytes from the room) becomes this session's image;
+    returns its digest, or None with the sentence under the uploader."""
+    try:
+        img = av.load_image(data, max_side=KEEP_SIDE)
+    except av.ImageError as exc:
+        st.session_state["image_error"] = f"{name}: {exc}"
+        return None
+    _set_image(img, name, None)
+    return st.session_state["image"].digest
+
+
 def _upload_key() -> str:
     """The uploader's key: a new one empties the widget (Streamlit lets no code clear it)."""
     gen = st.session_state.get("upload_gen", 0)

@@ -8,8 +8,12 @@
 #
 # Settings (environment): REPLICAS (3), PROXY_PORT (8600), APP_PORT (8501: replicas take
 # APP_PORT, APP_PORT+1, ...), PYTHON (.venv/bin/python, else python3),
-# NGINX_BIN (nginx on PATH), ALEXNET_VIZ_LOCAL_DIR (the folder; default $TMPDIR/alexnet-viz-local). Anything else the app
-# reads (ALEXNET_VIZ_OFFLINE, ALEXNET_VIZ_WEIGHT_DIR, ALEXNET_VIZ_HOME) is passed on.
+# NGINX_BIN (nginx on PATH), ALEXNET_VIZ_LOCAL_DIR (the folder; default $TMPDIR/alexnet-viz-local),
+# REDIS_BIN (redis-server on PATH), REDIS_PORT (PROXY_PORT+1). Live classes need one room store
+# for all replicas: when redis-server is installed, it is started on loopback and the replicas get
+# ALEXNET_VIZ_ROOMS=redis://127.0.0.1:$REDIS_PORT/0 (an ALEXNET_VIZ_ROOMS already set wins;
+# without Redis each replica keeps its own rooms). Anything else the app reads
+# (ALEXNET_VIZ_OFFLINE, ALEXNET_VIZ_WEIGHT_DIR, ALEXNET_VIZ_HOME) is passed on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,6 +23,8 @@ PROXY_PORT=${PROXY_PORT:-8600}
 APP_PORT=${APP_PORT:-8501}
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo "$ROOT/.venv/bin/python" || echo python3)}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+REDIS_BIN=${REDIS_BIN:-$(command -v redis-server || echo /usr/bin/redis-server)}
+REDIS_PORT=${REDIS_PORT:-$((PROXY_PORT + 1))}
 
 healthy() {  # the URL answers "ok" within $2 seconds (default 2; no curl needed)
   "$PYTHON" -c 'import sys, urllib.request
@@ -39,16 +45,19 @@ stop() {
     pid=$(cat "$f")
     if ours "$pid" streamlit; then kill "$pid" || true; fi
   done
+  if [ -f "$DIR/redis.pid" ] && ours "$(cat "$DIR/redis.pid")" redis-server; then
+    kill "$(cat "$DIR/redis.pid")" || true
+  fi
   for _ in $(seq 40); do  # up to 20 s for them to finish their clean-up
     alive=0
-    for f in "$DIR"/replica-*.pid "$DIR/nginx.pid"; do
+    for f in "$DIR"/replica-*.pid "$DIR/nginx.pid" "$DIR/redis.pid"; do
       [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
     done
     [ $alive = 0 ] && break
     sleep 0.5
   done
-  for f in "$DIR"/replica-*.pid "$DIR/nginx.pid"; do  # still there: no more waiting
-    [ -f "$f" ] && pid=$(cat "$f") && ours "$pid" "streamlit\|nginx" && kill -KILL "$pid" 2>/dev/null || true
+  for f in "$DIR"/replica-*.pid "$DIR/nginx.pid" "$DIR/redis.pid"; do  # still there: no more waiting
+    [ -f "$f" ] && pid=$(cat "$f") && ours "$pid" "streamlit\|nginx\|redis-server" && kill -KILL "$pid" 2>/dev/null || true
   done
   rm -rf "$DIR"
   echo "stopped; removed $DIR"
@@ -61,6 +70,26 @@ start() {
   # the replicas must agree on the secret that signs Streamlit's cookies (a session that moves
   # to another replica keeps working); a fresh one per start
   secret=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')
+  rooms="in each replica (no Redis)"
+  if [ -z "${ALEXNET_VIZ_ROOMS:-}" ] && [ -x "$REDIS_BIN" ]; then
+    # nothing to keep (no snapshot, no log), loopback only, its files in our folder
+    "$REDIS_BIN" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$DIR" \
+      --maxmemory 256mb --maxmemory-policy volatile-ttl </dev/null >"$DIR/redis.log" 2>&1 &
+    echo $! >"$DIR/redis.pid"
+    export ALEXNET_VIZ_ROOMS="redis://127.0.0.1:$REDIS_PORT/0"
+    redis_up=0
+    for _ in $(seq 40); do
+      "$PYTHON" -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1); s.sendall(b"PING\r\n")
+sys.exit(s.recv(16) != b"+PONG\r\n")' "$REDIS_PORT" 2>/dev/null && { redis_up=1; break; }
+      sleep 0.25
+    done
+    if [ $redis_up = 0 ]; then  # say so, and keep rooms in each replica rather than point at nothing
+      echo "redis-server did not answer on port $REDIS_PORT (see $DIR/redis.log): rooms stay in each replica" >&2
+      unset ALEXNET_VIZ_ROOMS
+    fi
+  fi
+  [ -n "${ALEXNET_VIZ_ROOMS:-}" ] && rooms="in $ALEXNET_VIZ_ROOMS"
   replicas=()
   for i in $(seq 1 "$REPLICAS"); do
     port=$((APP_PORT + i - 1))
@@ -86,7 +115,7 @@ start() {
   for _ in $(seq 20); do healthy "http://127.0.0.1:$PROXY_PORT/_stcore/health" && break; sleep 0.5; done
   healthy "http://127.0.0.1:$PROXY_PORT/_stcore/health" || {
     echo "nginx did not answer; its log:" >&2; tail -n 30 "$DIR/error.log" >&2; stop; exit 1; }
-  echo "http://127.0.0.1:$PROXY_PORT ($REPLICAS replicas; pids, logs and nginx.conf in $DIR)"
+  echo "http://127.0.0.1:$PROXY_PORT ($REPLICAS replicas; class rooms $rooms; pids, logs and nginx.conf in $DIR)"
 }
 
 case "${1:-start}" in

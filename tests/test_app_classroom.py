@@ -133,3 +133,78 @@ def test_a_wrong_or_ended_code_gets_a_sentence(fresh_rooms):
     stu.run()
     assert "Following the lecturer" not in banner(stu)
     assert any("ended" in i.value for i in stu.info)
+
+
+def test_the_lecturers_uploaded_photo_reaches_the_student_and_leaves_with_the_room(fresh_rooms):
+    import numpy as np
+    import state
+    from PIL import Image
+
+    from alexnet_viz.images import image_digest
+
+    lead, code = lecturer()
+    rng = np.random.default_rng(24)
+    mine = Image.fromarray(rng.integers(0, 256, (180, 240, 3), dtype=np.uint8))  # no sample looks like it
+    digest = image_digest(mine)
+    lead.session_state["image"] = state.ImageChoice(mine, "mine.png", None, digest)  # as an upload sets it
+    lead.session_state["sample"] = None
+    lead.run()
+    assert not lead.exception, lead.exception
+    assert fresh_rooms.rooms().view(code).photo == digest
+    stu = student(code)
+    got = stu.session_state["image"]
+    assert got.digest == digest and got.credit is None
+    assert np.array_equal(np.asarray(got.image), np.asarray(mine)), "the same pixels, not a re-encoded copy"
+    other = student("ABCDEFG")  # a session in no class keeps its own photo
+    assert other.session_state["image"].digest != digest
+
+    lead.sidebar.selectbox(key="sample").set_value("Coffee cup").run()  # back to a sample: it travels by name
+    assert fresh_rooms.rooms().view(code).photo is None and fresh_rooms.rooms().photo(code) is None
+    stu.run()
+    assert stu.session_state["image"].name == "Coffee cup"
+
+    lead.session_state["image"] = state.ImageChoice(mine, "mine.png", None, digest)
+    lead.session_state["sample"] = None
+    lead.run()
+    assert fresh_rooms.rooms().photo(code) is not None
+    lead.sidebar.button(key="class_end").click().run()
+    assert fresh_rooms.rooms().photo(code) is None, "gone when the room ends"
+
+
+def test_the_shape_quiz_asks_the_class_its_question_with_the_right_answer(fresh_rooms):
+    from alexnet_viz import quiz
+
+    plain = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    plain.switch_page("views/quiz.py").run()
+    assert "class_ask_quiz" not in [b.key for b in plain.button], "only a lecturer asks the class"
+    lead, code = lecturer()
+    lead.switch_page("views/quiz.py").run()
+    assert not lead.exception, lead.exception
+    lead.button(key="class_ask_quiz").click().run()
+    q = fresh_rooms.rooms().view(code).question
+    seed = int(lead.query_params["question"][0] if isinstance(lead.query_params["question"], list)
+               else lead.query_params["question"])
+    want = quiz.make_question(lead.session_state["quiz_model"], lead.session_state["quiz_size"], seed=seed)
+    assert q.kind == "quiz" and q.text == want.text
+    assert q.options[q.answer] == want.answer_text and len(set(q.options)) == len(q.options) >= 3
+    assert all(quiz.check(want, o).right is False for i, o in enumerate(q.options) if i != q.answer)
+    assert "0 answers" in " ".join(m.value for m in lead.sidebar.markdown), "the projector counts it"
+    stu = student(code)
+    assert want.text in banner(stu)
+
+
+def test_the_paper_lab_asks_whether_the_top_class_survives_a_tower_knockout(fresh_rooms):
+    from alexnet_viz import lab
+
+    lead, code = lecturer()
+    lead.switch_page("views/lab.py").run()
+    lead.selectbox(key="lab_from").set_value("conv3").run()
+    assert not lead.exception, lead.exception
+    lead.button(key="class_ask_lab").click().run()
+    q = fresh_rooms.rooms().view(code).question
+    sel = lead.session_state["_selection"]
+    e = lab.ablation_effect(sel.net, sel.x, tower_off="gpu2", from_layer="conv3")  # computed here
+    stays = int(e.after.argmax()) == int(e.before.argmax())
+    assert q.kind == "lab" and q.text.startswith("After knocking out GPU 2 from conv3, will the top class stay")
+    assert e.categories[int(e.before.argmax())] in q.text
+    assert q.options == ("Yes", "No") and q.answer == (0 if stays else 1)

@@ -157,6 +157,14 @@ def test_the_shared_photo_stays_in_its_room_and_leaves_with_it(store):
     assert store.photo(other) is None
     with pytest.raises(R.RoomError, match="larger"):
         store.share_photo(code, token, b"x" * (R._photo_bound() + 1), "big")
+    with pytest.raises(R.RoomError, match="Only the lecturer"):
+        store.share_photo(code, other_token, b"theirs", "digest-2")
+    assert store.photo(code) == b"\x89PNG...photo"
+    version = store.version(code)
+    store.share_photo(code, token, None, None)  # the lecturer went back to a sample photo
+    assert store.photo(code) is None and store.view(code).photo is None and store.version(code) > version
+    store.share_photo(code, token, b"\x89PNG...again", "digest-3")
+    assert store.photo(code) == b"\x89PNG...again" and store.view(code).photo == "digest-3"
     store.end(code, token)
     assert store.version(code) is None and store.photo(code) is None
     with pytest.raises(R.RoomError, match="no class with the code"):

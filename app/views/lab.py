@@ -14,6 +14,7 @@ import streamlit_drawable_canvas as canvas
 
 import alexnet_viz as av
 import cache
+import classroom
 import links
 import state
 from alexnet_viz import lab, render
@@ -124,6 +125,10 @@ def show_towers() -> None:
     link.write()
     label = lab.ABLATE_SETTINGS["tower_off"].choices[tower]
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
+    if classroom.leading():  # a prediction for the class, its answer from the effect just shown
+        stays = effect(tower_off=tower, from_layer=start).top("after")[0][0] == top
+        classroom.ask_button("lab", f"After knocking out {label} from {start}, will the top class stay "
+                             f"“{names[top]}”?", ["Yes", "No"], 0 if stays else 1)
     tb = lab.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
     counts = {k: st.column_config.NumberColumn(format="localized") for k, v in tb.rows()[0].items()

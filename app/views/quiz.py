@@ -8,6 +8,7 @@ import secrets
 
 import streamlit as st
 
+import classroom
 import links
 from alexnet_viz import quiz
 from alexnet_viz.architecture import ARCHITECTURES
@@ -71,6 +72,8 @@ if q_state.get("key") != key:  # the variant or size changed under the question:
 
 st.subheader(f"Question {q_state['number']}")
 st.markdown(f"### {question.text}")
+if classroom.leading():  # the same question to the class, as multiple choice with its answer
+    classroom.ask_button("quiz", question.text, *classroom.quiz_options(question, question_seed))
 
 
 def check() -> None:
