@@ -4,10 +4,14 @@
   join link and a QR code of it are shown (large, on demand, for the projector). After every run
   of the lecturer's page, the page and its link parameters — the whole view, as a copied link
   carries it — become the room's view. Only this session holds the room's lead token.
-* A student opens ``?join=CODE``. A small fragment polls the room's version every ``POLL_S``
-  seconds (a dictionary read, or one Redis round trip) and reruns the whole page only when the
-  lecturer's view changed, so idle followers cost almost nothing. "Explore on my own" stops
-  following; "Back to the lecturer" rejoins at the lecturer's current view.
+* A student opens ``?join=CODE``. Followers are woken, not polling: one thread per server
+  (``_watch_forever``) looks at the versions of the rooms that have followers here every
+  ``WATCH_S`` seconds (a dictionary read: Redis's publish/subscribe keeps it current) and, when
+  what a follower shows has changed (the view, the photo, the question, the reveal — not the
+  counts), asks that session for a run, as Streamlit does for a changed source file. An idle
+  follower costs the server nothing. Where that thread cannot run (Streamlit's internals moved;
+  AppTest), a follower polls instead with a 1 s fragment. "Explore on my own" stops following;
+  "Back to the lecturer" rejoins at the lecturer's current view.
 * A question pushed by the lecturer shows on every follower's screen under the banner; the
   projector shows the live count and the histogram, and "Reveal" the right answer everywhere.
 
@@ -15,7 +19,10 @@ The rooms themselves (codes, tokens, counts, expiry, Redis) are ``rooms.py``'s.
 """
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+import time
 
 import streamlit as st
 
@@ -32,7 +39,9 @@ PHOTO = "_class_photo_taken"  # (the room's photo digest, the digest this follow
 ENDED = "_class_ended"  # the class this follower followed has just ended: say so once
 VOTER = "_class_voter"  # a random token of this session: one answer per question, nothing else
 JOIN = "join"
-POLL_S = 1.0
+POLL_S = 1.0  # the fallback poll, and the lecturer's counts while a question is open
+WATCH_S = 0.2  # how often the server looks for rooms whose followers need a run
+_LOG = logging.getLogger("alexnet_viz.app")
 PRIVATE = (JOIN, presentation.PARAM)  # the lecturer's own switch and the join link are not the class's
 
 
@@ -132,7 +141,18 @@ def follow_banner() -> None:
     left, right = st.columns([3, 1], vertical_alignment="center")
     left.markdown(f":material/group: **Following the lecturer** · class {ss[FOLLOW]}")
     right.button("Explore on my own", key="class_alone", on_click=_alone)
-    _follower_panel()
+    view = ss.get(ROOM_VIEW)
+    if view is not None and _watch(ss[FOLLOW], _signature(view)):
+        st.fragment(_question_panel)()  # reruns on its own only when the student answers
+    else:
+        _follower_panel()  # no server-side wake-up here: poll
+
+
+def _question_panel() -> None:
+    ss = st.session_state
+    store = _store()
+    if store is not None and ss.get(FOLLOW):
+        _question_for_student(store, ss[FOLLOW], ss.get(ROOM_VIEW))
 
 
 def _rejoin() -> None:
@@ -142,6 +162,7 @@ def _rejoin() -> None:
 
 def _alone() -> None:
     st.session_state[ALONE] = True
+    _unwatch()
 
 
 @st.fragment(run_every=POLL_S)
@@ -190,7 +211,7 @@ def _question_for_student(store: R.Rooms, code: str, view: R.RoomView | None) ->
             try:
                 store.answer(code, q.id, choice, voter)
                 ss[f"_class_answered_{code}_{q.id}"] = choice
-                st.rerun(scope="fragment")
+                st.rerun(scope="fragment")  # both callers draw this inside a fragment
             except R.RoomError as exc:
                 st.warning(str(exc))
 
@@ -383,3 +404,126 @@ def quiz_options(question, seed: int, n: int = 4) -> tuple[list[str], int]:
     options = [right, *wrong]
     random.Random(seed).shuffle(options)
     return options, options.index(right)
+
+
+# -- waking followers: one thread per server, no timer in any follower's page ----------------------
+def _signature(view: R.RoomView) -> tuple:
+    """What a follower's page shows of the room: a change here needs a run; new counts do not."""
+    q = view.question
+    return (view.page, view.params, view.photo, q.id if q else None, view.revealed)
+
+
+_followers: dict[str, dict[str, tuple]] = {}  # room code -> {session id: signature its page shows}
+_followers_lock = threading.Lock()
+_watcher: threading.Thread | None = None
+_watcher_failed = False
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _watch(code: str, signature: tuple) -> bool:
+    """Register this session as following ``code`` and showing ``signature``; whether the server
+    will wake it on a change (False: the page must poll)."""
+    if not _start_watcher():
+        return False
+    sid = _session_id()
+    if sid is None:
+        return False
+    with _followers_lock:
+        for sessions in _followers.values():
+            sessions.pop(sid, None)
+        _followers.setdefault(code, {})[sid] = signature
+    return True
+
+
+def _unwatch() -> None:
+    sid = _session_id()
+    with _followers_lock:
+        for sessions in _followers.values():
+            sessions.pop(sid, None)
+
+
+def _start_watcher() -> bool:
+    global _watcher
+    if _watcher_failed:
+        return False
+    with _followers_lock:
+        if _watcher is not None and _watcher.is_alive():
+            return True
+        from streamlit import runtime
+
+        if not runtime.exists():
+            return False
+        rt = runtime.get_instance()
+        if getattr(rt, "_session_mgr", None) is None:  # AppTest's stand-in runtime has no sessions
+            return False
+        _watcher = threading.Thread(target=_watch_forever, args=(rt,), name="alexnet-viz-class-watcher",
+                                    daemon=True)
+        _watcher.start()
+        return True
+
+
+def _watch_forever(rt) -> None:
+    global _watcher_failed
+    try:
+        manager = rt._session_mgr
+        loop = rt._get_async_objs().eventloop
+        seen: dict[str, int | None] = {}
+        while True:
+            time.sleep(WATCH_S)
+            _watch_once(manager, loop, R.rooms(), seen)
+    except Exception:  # Streamlit's internals moved, or the store broke: followers poll instead
+        _watcher_failed = True
+        _LOG.warning("The class watcher stopped; followers now poll once a second.", exc_info=True)
+
+
+def _watch_once(manager, loop, store: R.Rooms, seen: dict[str, int | None]) -> list[str]:
+    """Wake the followers whose room changed what they show; returns the session ids woken.
+
+    ``seen`` holds each room's version at the last look, so an unchanged room costs one
+    version read. A room that ended wakes all its followers (their page says so) and is dropped;
+    sessions that closed are forgotten."""
+    live = {info.session.id for info in manager.list_sessions()}
+    with _followers_lock:
+        rooms = {code: dict(sessions) for code, sessions in _followers.items() if sessions}
+    waking: list[str] = []
+    for code, sessions in rooms.items():
+        version = store.version(code)
+        if code in seen and seen[code] == version:
+            continue
+        seen[code] = version
+        try:
+            signature = _signature(store.view(code)) if version is not None else None
+        except R.RoomError:
+            signature = None
+        due = [sid for sid, shown in sessions.items() if sid in live and (signature is None or shown != signature)]
+        away = [sid for sid in due if manager.get_active_session_info(sid) is None]
+        if away and signature is not None:  # a tab that lost its connection is woken when it is back
+            seen.pop(code, None)
+            due = [sid for sid in due if sid not in away]
+        with _followers_lock:
+            current = _followers.get(code, {})
+            for sid in list(current):
+                if sid not in live or signature is None:
+                    current.pop(sid, None)
+                elif sid in due:
+                    current[sid] = signature  # asked once; its run registers what it drew
+            if not current:
+                _followers.pop(code, None)
+                seen.pop(code, None)
+        waking += due
+
+    def wake(ids=tuple(waking)) -> None:
+        for sid in ids:
+            info = manager.get_active_session_info(sid)
+            if info is not None:  # connected: run with the state it last sent, as on a saved file
+                info.session.request_rerun(getattr(info.session, "_client_state", None))
+
+    if waking:
+        loop.call_soon_threadsafe(wake)
+    return waking

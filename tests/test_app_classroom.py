@@ -208,3 +208,69 @@ def test_the_paper_lab_asks_whether_the_top_class_survives_a_tower_knockout(fres
     assert q.kind == "lab" and q.text.startswith("After knocking out GPU 2 from conv3, will the top class stay")
     assert e.categories[int(e.before.argmax())] in q.text
     assert q.options == ("Yes", "No") and q.answer == (0 if stays else 1)
+
+
+class _Session:
+    def __init__(self, sid):
+        self.id, self.reruns, self._client_state = sid, 0, f"state-of-{sid}"
+
+    def request_rerun(self, client_state):
+        assert client_state == self._client_state, "a woken session runs with the state it last sent"
+        self.reruns += 1
+
+
+class _Manager:
+    """Streamlit's session manager, as the watcher uses it: sessions, some connected."""
+
+    def __init__(self, *sids):
+        self.sessions = {sid: _Session(sid) for sid in sids}
+        self.connected = set(sids)
+
+    def list_sessions(self):
+        return [type("Info", (), {"session": s}) for s in self.sessions.values()]
+
+    def get_active_session_info(self, sid):
+        return type("Info", (), {"session": self.sessions[sid]}) if sid in self.connected else None
+
+
+class _Loop:
+    def call_soon_threadsafe(self, fn):
+        fn()
+
+
+def test_the_server_wakes_followers_when_what_they_show_changes_and_not_for_counts(fresh_rooms, monkeypatch):
+    """The watcher (one thread per server) asks a follower's session for a run when the view, the
+    question or the reveal changed; new answers (counts) wake nobody; an ended room wakes all;
+    a closed session is forgotten."""
+    import classroom as C
+
+    monkeypatch.setattr(C, "_followers", {})
+    monkeypatch.setattr(fresh_rooms, "ANSWER_GAP_S", 0.0)
+    store = fresh_rooms.rooms()
+    code, token = store.open()
+    store.show(code, token, "lesson", {"step": "2"})
+    manager, loop, seen = _Manager("a", "b", "c"), _Loop(), {}
+    shown = C._signature(store.view(code))
+    C._followers[code] = {"a": shown, "b": shown}  # c is in another room's class, or none
+    reruns = lambda: {sid: s.reruns for sid, s in manager.sessions.items()}  # noqa: E731
+
+    assert C._watch_once(manager, loop, store, seen) == [] and reruns() == {"a": 0, "b": 0, "c": 0}
+    store.show(code, token, "lesson", {"step": "3"})
+    assert sorted(C._watch_once(manager, loop, store, seen)) == ["a", "b"]
+    assert C._watch_once(manager, loop, store, seen) == [], "asked once per change"
+    q = store.ask(code, token, "Which?", ["x", "y"], answer=0)
+    assert sorted(C._watch_once(manager, loop, store, seen)) == ["a", "b"]  # the question appears
+    store.answer(code, q.id, 1, "a-voter")
+    assert C._watch_once(manager, loop, store, seen) == [], "a new count wakes nobody"
+    manager.connected.discard("b")  # b's tab lost its connection for now
+    store.reveal(code, token)
+    assert C._watch_once(manager, loop, store, seen) == ["a"]  # b is not asked while away...
+    assert C._watch_once(manager, loop, store, seen) == []
+    manager.connected.add("b")
+    assert C._watch_once(manager, loop, store, seen) == ["b"] and reruns()["b"] == 3  # ...but once back
+    del manager.sessions["b"]  # b's session closed
+    store.show(code, token, "feature_maps", {})
+    assert C._watch_once(manager, loop, store, seen) == ["a"] and "b" not in C._followers[code]
+    store.end(code, token)
+    assert C._watch_once(manager, loop, store, seen) == ["a"] and code not in C._followers
+    assert reruns() == {"a": 5, "c": 0}
