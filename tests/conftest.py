@@ -1,6 +1,8 @@
 """Shared test set-up, kept minimal: each test module builds the networks it needs."""
 import os
 
+import pytest
+
 # Tests never reach the network; set here too so a bare `pytest` behaves like `make test`.
 os.environ.setdefault("ALEXNET_VIZ_OFFLINE", "1")
 # The app gives torch half the cores per operation on a shared server (app/cache.py); AppTests run
@@ -11,6 +13,14 @@ os.environ.setdefault("ALEXNET_VIZ_TORCH_THREADS", "0")
 from alexnet_viz.network import full_float32  # noqa: E402
 
 full_float32()
+
+# Under pytest-xdist (`make test` runs one worker per core), each worker's torch gets its share of
+# the cores, so two workers do not each run two threads on two cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch  # noqa: E402
+
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, _workers)))
 
 
 def _one_component_scan() -> None:
@@ -38,3 +48,18 @@ def _one_component_scan() -> None:
 
 
 _one_component_scan()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium (Debian's, driven by Playwright) for a browser-test module; the
+    module is skipped with a sentence where Chromium is missing (except in CI)."""
+    from playwright.sync_api import sync_playwright
+
+    from streamlit_browser import ARGS, CHROMIUM, require_chromium
+
+    require_chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

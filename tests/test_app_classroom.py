@@ -3,7 +3,6 @@ a student's ``?join=`` session follows the lecturer's page and its controls, a s
 never change the room, questions reach the student and count once, a wrong code gets a sentence."""
 from __future__ import annotations
 
-import sys
 
 import pytest
 from streamlit.testing.v1 import AppTest

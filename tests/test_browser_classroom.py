@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, running_app, settle
+from streamlit_browser import ROOT, require_chromium, running_app, settle
 from test_deploy import free_ports
 
 sys.path.insert(0, str(ROOT / "deploy"))
@@ -35,16 +35,6 @@ PAGES = [("Predict", ""), ("Eight-step lesson", "lesson"), ("Shape quiz", "quiz"
          ("Feature maps", "feature_maps"), ("How was this number made?", "unit"), ("Paper lab", "lab"),
          ("Kernels", "kernels"), ("Why did it say that?", "attribution"), ("What does it look for?", "lookfor"),
          ("Live camera", "camera")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

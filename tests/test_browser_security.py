@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, running_app, settle
+from streamlit_browser import ROOT, require_chromium, running_app, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
@@ -34,16 +34,6 @@ def server(tmp_path_factory):
     log.parent.mkdir(parents=True, exist_ok=True)
     with running_app(log, env={"ALEXNET_VIZ_SESSION_GONE_AFTER_S": str(GONE_AFTER_S)}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str):

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from streamlit_browser import ARGS, CHROMIUM, ROOT, photo_drawn, require_chromium, settle
+from streamlit_browser import ROOT, photo_drawn, settle
 
 sys.path.insert(0, str(ROOT / "deploy"))
 import nginx_conf  # noqa: E402
@@ -114,17 +114,6 @@ def replicas(tmp_path_factory):
 
 def pid_of(folder: Path, replica: str) -> int:
     return int((folder / f"replica-{replica}.pid").read_text())
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def replica_of(pg) -> str:
