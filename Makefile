@@ -23,8 +23,11 @@ $(AXE): tests/package.json tests/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests --no-audit --no-fund --loglevel=error && touch $(AXE); \
 	else echo "npm is missing: the accessibility test will skip (apt-get install npm)"; fi
 
+# One worker per core, a test file per worker at a time (its server, browser and fixtures stay together).
+XDIST := -n auto --dist loadfile
+
 test: $(STAMP) $(AXE)
-	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q
+	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q $(XDIST)
 
 # The optional scale extra (Ray Data indexing): installs requirements-scale.txt into the venv and
 # runs the tests marked `scale`, which `make test` skips, each with a sentence, while Ray is absent.
@@ -34,7 +37,7 @@ test-scale: $(STAMP)
 
 # The inner loop: no browser, nothing marked slow.
 test-fast: $(STAMP)
-	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not slow"
+	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q $(XDIST) -m "not browser and not slow"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_forward.py
