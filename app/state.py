@@ -359,7 +359,11 @@ def _image_controls() -> None:
     if err := st.session_state.get("image_error"):
         sb.error(err)
     choice: ImageChoice = st.session_state["image"]
-    sb.image(choice.image, caption=choice.caption, width="stretch")
+    # Given a PIL photo, st.image encodes it as a quality-100 JPEG on every run of every page (an
+    # 800x600 upload: ~0.07 server CPU-s a walkthrough); the same bytes, encoded once per photo.
+    shown = cache.store().get_or_compute(("sidebar_jpeg", choice.digest), lambda: np.frombuffer(
+        av.render.jpeg_bytes(choice.image), np.uint8))  # uint8, so the store counts its bytes
+    sb.image(shown.tobytes(), caption=choice.caption, width="stretch")
 
 
 # -- the sidebar: network and weights ------------------------------------------------------------

@@ -14,6 +14,12 @@ separately:
 * failures (an exception box, a timeout) and the server's peak RSS (``VmHWM``), its RSS and
   threads now.
 
+With ``--sessions 1`` it also reports each action's server CPU-seconds (read around the action
+alone, 0.3 s after its run). ``--sequential N`` plays N walks one after another (each tab closed
+before the next opens) and reports each action's server CPU-seconds (p50 / p95 over the walks), the
+server's RSS and threads after each walk, and every 15 s for ``--settle`` seconds (default 180)
+after the last close: whether memory plateaus and closed sessions' threads end.
+
 Two more modes. ``--visits N``: one session clicks Architecture N times (Predict between), and the
 server's CPU-seconds are read around each Architecture click alone. ``--abuse N``: N tabs each start
 the most expensive job the server's ceilings allow (integrated gradients at the most steps with no
@@ -27,6 +33,7 @@ the server's RSS and threads, and whether the tabs showed "Waiting: place K in t
     python benchmarks/bench_load.py --url http://127.0.0.1:8600 --pid 123 --pid 124   # through a proxy
     python benchmarks/bench_load.py --visits 10          # Architecture's server CPU-s per visit
     python benchmarks/bench_load.py --abuse 8            # 8 tabs of costly jobs and a canary
+    python benchmarks/bench_load.py --sequential 40      # 40 walks one after another: RSS, threads
 
 Without ``--pid``, the server is the process listening on the URL's port (on this machine). Only
 loopback URLs are accepted: this is a load test, not something to point at someone else's server.
@@ -160,6 +167,7 @@ def machine() -> str:
 class Session:
     index: int
     times: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # server CPU-s per action (one session at a time)
     failure: str | None = None
 
 
@@ -237,7 +245,9 @@ async def click_tile(pg) -> None:
     await img.click(position={"x": 0.05 * box["width"], "y": 0.05 * box["height"]})
 
 
-async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
+async def walkthrough(browser, url: str, s: Session, picture: Path, pids: list[int] | None = None) -> None:
+    """One student's walk; with ``pids`` (only while no other session runs) the server's CPU-seconds
+    of each action too, each read 0.3 s after its run so the sending is in it."""
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = await ctx.new_page()
     pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
@@ -258,10 +268,14 @@ async def walkthrough(browser, url: str, s: Session, picture: Path) -> None:
     drawn = drawn_after(pg, picture)
     try:
         for name in ACTIONS:
+            before = cpu_seconds(pids) if pids else 0.0
             start = time.perf_counter()
             await steps[name]()
             await action_done(pg, drawn.get(name))
             s.times[name] = time.perf_counter() - start
+            if pids:
+                await asyncio.sleep(0.3)
+                s.cpu[name] = cpu_seconds(pids) - before
             if await pg.locator(EXCEPTION).count():
                 s.failure = f"{name}: an exception box"
                 break
@@ -290,7 +304,8 @@ async def warm_up(url: str) -> None:
         await browser.close()
 
 
-async def play(url: str, n: int, stagger_s: float, folder: Path) -> list[Session]:
+async def play(url: str, n: int, stagger_s: float, folder: Path, pids: list[int] | None = None) -> list[Session]:
+    """``n`` walks at once; with one session and ``pids``, each action's server CPU-seconds too."""
     from playwright.async_api import async_playwright
 
     sessions = [Session(i) for i in range(n)]
@@ -299,11 +314,70 @@ async def play(url: str, n: int, stagger_s: float, folder: Path) -> list[Session
 
         async def one(s: Session) -> None:
             await asyncio.sleep(s.index * stagger_s)
-            await walkthrough(browser, url, s, photo(folder / f"student-{s.index}.jpg", s.index))
+            await walkthrough(browser, url, s, photo(folder / f"student-{s.index}.jpg", s.index),
+                              pids if n == 1 else None)
 
         await asyncio.gather(*(one(s) for s in sessions))
         await browser.close()
     return sessions
+
+
+# -- one student after another: memory and threads --------------------------------------------
+async def sequential(url: str, n: int, pids: list[int], folder: Path, settle_s: float,
+                     log=print) -> tuple[list[Session], list[tuple[float, int]], list[tuple[float, float, int]]]:
+    """``n`` walks one after the other, each in a new browser context with a photo of its own
+    (closed before the next starts); the server's RSS and threads after each, and every 15 s for
+    ``settle_s`` after the last (seconds since the last close, RSS, threads)."""
+    from playwright.async_api import async_playwright
+
+    sessions, after, settling = [], [], []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for i in range(n):
+            s = Session(i)
+            picture = photo(folder / f"student-{i}.jpg", 100 + i)
+            await walkthrough(browser, url, s, picture, pids)
+            picture.unlink()
+            sessions.append(s)
+            after.append(now_rss_threads(pids))
+            log(f"walk {i + 1}/{n}: {sum(s.cpu.values()):.2f} CPU-s, RSS {after[-1][0]:.0f} MB, "
+                f"threads {after[-1][1]}{', ' + s.failure if s.failure else ''}")
+        await browser.close()
+    start = time.perf_counter()
+    while True:
+        waited = time.perf_counter() - start
+        settling.append((waited, *now_rss_threads(pids)))
+        if waited >= settle_s:
+            break
+        await asyncio.sleep(min(15.0, settle_s - waited))
+    return sessions, after, settling
+
+
+def sequential_report(sessions: list[Session], idle: tuple[float, int], after: list[tuple[float, int]],
+                      settling: list[tuple[float, float, int]], where: str) -> str:
+    n, half = len(sessions), len(sessions) // 2
+    walks = [sum(s.cpu.values()) for s in sessions if not s.failure]
+    lines = [f"machine: {machine()}", f"server: {where}", f"{n} walks one after another",
+             f"server CPU-s per walk: median {statistics.median(walks or [0]):.2f} "
+             f"(first {walks[0] if walks else 0:.2f}, min {min(walks or [0]):.2f}, max {max(walks or [0]):.2f})",
+             f"RSS: idle {idle[0]:.0f} MB, after walk 1 {after[0][0]:.0f}, after walk {half} {after[half - 1][0]:.0f}, "
+             f"after walk {n} {after[-1][0]:.0f} MB (growth over the last {n - half}: "
+             f"{after[-1][0] - after[half - 1][0]:+.0f} MB)" if half else f"RSS: idle {idle[0]:.0f} MB",
+             f"threads: idle {idle[1]}, max after a walk {max(t for _, t in after)}, after the last "
+             f"{after[-1][1]}; after the last close: "
+             + ", ".join(f"{w:.0f} s {t}" for w, _, t in settling),
+             f"RSS after the last close: " + ", ".join(f"{w:.0f} s {r:.0f} MB" for w, r, _ in settling),
+             f"{'action':<16}{'n':>4}{'CPU-s p50':>11}{'p95':>7}{'wall p50':>10}"]
+    for a in ACTIONS:
+        cs = [s.cpu[a] for s in sessions if a in s.cpu]
+        ts = [s.times[a] for s in sessions if a in s.times]
+        if cs:
+            lines.append(f"{a:<16}{len(cs):>4}{statistics.median(cs):>11.3f}{percentile(cs, 95):>7.3f}"
+                         f"{statistics.median(ts):>10.2f}")
+    failed = [s for s in sessions if s.failure]
+    lines.append(f"failures: {len(failed)} of {n}")
+    lines += [f"  walk {s.index}: {s.failure}" for s in failed]
+    return "\n".join(lines)
 
 
 # -- Architecture, visit by visit --------------------------------------------------------------
@@ -447,6 +521,8 @@ def report(sessions: list[Session], cpu: float, rss_mb: float, wall: float, wher
         if ts:
             lines.append(f"{a:<16}{len(ts):>3}{statistics.median(ts):>8.2f}{percentile(ts, 95):>8.2f}")
     failed = [s for s in sessions if s.failure]
+    if n == 1 and sessions[0].cpu:
+        lines.append("server CPU-s per action: " + ", ".join(f"{a} {c:.3f}" for a, c in sessions[0].cpu.items()))
     lines.append(f"failures: {len(failed)} of {n}")
     lines += [f"  session {s.index}: {s.failure}" for s in failed]
     return "\n".join(lines)
@@ -469,8 +545,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of walkthroughs: one session's N clicks on Architecture, CPU-s each")
     ap.add_argument("--abuse", type=int, default=0,
                     help=f"instead of walkthroughs: N tabs (1-{MAX_ABUSE}) of the costliest jobs and a canary")
-    ap.add_argument("--settle", type=float, default=60.0,
-                    help="--abuse: seconds to wait after closing the tabs before reading threads (default 60)")
+    ap.add_argument("--sequential", type=int, default=0,
+                    help="instead of walkthroughs at once: N walks one after another, RSS and threads after "
+                         "each and after --settle, and each action's server CPU-s")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="--abuse / --sequential: seconds to wait after the last close before reading threads "
+                         "(default 60 / 180)")
     args = ap.parse_args(argv)
     if args.abuse and not 1 <= args.abuse <= MAX_ABUSE:
         ap.error(f"--abuse must be 1-{MAX_ABUSE}")
@@ -497,12 +577,20 @@ def main(argv: list[str] | None = None) -> int:
                   f"(min {min(cpus):.3f}, max {max(cpus):.3f}, {len(cpus)} visits)")
             return 0
         if args.abuse:
-            r = asyncio.run(abuse(url, args.abuse, pids, Path(tmp), args.settle))
-            print(abuse_report(args.abuse, r, peak_rss_mb(pids), args.settle, where))
+            settle = 60.0 if args.settle is None else args.settle
+            r = asyncio.run(abuse(url, args.abuse, pids, Path(tmp), settle))
+            print(abuse_report(args.abuse, r, peak_rss_mb(pids), settle, where))
             return 0
+        if args.sequential:
+            idle = now_rss_threads(pids)
+            sessions, after, settling = asyncio.run(sequential(
+                url, args.sequential, pids, Path(tmp), 180.0 if args.settle is None else args.settle,
+                log=lambda line: print(line, flush=True)))
+            print(sequential_report(sessions, idle, after, settling, where))
+            return 1 if any(s.failure for s in sessions) else 0
         before = cpu_seconds(pids)
         start = time.perf_counter()
-        sessions = asyncio.run(play(url, args.sessions, args.stagger, Path(tmp)))
+        sessions = asyncio.run(play(url, args.sessions, args.stagger, Path(tmp), pids))
         wall = time.perf_counter() - start
         cpu = cpu_seconds(pids) - before
         print(report(sessions, cpu, peak_rss_mb(pids), wall, where, now_rss_threads(pids)))

@@ -664,3 +664,23 @@ def test_the_app_turns_tf32_off_for_its_process(forward_calls, monkeypatch):
         assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
     finally:  # as the rest of the suite runs (conftest.py)
         full_float32()
+
+
+def test_the_sidebar_photo_is_encoded_once_and_follows_an_upload(forward_calls, monkeypatch):
+    """The sidebar's photo is encoded once per photo (not on every run of every page), and a new
+    photo gets its own picture, not the cached one of the photo before."""
+    import alexnet_viz.render as render
+
+    calls = []
+    real = render.jpeg_bytes
+    monkeypatch.setattr(render, "jpeg_bytes", lambda img, **kw: calls.append(img.size) or real(img, **kw))
+    at = start()
+    cat = at.sidebar.get("image")[0].proto.imgs[0].url
+    for page in ("views/feature_maps.py", "views/architecture.py"):
+        at.switch_page(page).run()
+        assert at.sidebar.get("image")[0].proto.imgs[0].url == cat
+    at.sidebar.file_uploader(key="upload").set_value(("photo.png", photo_bytes(), "image/png")).run()
+    assert not at.exception and not errors(at)
+    assert at.sidebar.get("image")[0].proto.imgs[0].url != cat
+    assert len(calls) <= 2, calls  # the cat (unless an earlier test cached it), then the upload
+    assert calls[-1] == at.session_state["image"].image.size

@@ -35,3 +35,18 @@ def test_npy_download_round_trips():
     a = np.random.default_rng(0).normal(size=(3, 5, 5)).astype(np.float32)
     back = np.load(io.BytesIO(E.npy_bytes(a)))
     assert back.dtype == np.float32 and np.array_equal(back, a)
+
+
+def test_jpeg_bytes_are_the_bytes_streamlit_would_send_for_the_photo():
+    """The sidebar hands these bytes to st.image instead of the PIL photo: what the browser gets
+    must not change (Streamlit's own encoding of a PIL photo is the independent computation)."""
+    pytest.importorskip("streamlit")
+    from streamlit.elements.lib.image_utils import _pil_to_bytes
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    ours = E.jpeg_bytes(photo)
+    assert ours == _pil_to_bytes(photo, "JPEG")
+    assert Image.open(io.BytesIO(ours)).size == (80, 60)
+    with pytest.raises(ValueError, match="1-100"):
+        E.jpeg_bytes(photo, quality=0)

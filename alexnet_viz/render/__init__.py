@@ -10,7 +10,7 @@ from .attribution import attribution_picture, attribution_pictures, colour_bar
 from .charts import (activation_histogram, architecture_diagram, colourfulness_chart, diagram_layer, mc_dropout_figure,
                      sanity_chart, top_k_bar, unit_bars)
 from .colour import colourise, lut, to_uint8
-from .encode import csv_bytes, npy_bytes, png_bytes
+from .encode import csv_bytes, jpeg_bytes, npy_bytes, png_bytes
 from .images import draw_box, enlarge, overlay
 from .placement import channel_on_input, channel_picture, receptive_field_box, unit_at_pixel, upsample_to_input
 from .tables import channel_table, class_ranks, probability_rows, variant_comparison, walk_records
@@ -20,7 +20,7 @@ __all__ = [
     "attribution_picture", "attribution_pictures", "colour_bar",
     "activation_histogram", "architecture_diagram", "colourfulness_chart", "diagram_layer", "mc_dropout_figure",
     "sanity_chart", "top_k_bar", "unit_bars",
-    "colourise", "lut", "to_uint8", "csv_bytes", "npy_bytes", "png_bytes", "draw_box", "enlarge", "overlay",
+    "colourise", "lut", "to_uint8", "csv_bytes", "npy_bytes", "png_bytes", "jpeg_bytes", "draw_box", "enlarge", "overlay",
     "channel_on_input", "channel_picture", "receptive_field_box", "unit_at_pixel", "upsample_to_input",
     "channel_table", "class_ranks", "probability_rows", "variant_comparison", "walk_records",
     "Grid", "input_kernels", "kernel_grid", "labelled_tiles", "mark_tile", "tile_grid", "tower_grids",

@@ -1,4 +1,4 @@
-"""Bytes for a download button: PNG pictures, CSV tables, ``.npy`` numbers."""
+"""Bytes for a download button or a page: PNG and JPEG pictures, CSV tables, ``.npy`` numbers."""
 from __future__ import annotations
 
 import csv
@@ -22,6 +22,16 @@ def png_bytes(image: Image.Image | np.ndarray, compress_level: int = 6) -> bytes
         image = Image.fromarray(image if image.dtype == np.uint8 else to_uint8(image))
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 100) -> bytes:
+    """An RGB photo as JPEG bytes; at the default 100, the very bytes Streamlit's ``st.image``
+    makes of a PIL photo, so a page can encode a photo once and hand the same bytes to every run."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality is 1-100, not {quality}.")
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
