@@ -53,7 +53,7 @@ def shows_effect(at: AppTest, e: lab.Effect, cls: int | None = None) -> None:
 def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     at = open_lab("towers")
     s = sel(at)
-    assert "§3.2" in at.subheader[0].value and any("1.7% / 1.2%" in m.value for m in at.markdown)
+    assert "§3.2" in at.header[0].value and any("1.7% / 1.2%" in m.value for m in at.markdown)
     shows_effect(at, lab.ablation_effect(s.net, s.x, tower_off="gpu2", from_layer="conv1"))
     at.radio(key="lab_tower").set_value("gpu1").run()
     at.selectbox(key="lab_from").set_value("conv3").run()
@@ -88,7 +88,7 @@ def test_lrn_off_or_with_the_papers_k(mode):
     assert not at.exception, at.exception
     s = sel(at)
     shows_effect(at, lab.ablation_effect(s.net, s.x, lrn=mode))
-    assert "§3.3" in at.subheader[0].value
+    assert "§3.3" in at.header[0].value
     assert any("The paper as printed (§3.3): b = a / (k + α · Σ a²)^β with k = 2, α = 0.0001 per term "
                "(not divided by n)" in c.value and "so 2e-05 per term" in c.value for c in at.caption)
 

@@ -166,7 +166,7 @@ else:
         col.download_button(f"Download {tower} (PNG)", lambda pic=pic: render.png_bytes(pic),  # made on click
                             file_name=f"{layer}_{tower}.png", mime="image/png", on_click="ignore", key=f"fm_dl_{tower}")
 
-    st.subheader("One channel, on the input")
+    st.header("One channel, on the input")
     cc1, cc2 = st.columns([1, 1])
     channel = cc1.selectbox("Channel (in index order)" if sort == "index" else f"Channel (strongest first{per_tower})",
                             order, key=f"fm_channel_{layer}",
@@ -205,7 +205,7 @@ for name in ("layer", "channel"):  # the view's address, for a copied link
     address.put(name, written.get(name))
 address.write()
 
-st.subheader(f"The whole of {layer}")
+st.header(f"The whole of {layer}")
 m1, m2, m3 = st.columns(3)
 if rectified:
     m1.metric("Zero (switched off) activations", f"{summary.dead_fraction:.1%}")

@@ -44,7 +44,7 @@ cls = c2.selectbox("Class to watch (type to search)", range(len(names)), index=t
                         "by default the network's top class on this photo.")
 if exp in ("pool", "tencrop"):  # no settings of their own
     link.write()
-st.subheader(EXPERIMENTS[exp])
+st.header(EXPERIMENTS[exp])
 st.markdown(CLAIMS[exp])
 if sel.untrained:  # a line, not a box: the result must stay in a projector's first screen
     st.caption(":material/warning: These numbers come from the **untrained** network: the experiments run, "

@@ -256,7 +256,7 @@ for i, pos in enumerate(trail):
                     disabled=pos == u.position(), width="stretch")
 
 # -- where it looks on the photo ----------------------------------------------------------------
-st.subheader("Where it looks on the photo")
+st.header("Where it looks on the photo")
 view = np.asarray(sel.view)  # (crop, crop, 3) uint8: what the network sees
 h, w = view.shape[:2]
 box = UF.clip_box(u.receptive_field, h, w)
