@@ -1,6 +1,9 @@
 """Presentation mode: for a lecturer at a projector. A sidebar switch, also ``?present=1`` in a link.
 
 What it does, on every page:
+* moves the page menu into the top bar (``st.navigation(position="top")``, in ``streamlit_app.py``,
+  which reads the mode with ``from_link()`` before it): choosing a page then never opens the
+  sidebar, which Streamlit folds only once, when ``initial_sidebar_state`` changes;
 * collapses the sidebar, through ``st.set_page_config(initial_sidebar_state="collapsed")``. The
   browser keeps a visitor's own choice: someone who opened or closed the sidebar by hand in this
   browser before keeps it that way (Streamlit stores that choice per app in localStorage). The
@@ -93,7 +96,8 @@ def switch() -> bool:
     st.session_state[WIDGET] = st.session_state[KEY]
     st.sidebar.toggle("Presentation mode", key=WIDGET, on_change=_keep,
                       help="For a projector: the sidebar folds away (open it again with » at the top left), "
-                           "the type is larger and the lesson puts its picture first. A link copied while it "
+                           "the pages are chosen in the top bar, the type is larger and the lesson puts its "
+                           "picture first. A link copied while it "
                            "is on opens in it (present=1).")
     on = presenting()
     to_link()
