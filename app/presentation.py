@@ -53,7 +53,10 @@ CSS = """<style>
 # that says 20 MB; the label and its help say what holds, so the zone's own line is hidden.
 # The Architecture diagram's labels need about 780 px (what 1280×720 leaves beside the sidebar):
 # narrower (1024×768 with the sidebar open) they ran into one strip, so there it scrolls in its box.
+# A page's sections are h2 under its h1 (no level skipped), drawn at the h3 size they had, so
+# nothing moves down (the Paper lab's result stays in the first screen at 1280×720).
 BASE_CSS = """<style>
+[data-testid="stMain"] h2 { font-size: 1.75rem; }
 [data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
 .st-key-arch_diagram { overflow-x: auto; }
 .st-key-arch_diagram [data-testid="stElementContainer"],

@@ -61,14 +61,13 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     shows_effect(at, lab.ablation_effect(s.net, s.x, tower_off="gpu1", from_layer="conv3"))
     tb = lab.tower_bytes("alexnet2012")
     assert at.metric[1].value == f"{tb.cross_bytes_per_image:,}"
-    (rows,) = [t.value for t in at.dataframe if "tower" in t.value.columns]
+    (rows,) = [t.value for t in at.table if "GPU 1" in t.value.columns]  # a tower per column
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]
     assert list(crossings["layer"]) == [c["layer"] for c in tb.crossings]
-    assert list(rows["parameters"]) == [r["parameters"] for r in tb.rows()]
-    import json
-
-    config = json.loads(next(t for t in at.dataframe if "tower" in t.value.columns).proto.columns)
-    assert config["parameters"]["type_config"]["format"] == "localized", "28,434,112, not 28434112"
+    parameters = rows.set_index(rows.columns[0]).loc["parameters"]
+    assert list(parameters.index) == [r["tower"] for r in tb.rows()]
+    assert list(parameters) == [f"{r['parameters']:,}" for r in tb.rows()], "28,434,112, not 28434112"
+    assert [int(v.replace(",", "")) for v in parameters] == [r["parameters"] for r in tb.rows()]
     words = " ".join(c.value for c in at.caption)
     assert "fc8 is not split: it reads both towers, and this count places it on GPU 1" in words, \
         "the same fact as the Architecture page and the unit page, from the table"

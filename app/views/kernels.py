@@ -83,7 +83,7 @@ g1, g2 = st.columns([3, 1])
 g1.image(grid.image, width="content",
          caption=f"{layer} channel {out_channel}: {len(grid.channels)} greyscale kernels, one per input "
                  f"channel; mid grey = 0, shared scale ±{grid.ranges[0][1]:.3g}")
-g2.metric("Tower of this channel", grid.tower or "one tower")
+g2.metric("Tower", grid.tower or "one tower", help="The tower (GPU) that holds this channel")
 g2.write(f"It {grid.note}.")
 g2.download_button("Download (PNG)", render.png_bytes(grid.image), file_name=f"{layer}_{out_channel}_kernels.png",
                    mime="image/png", on_click="ignore")

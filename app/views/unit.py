@@ -170,8 +170,9 @@ def walk_buttons(box) -> None:
 
 # -- the value and its computation: the first screen ----------------------------------------------
 left, right = st.columns([1.15, 2.3], gap="medium")
-left.metric(f"The value of {name}", f"{u.value:.4g}",
-            help="One number of the layer's output on this photo, read from the cached forward pass.")
+left.metric(name, f"{u.value:.4g}",  # its address alone: "The value of conv2[…]" was cut at 1024 px
+            help=f"The value of {name}: one number of the layer's output on this photo, read from the cached "
+                 "forward pass.")
 
 if u.kind == "conv":
     kh, kw = u.weight.shape[1:]
