@@ -1,6 +1,9 @@
 """Presentation mode: for a lecturer at a projector. A sidebar switch, also ``?present=1`` in a link.
 
 What it does, on every page:
+* moves the page menu into the top bar (``st.navigation(position="top")``, in ``streamlit_app.py``,
+  which reads the mode with ``from_link()`` before it): choosing a page then never opens the
+  sidebar, which Streamlit folds only once, when ``initial_sidebar_state`` changes;
 * collapses the sidebar, through ``st.set_page_config(initial_sidebar_state="collapsed")``. The
   browser keeps a visitor's own choice: someone who opened or closed the sidebar by hand in this
   browser before keeps it that way (Streamlit stores that choice per app in localStorage). The
@@ -50,7 +53,10 @@ CSS = """<style>
 # that says 20 MB; the label and its help say what holds, so the zone's own line is hidden.
 # The Architecture diagram's labels need about 780 px (what 1280×720 leaves beside the sidebar):
 # narrower (1024×768 with the sidebar open) they ran into one strip, so there it scrolls in its box.
+# A page's sections are h2 under its h1 (no level skipped), drawn at the h3 size they had, so
+# nothing moves down (the Paper lab's result stays in the first screen at 1280×720).
 BASE_CSS = """<style>
+[data-testid="stMain"] h2 { font-size: 1.75rem; }
 [data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
 .st-key-arch_diagram { overflow-x: auto; }
 .st-key-arch_diagram [data-testid="stElementContainer"],
@@ -93,7 +99,8 @@ def switch() -> bool:
     st.session_state[WIDGET] = st.session_state[KEY]
     st.sidebar.toggle("Presentation mode", key=WIDGET, on_change=_keep,
                       help="For a projector: the sidebar folds away (open it again with » at the top left), "
-                           "the type is larger and the lesson puts its picture first. A link copied while it "
+                           "the pages are chosen in the top bar, the type is larger and the lesson puts its "
+                           "picture first. A link copied while it "
                            "is on opens in it (present=1).")
     on = presenting()
     to_link()

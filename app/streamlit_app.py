@@ -70,7 +70,8 @@ cache.set_blas_threads()  # once per process: numpy's BLAS on one thread (its wo
 av.full_float32()  # no TF32 on a GPU: every number on screen is the arithmetic the pages explain
 cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
 cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
-page = st.navigation(PAGES)
+presentation.from_link()  # before st.navigation: presenting, the page menu is in the top bar
+page = st.navigation(PAGES, position="top" if presentation.presenting() else "sidebar")
 classroom.arrive(page, PAGES)  # a ?join= link; a follower goes to the lecturer's view
 st.sidebar.markdown("## AlexNet Explorer")
 presentation.switch()  # before the sidebar's controls: a presenter finds it at the top

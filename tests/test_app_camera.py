@@ -53,7 +53,7 @@ def test_the_page_renders_with_conv1_and_runs_nothing_on_the_photo(forward_calls
     assert box.value == "conv1"
     assert list(box.options) == live_layers(at.session_state[PROC].net.arch)
     assert "norm1" not in box.options and "fc8" not in box.options
-    assert metric(at, "Frames processed") == "0" and metric(at, "Updates per second") == "–"
+    assert metric(at, "Frames processed") == "0" and metric(at, "Updates/s") == "–"
     assert any("HTTPS or on localhost" in i.value for i in at.main.info)
     assert forward_calls == [], "the page itself runs no forward pass: only frames do"
 
@@ -88,7 +88,7 @@ def test_the_processor_follows_the_layer_and_the_network_and_the_page_shows_its_
     at.run()
     assert not at.exception
     assert metric(at, "Frames processed") == "2"
-    assert metric(at, "Updates per second") != "–" and metric(at, "Work per frame").endswith(" ms")
+    assert metric(at, "Updates/s") != "–" and metric(at, "Work per frame").endswith(" ms")
     top = [m.value for m in at.main.markdown if m.value.startswith("**Top-5 of the latest frame**")]
     assert top and proc.stats().top[0][1] in top[0] and "pool2 shown" in top[0]
     proc.picture_for(np.zeros((10, 10), np.uint8))  # a frame the processor cannot use
@@ -149,13 +149,13 @@ def test_after_stop_the_rate_and_the_streams_line_say_it_stopped(stream):
     for _ in range(3):
         proc.picture_for(frame)
     at.run()
-    assert metric(at, "Updates per second") != "–"
+    assert metric(at, "Updates/s") != "–"
     allowed = proc.gate.max_streams
     assert any(f"Live streams on this server: 1 of {allowed}" in c.value for c in at.main.caption)
     stream.playing = False  # STOP: the component reruns the page
     at.run()
     assert not at.exception, at.exception
-    assert metric(at, "Updates per second") == "–", "no rate for a stream that stopped"
+    assert metric(at, "Updates/s") == "–", "no rate for a stream that stopped"
     assert metric(at, "Frames processed") == "3", "what it did stays"
     assert any(f"Live streams on this server: 0 of {allowed}" in c.value for c in at.main.caption)
     assert proc.gate.active() == 0, "its place is given up at once, not after the gate's idle time"

@@ -56,12 +56,12 @@ def test_the_student_follows_a_page_a_step_and_a_layer(fresh_rooms):
     lead.switch_page("views/lesson.py").run()
     stu = student(code)
     assert "Following the lecturer" in banner(stu)
-    assert [h.value for h in stu.main.subheader][0].startswith("Step 3 of 8")
+    assert [h.value for h in stu.main.header][0].startswith("Step 3 of 8")
 
     lead.button(key="lesson_next").click().run()  # the lecturer goes on to step 4
     assert fresh_rooms.rooms().view(code).params == (("step", "4"),)
     stu.run()  # what the student's poll does when the version changed
-    assert [h.value for h in stu.main.subheader][0].startswith("Step 4 of 8")
+    assert [h.value for h in stu.main.header][0].startswith("Step 4 of 8")
 
     lead.switch_page("views/feature_maps.py").run()
     lead.selectbox(key="fm_layer").set_value("conv2").run()
@@ -92,10 +92,10 @@ def test_explore_on_my_own_and_back(fresh_rooms):
     assert "exploring on your own" in " ".join(c.value for c in stu.main.caption)
     lead.button(key="lesson_next").click().run()  # step 6: the student stays where they are
     stu.run()
-    assert [h.value for h in stu.main.subheader][0].startswith("Step 5 of 8")
+    assert [h.value for h in stu.main.header][0].startswith("Step 5 of 8")
     stu.button(key="class_back").click().run()
     stu.run()
-    assert [h.value for h in stu.main.subheader][0].startswith("Step 6 of 8")
+    assert [h.value for h in stu.main.header][0].startswith("Step 6 of 8")
 
 
 def test_a_question_is_answered_once_and_revealed(fresh_rooms, monkeypatch):

@@ -53,7 +53,7 @@ def shows_effect(at: AppTest, e: lab.Effect, cls: int | None = None) -> None:
 def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     at = open_lab("towers")
     s = sel(at)
-    assert "§3.2" in at.subheader[0].value and any("1.7% / 1.2%" in m.value for m in at.markdown)
+    assert "§3.2" in at.header[0].value and any("1.7% / 1.2%" in m.value for m in at.markdown)
     shows_effect(at, lab.ablation_effect(s.net, s.x, tower_off="gpu2", from_layer="conv1"))
     at.radio(key="lab_tower").set_value("gpu1").run()
     at.selectbox(key="lab_from").set_value("conv3").run()
@@ -61,14 +61,13 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     shows_effect(at, lab.ablation_effect(s.net, s.x, tower_off="gpu1", from_layer="conv3"))
     tb = lab.tower_bytes("alexnet2012")
     assert at.metric[1].value == f"{tb.cross_bytes_per_image:,}"
-    (rows,) = [t.value for t in at.dataframe if "tower" in t.value.columns]
+    (rows,) = [t.value for t in at.table if "GPU 1" in t.value.columns]  # a tower per column
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]
     assert list(crossings["layer"]) == [c["layer"] for c in tb.crossings]
-    assert list(rows["parameters"]) == [r["parameters"] for r in tb.rows()]
-    import json
-
-    config = json.loads(next(t for t in at.dataframe if "tower" in t.value.columns).proto.columns)
-    assert config["parameters"]["type_config"]["format"] == "localized", "28,434,112, not 28434112"
+    parameters = rows.set_index(rows.columns[0]).loc["parameters"]
+    assert list(parameters.index) == [r["tower"] for r in tb.rows()]
+    assert list(parameters) == [f"{r['parameters']:,}" for r in tb.rows()], "28,434,112, not 28434112"
+    assert [int(v.replace(",", "")) for v in parameters] == [r["parameters"] for r in tb.rows()]
     words = " ".join(c.value for c in at.caption)
     assert "fc8 is not split: it reads both towers, and this count places it on GPU 1" in words, \
         "the same fact as the Architecture page and the unit page, from the table"
@@ -88,7 +87,7 @@ def test_lrn_off_or_with_the_papers_k(mode):
     assert not at.exception, at.exception
     s = sel(at)
     shows_effect(at, lab.ablation_effect(s.net, s.x, lrn=mode))
-    assert "§3.3" in at.subheader[0].value
+    assert "§3.3" in at.header[0].value
     assert any("The paper as printed (§3.3): b = a / (k + α · Σ a²)^β with k = 2, α = 0.0001 per term "
                "(not divided by n)" in c.value and "so 2e-05 per term" in c.value for c in at.caption)
 

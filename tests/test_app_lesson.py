@@ -40,7 +40,7 @@ def open_lesson(step: str | None = None, model: str | None = None, present: str 
 
 
 def shown_step(at: AppTest) -> int:
-    title = at.subheader[0].value
+    title = at.header[0].value
     assert title.startswith("Step ")
     return int(title.split()[1])
 
@@ -73,7 +73,7 @@ def test_each_step_shows_the_walkthroughs_shape_and_its_picture_from_the_cached_
 def test_the_one_tower_network_gets_its_own_shapes_and_no_gpu_words(step):
     at = open_lesson(str(step), model="torchvision")
     assert at.metric[0].value == expected_shape("torchvision", step)
-    text = " ".join(m.value for m in at.main.markdown) + at.subheader[0].value
+    text = " ".join(m.value for m in at.main.markdown) + at.header[0].value
     assert "GPU" not in text and "tower" not in text.replace("one-tower", "")
 
 
@@ -109,14 +109,9 @@ def test_a_bad_step_in_a_link_is_explained(value, step):
     assert at.info and "step" in at.info[0].value
 
 
-def presenting_css(at) -> bool:
-    """Whether the page carries presentation mode's rules (the rules every mode has aside)."""
-    return any("presentation mode" in h.proto.body for h in at.get("html"))
-
-
 def test_presentation_mode_persists_across_pages_and_lives_in_the_url():
     at = open_lesson("2")
-    assert not presenting_css(at) and param(at, "present") is None
+    assert not any("presentation mode" in h.proto.body for h in at.get("html")) and param(at, "present") is None
     at.sidebar.toggle(key="_presentation_widget").set_value(True).run()
     assert at.session_state["presentation"] and param(at, "present") == "1"
     assert any("presentation mode" in h.proto.body for h in at.get("html"))
@@ -128,7 +123,7 @@ def test_presentation_mode_persists_across_pages_and_lives_in_the_url():
         assert any("presentation mode" in h.proto.body for h in at.get("html")), page
         assert param(at, "present") == "1", "written back, so a copied link keeps it"
     at.sidebar.toggle(key="_presentation_widget").set_value(False).run()
-    assert not presenting_css(at) and param(at, "present") is None
+    assert not any("presentation mode" in h.proto.body for h in at.get("html")) and param(at, "present") is None
 
 
 def test_a_link_with_present_turns_it_on_and_present_0_off():

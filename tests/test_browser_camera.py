@@ -64,7 +64,7 @@ def test_fake_camera_frames_arrive_are_processed_and_come_back_composed(app):
         pg.wait_for_timeout(1500)
         pg.screenshot(path=SHOTS / "camera_1280x720.png")
         assert pg.locator('[data-testid="stException"]').count() == 0
-        rate = pg.locator('[data-testid="stMetric"]').filter(has_text="Updates per second")
+        rate = pg.locator('[data-testid="stMetric"]').filter(has_text="Updates/s")
         assert rate.locator('[data-testid="stMetricValue"]').inner_text() != "–"
 
         frame.get_by_role("button", name="STOP").click()

@@ -19,7 +19,7 @@ NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= document.doc
 
 
 def step_title(pg) -> str:
-    return pg.locator('[data-testid="stMain"] h3').first.inner_text()
+    return pg.locator('[data-testid="stMain"] h2').first.inner_text()
 
 
 def test_a_presentation_link_opens_the_step_fits_both_screens_and_survives_a_reload(tmp_path):

@@ -109,6 +109,22 @@ def test_the_sanity_chart_fits_its_axis_to_the_data():
     assert any("0.5" in a.text for a in fig.layout.annotations)
 
 
+def test_the_sanity_charts_threshold_label_fits_in_the_right_margin():
+    """The "0.5: above this …" label sits right of the plot: the margin there must hold its longest
+    line (about 0.6 em per character of a sans-serif font), or the browser cuts it off."""
+    import re
+
+    corr = {"grad_cam": np.array([1.0, 0.3, -0.55, -0.2])}
+    fig = Ch.sanity_chart(["original", "fc8", "fc7", "fc6"], corr)
+    (label,) = [a for a in fig.layout.annotations if "0.5" in a.text]
+    assert label.xref == "paper" and label.x >= 1.0 and label.xanchor == "left", "the label is right of the plot"
+    longest = max(len(re.sub(r"<[^>]+>", "", line)) for line in label.text.split("<br>"))
+    assert fig.layout.margin.r >= longest * 0.6 * label.font.size, (fig.layout.margin.r, longest)
+    assert fig.layout.yaxis.range[0] < 0.5 < fig.layout.yaxis.range[1], "the 0.5 line is inside the plotted range"
+    plain = Ch.sanity_chart(["original", "fc8", "fc7", "fc6"], corr, threshold=None)
+    assert not plain.layout.annotations and plain.layout.margin.r < fig.layout.margin.r
+
+
 def test_a_click_on_a_diagram_block_names_a_layer_the_feature_maps_page_shows():
     from alexnet_viz.walkthrough import viewable_layers
     for model in ("alexnet2012", "torchvision"):

@@ -267,6 +267,11 @@ def sanity_range(correlation: dict[str, np.ndarray], threshold: float | None = 0
     return lo - pad, hi + pad
 
 
+# The threshold's label, right of the plot: its longest line, " ignores the weights" (20 characters
+# at FONT_SIZE - 5 = 13 px, about 0.6 em each, ~160 px), and a little room.
+SANITY_LABEL_MARGIN = 180
+
+
 def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: dict[str, str] | None = None,
                  threshold: float | None = 0.5) -> go.Figure:
     """Rank correlation with the original map after each cascading-randomisation step, one line
@@ -292,10 +297,12 @@ def sanity_chart(steps: list[str], correlation: dict[str, np.ndarray], labels: d
                            align="left", font=dict(size=FONT_SIZE - 5, color="grey"))
     fig.update_xaxes(title="layers randomised, from the output back (cumulative)")
     fig.update_yaxes(title="rank correlation with original", range=list(sanity_range(correlation, threshold)))
-    fig.update_layout(margin=dict(r=170))
     fig.update_layout(title="Sanity check: does the map change when the weights do?",
                       legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
-    return styled(fig, height=480)
+    styled(fig, height=480)
+    # After styled(), whose tight margins would otherwise cut the threshold's label at its right edge.
+    fig.update_layout(margin=dict(r=SANITY_LABEL_MARGIN if threshold is not None else 10))
+    return fig
 
 
 def mc_dropout_figure(probs: np.ndarray, categories: list[str], classes: list[int]) -> go.Figure:

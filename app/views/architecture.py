@@ -72,12 +72,12 @@ else:
                "before. Hover a block for its walkthrough row. A dotted black outline marks a size that does "
                f"not work out exactly. {click}")
 
-st.subheader("Input size: the 224 vs 227 story")
+st.header("Input size: the 224 vs 227 story")
 st.markdown("The paper says its inputs are **224×224**, but conv1 (11×11 kernels at stride 4, no "
             "padding) only fits a whole number of times into **227**: (227 − 11)/4 + 1 = 55. "
             "Pick a size above and watch the shapes.")
 
-st.subheader(f"Walkthrough at {size}×{size}")
+st.header(f"Walkthrough at {size}×{size}")
 records = render.walk_records(rows)
 ROW = 34
 st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", row_height=ROW,
@@ -101,7 +101,7 @@ st.caption("The CSV below has every column, the input shapes and each row's prob
 st.download_button("Download the walkthrough (CSV)", render.csv_bytes(records),
                    file_name=f"walkthrough_{arch.name}_{size}.csv", mime="text/csv", on_click="ignore")
 
-st.subheader("Three AlexNets compared")
+st.header("Three AlexNets compared")
 cmp = render.variant_comparison()
 link.seed("differs", "arch_only_diff", links.flag, show=links.show_flag, default=True)
 only = st.toggle("Show only the rows where they differ", value=True, key="arch_only_diff")

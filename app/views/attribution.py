@@ -306,8 +306,8 @@ if what == "one":
                      width="stretch")
             downloads(e, picture, (c1, c2), "one")  # one button under each picture: labels never cut
             s1, s2, s3 = st.columns(3)
-            s1.metric("Score explained", f"{e.score:.4g}",
-                      help="The target's logit (for a contrast, logit A − logit B) at this image.")
+            s1.metric("Score", f"{e.score:.4g}",
+                      help="The score explained: the target's logit (for a contrast, logit A − logit B) at this image.")
             s2.metric("Computed in", f"{e.seconds:.2f} s", help="Measured once; shown again from the cache.")
             s3.metric("Sum of the map", f"{float(e.map.sum()):.4g}")
             if e.delta is not None:

@@ -96,7 +96,7 @@ if not playing:  # stopped (or not started): no place held, no rate that is not 
 def live_status() -> None:
     s = proc.stats()
     st.metric("Frames processed", s.frames)
-    st.metric("Updates per second", "–" if s.updates_per_s is None or not playing else f"{s.updates_per_s:.1f}",
+    st.metric("Updates/s", "–" if s.updates_per_s is None or not playing else f"{s.updates_per_s:.1f}",
               help="Frames finished per second over the last few seconds: the rate the picture changes.")
     st.metric("Work per frame", "–" if s.work_ms is None else f"{s.work_ms:.0f} ms",
               help="Median time for one frame: preprocessing, the forward pass, the maps and the drawing.")

@@ -166,7 +166,7 @@ else:
         col.download_button(f"Download {tower} (PNG)", lambda pic=pic: render.png_bytes(pic),  # made on click
                             file_name=f"{layer}_{tower}.png", mime="image/png", on_click="ignore", key=f"fm_dl_{tower}")
 
-    st.subheader("One channel, on the input")
+    st.header("One channel, on the input")
     cc1, cc2 = st.columns([1, 1])
     channel = cc1.selectbox("Channel (in index order)" if sort == "index" else f"Channel (strongest first{per_tower})",
                             order, key=f"fm_channel_{layer}",
@@ -195,8 +195,8 @@ else:
                 help=f"Unit ({r}, {q}) of channel {channel}: its arithmetic on the next page.",
                 query_params={"layer": layer, "channel": str(channel), "row": str(r), "col": str(q)})
     if rectified:
-        s.metric("Zero (switched off) fraction", f"{stats['zero_fraction']:.1%}",
-                 help="The share of units the ReLU set to zero on this photo.")
+        s.metric("Switched off", f"{stats['zero_fraction']:.1%}",  # a short label: not cut at 1024 px
+                 help="The share of units the ReLU set to zero (switched off) on this photo.")
     s.caption(f"Units are {rf.jump:g} input pixels apart; each sees {rf.size:g}×{rf.size:g} pixels "
               "(clipped at the edges).")
     written = {"layer": layer, "channel": str(channel)}
@@ -205,10 +205,10 @@ for name in ("layer", "channel"):  # the view's address, for a copied link
     address.put(name, written.get(name))
 address.write()
 
-st.subheader(f"The whole of {layer}")
+st.header(f"The whole of {layer}")
 m1, m2, m3 = st.columns(3)
 if rectified:
-    m1.metric("Zero (switched off) activations", f"{summary.dead_fraction:.1%}")
+    m1.metric("Switched off", f"{summary.dead_fraction:.1%}", help="Zero (switched off) activations")
     m2.metric("Channels zero everywhere" if layers[layer] == "map" else "Units at zero",
               f"{summary.dead_channels} of {summary.channels}")
 else:

@@ -22,7 +22,7 @@ if compare and not sel.untrained:
 elif compare:
     st.info("The network in use is already the untrained one; load the pretrained weights to compare.")
 
-st.subheader(f"{first}: {arch.layer(first).out_channels} kernels of {arch.layer(first).kernel}×"
+st.header(f"{first}: {arch.layer(first).out_channels} kernels of {arch.layer(first).kernel}×"
              f"{arch.layer(first).kernel}×3")
 two = len(arch.towers(first)) > 1
 st.caption("Each tile is one kernel, enlarged; mid grey is a zero weight, colours show how the kernel "
@@ -52,7 +52,7 @@ for weights, label in sources:
     grids = render.kernel_grid(w, arch, first, cols=8, scale=6, pad=2)
     comparison = kernels.tower_colour_comparison(w, arch)
     if len(sources) > 1:
-        st.markdown(f"#### {label}")
+        st.markdown(f"### {label}")
     cols = st.columns([2] * len(grids) + [1.6])
     for col, (tower, grid) in zip(cols, grids.items()):
         col.image(grid.image, caption=f"{tower}: kernels {min(grid.channels)}–{max(grid.channels)}"
@@ -70,7 +70,7 @@ for weights, label in sources:
                        file_name=f"{first}_colourfulness_{state.weights_tag(weights)}.csv", on_click="ignore",
                        key=f"k_csv_{weights}")
 
-st.subheader("A deeper layer: one output channel's kernels")
+st.header("A deeper layer: one output channel's kernels")
 c1, c2 = st.columns(2)
 link.seed("layer", "k_layer", links.one_of(deeper), default=deeper[0])
 layer = c1.selectbox("Layer", deeper, key="k_layer")
@@ -83,7 +83,7 @@ g1, g2 = st.columns([3, 1])
 g1.image(grid.image, width="content",
          caption=f"{layer} channel {out_channel}: {len(grid.channels)} greyscale kernels, one per input "
                  f"channel; mid grey = 0, shared scale ±{grid.ranges[0][1]:.3g}")
-g2.metric("Tower of this channel", grid.tower or "one tower")
+g2.metric("Tower", grid.tower or "one tower", help="The tower (GPU) that holds this channel")
 g2.write(f"It {grid.note}.")
 g2.download_button("Download (PNG)", render.png_bytes(grid.image), file_name=f"{layer}_{out_channel}_kernels.png",
                    mime="image/png", on_click="ignore")

@@ -44,7 +44,7 @@ cls = c2.selectbox("Class to watch (type to search)", range(len(names)), index=t
                         "by default the network's top class on this photo.")
 if exp in ("pool", "tencrop"):  # no settings of their own
     link.write()
-st.subheader(EXPERIMENTS[exp])
+st.header(EXPERIMENTS[exp])
 st.markdown(CLAIMS[exp])
 if sel.untrained:  # a line, not a box: the result must stay in a projector's first screen
     st.caption(":material/warning: These numbers come from the **untrained** network: the experiments run, "
@@ -60,6 +60,10 @@ def effect(**change) -> lab.Effect:
     except ValueError as exc:
         st.info(str(exc))
         st.stop()
+
+
+# A short header: two top-5 tables side by side are 185 px wide each at 1024×768 beside the sidebar.
+TOP_COLUMNS = {"probability": st.column_config.TextColumn("p", help="probability")}
 
 
 def top_rows(top5) -> list[dict]:
@@ -79,11 +83,14 @@ def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
     """Top-5 before and after, the watched class's change, and the maps that changed."""
     b, a, m = st.columns([2, 2, 1.4])
     b.markdown(f"**Top 5, {before}**")
-    b.dataframe(top_rows(e.top("before")), hide_index=True, width="stretch", key=f"lab_{exp}_before")
+    b.dataframe(top_rows(e.top("before")), hide_index=True, width="stretch", key=f"lab_{exp}_before",
+                column_config=TOP_COLUMNS)
     a.markdown(f"**Top 5, {after}**")
-    a.dataframe(top_rows(e.top("after")), hide_index=True, width="stretch", key=f"lab_{exp}_after")
+    a.dataframe(top_rows(e.top("after")), hide_index=True, width="stretch", key=f"lab_{exp}_after",
+                column_config=TOP_COLUMNS)
     delta, arrow = points(e.change(cls))
-    m.metric(f"“{names[cls]}”, {after}", f"{100 * e.after[cls]:.2f}%", delta=delta, **arrow)
+    m.metric(f"“{names[cls]}”", f"{100 * e.after[cls]:.2f}%", delta=delta, **arrow,
+             help=f"Its probability, {after}")  # the label alone: with the setting it was cut at 1024 px
     m.caption(f"{before}: {100 * e.before[cls]:.2f}%")
     changed = [layer for layer, v in e.layer_change.items() if v > 0]
     if not changed:
@@ -131,14 +138,16 @@ def show_towers() -> None:
                              f"“{names[top]}”?", ["Yes", "No"], 0 if stays else 1)
     tb = lab.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
-    counts = {k: st.column_config.NumberColumn(format="localized") for k, v in tb.rows()[0].items()
-              if isinstance(v, int) and not isinstance(v, bool)}  # 28,434,112, not 28434112
-    st.dataframe(tb.rows(), hide_index=True, width="stretch", key="lab_tower_rows",
-                 column_config={**counts,
-                                "share of a GTX 580's 3 GB": st.column_config.NumberColumn(format="percent")})
+    rows = tb.rows()
+    # On its side, a tower per column: six columns of 9-digit numbers were cut at the right beside
+    # the sidebar even at 1400 px; a static table wraps its labels instead of scrolling.
+    st.table([{"": k, **{r["tower"]: f"{r[k]:.2%}" if isinstance(r[k], float) else f"{r[k]:,}" for r in rows}}
+              for k in rows[0] if k != "tower"], border="horizontal")
+    SHORT = {"values crossing": "values", "bytes per image": "bytes/image"}  # fits 1024×768 beside the sidebar
+    SHORT[f"bytes per {tb.batch}-image batch"] = f"bytes/{tb.batch} images"
     st.markdown("**Where the towers talk**: each GPU receives the other's half of what these layers read")
     st.dataframe(tb.crossings, hide_index=True, width="stretch", key="lab_crossings",
-                 column_config={k: st.column_config.NumberColumn(format="localized")
+                 column_config={k: st.column_config.NumberColumn(SHORT.get(k, k), format="localized", help=k)
                                 for k, v in tb.crossings[0].items() if isinstance(v, int) and not isinstance(v, bool)})
     b1, b2 = st.columns(2)
     b1.metric("Bytes between the GPUs per image", f"{tb.cross_bytes_per_image:,}")

@@ -56,7 +56,7 @@ dots.segmented_control("Step", list(range(1, lesson.STEPS + 1)), key="lesson_jum
 nxt.button("Next →", key="lesson_next", on_click=go, args=(n + 1,), disabled=n == lesson.STEPS,
            width="stretch")
 
-st.subheader(f"Step {n} of {lesson.STEPS}: {step.title}")
+st.header(f"Step {n} of {lesson.STEPS}: {step.title}")
 
 
 # -- the picture: this photo at this stage -----------------------------------------------------------

@@ -30,7 +30,7 @@ tower = arch.tower_of(layer, channel) if len(arch.towers(layer)) > 1 else None
 
 left, right = st.columns([3, 1], gap="medium")
 with left:
-    st.subheader("The photos that excite it most")
+    st.header("The photos that excite it most")
     if ix is None:
         st.info(problem)
     else:
@@ -48,7 +48,7 @@ with left:
                                   width="stretch")
     indexes.upload_form(sel)
 with right:
-    st.subheader("What excites it")
+    st.header("What excites it")
     picture = visualisation.cached(sel, layer, channel)
     if picture is None:
         slot = st.empty()  # the button, then the place in the queue or the progress bar in its place
@@ -77,7 +77,7 @@ with right:
         st.image(picture, width="stretch", caption=f"Optimised to excite channel {channel} of {layer}: "
                  f"{visualisation.steps()} steps, Fourier-parameterised, decorrelated colour, jittered.")
 
-st.subheader("Its map on this photo")
+st.header("Its map on this photo")
 m = sel.acts[layer][channel]  # (H, W)
 stats = activations.channel_stats(m)
 view = sel.net.view(sel.image)

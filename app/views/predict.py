@@ -53,7 +53,7 @@ if sel.untrained:
     st.info("These probabilities come from the **untrained** network: they are spread thinly over "
             "all the classes and mean nothing yet. Load the pretrained weights to see real predictions.")
 
-st.subheader("Photos like this one")
+st.header("Photos like this one")
 ix, problem = indexes.choose(sel, link)
 link.write()
 if ix is None:

@@ -70,7 +70,7 @@ key = (question.model, question.size, q_state["number"])
 if q_state.get("key") != key:  # the variant or size changed under the question: a fresh one
     q_state.update(key=key, hint=False, shown=False, scored=False, verdict=None)
 
-st.subheader(f"Question {q_state['number']}")
+st.header(f"Question {q_state['number']}")
 st.markdown(f"### {question.text}")
 if classroom.leading():  # the same question to the class, as multiple choice with its answer
     classroom.ask_button("quiz", question.text, *classroom.quiz_options(question, question_seed))

@@ -170,8 +170,9 @@ def walk_buttons(box) -> None:
 
 # -- the value and its computation: the first screen ----------------------------------------------
 left, right = st.columns([1.15, 2.3], gap="medium")
-left.metric(f"The value of {name}", f"{u.value:.4g}",
-            help="One number of the layer's output on this photo, read from the cached forward pass.")
+left.metric(name, f"{u.value:.4g}",  # its address alone: "The value of conv2[…]" was cut at 1024 px
+            help=f"The value of {name}: one number of the layer's output on this photo, read from the cached "
+                 "forward pass.")
 
 if u.kind == "conv":
     kh, kw = u.weight.shape[1:]
@@ -256,7 +257,7 @@ for i, pos in enumerate(trail):
                     disabled=pos == u.position(), width="stretch")
 
 # -- where it looks on the photo ----------------------------------------------------------------
-st.subheader("Where it looks on the photo")
+st.header("Where it looks on the photo")
 view = np.asarray(sel.view)  # (crop, crop, 3) uint8: what the network sees
 h, w = view.shape[:2]
 box = UF.clip_box(u.receptive_field, h, w)
