@@ -35,7 +35,7 @@ WAIT_S = 30.0
 
 
 def step_shown(pg) -> int | None:
-    text = pg.locator("h3").first.text_content(timeout=2000) if pg.locator("h3").count() else ""
+    text = pg.locator("h2").first.text_content(timeout=2000) if pg.locator("h2").count() else ""
     m = re.search(r"Step (\d) of 8", text or "")
     return int(m.group(1)) if m else None
 
