@@ -85,12 +85,14 @@ def join(browser, url: str, code: str, replica: str | None = None):
 
 
 def nav(lead, title: str) -> None:
-    """The lecturer opens a page from the sidebar's navigation (a new page, the same session)."""
-    side = lead.locator('[data-testid="stSidebarNav"]')
-    more = side.get_by_role("button", name=re.compile("View .*more"))
-    if more.count():
-        more.click()
-    side.get_by_text(title, exact=True).first.click()
+    """The lecturer opens a page from the page menu (a new page, the same session): presenting,
+    the menu is in the top bar, the pages that do not fit under its "more" popover."""
+    top = lead.locator('[data-testid="stHeader"]')
+    link = top.get_by_text(title, exact=True)
+    if not (link.count() and link.first.evaluate("e => !e.closest('[inert]')")):  # beyond the bar's width
+        top.locator('[data-testid="stTopNavSection"]').last.click()  # the "N more" entry
+        link = lead.locator('[data-testid="stTopNavPopoverBody"]').get_by_text(title, exact=True)
+    link.first.click()
     settle(lead)
 
 
