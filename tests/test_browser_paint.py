@@ -70,7 +70,7 @@ def top5_tables(pg) -> list[list[tuple[str, str]]]:
     out = []
     for rows in tables:
         cells = [r[-2:] for r in rows if len(r) >= 2]
-        if cells and cells[0] == ["class", "probability"]:
+        if cells and cells[0][0] == "class" and cells[0][1].split()[0] in ("p", "probability"):  # "p": its help says probability
             out.append([tuple(r) for r in cells[1:]])
     return out
 
