@@ -35,7 +35,8 @@ WAIT_S = 30.0
 
 
 def step_shown(pg) -> int | None:
-    text = pg.locator("h2").first.text_content(timeout=2000) if pg.locator("h2").count() else ""
+    heading = pg.locator('[data-testid="stMain"] h2').filter(has_text=re.compile(r"Step \d of 8"))
+    text = heading.first.text_content(timeout=2000) if heading.count() else ""
     m = re.search(r"Step (\d) of 8", text or "")
     return int(m.group(1)) if m else None
 
