@@ -39,6 +39,7 @@ PHOTO = "_class_photo_taken"  # (the room's photo digest, the digest this follow
 ENDED = "_class_ended"  # the class this follower followed has just ended: say so once
 VOTER = "_class_voter"  # a random token of this session: one answer per question, nothing else
 JOIN = "join"
+COUNT_COLOUR = "#595959"  # neutral: blue and vermillion mean the two GPU towers everywhere
 POLL_S = 1.0  # the fallback poll, and the lecturer's counts while a question is open
 WATCH_S = 0.2  # how often the server looks for rooms whose followers need a run
 _LOG = logging.getLogger("alexnet_viz.app")
@@ -300,7 +301,8 @@ def _lecturer_counts() -> None:
         return
     total = sum(view.counts)
     st.markdown(f"**{q.text}** — {total} answer{'s' if total != 1 else ''}")
-    st.bar_chart({"answers": {o: c for o, c in zip(q.options, view.counts)}}, horizontal=True, height=60 + 30 * len(q.options))
+    st.bar_chart({"answers": {o: c for o, c in zip(q.options, view.counts)}}, horizontal=True,
+                 height=60 + 30 * len(q.options), color=COUNT_COLOUR)
     if q.answer is not None and not view.revealed:
         if st.button("Reveal", key=f"class_reveal_{q.id}"):
             R.rooms().reveal(*lead)
