@@ -40,7 +40,7 @@ def test_npy_download_round_trips():
 def test_jpeg_bytes_are_the_bytes_streamlit_would_send_for_the_photo():
     """The sidebar hands these bytes to st.image instead of the PIL photo: what the browser gets
     must not change (Streamlit's own encoding of a PIL photo is the independent computation)."""
-    pytest.importorskip("streamlit")
+    pytest.importorskip("streamlit", reason="Streamlit is part of requirements.txt: this compares with its own JPEG encoding")
     from streamlit.elements.lib.image_utils import _pil_to_bytes
 
     rng = np.random.default_rng(0)
