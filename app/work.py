@@ -27,6 +27,8 @@ import threading
 from typing import Any, Callable, Hashable
 
 WORKERS_ENV = "ALEXNET_VIZ_WORKERS"
+NICE_ENV = "ALEXNET_VIZ_JOB_NICE"
+DEFAULT_NICE = 10  # a costly job yields the cores to visitors' clicks (a forward pass, a page)
 POLL_S = 0.25  # how often a waiting page redraws its place or progress (and notices a Stop)
 
 
@@ -158,6 +160,7 @@ class Queue:
             threading.Thread(target=self._run, args=(job,), name="alexnet-viz-job", daemon=True).start()
 
     def _run(self, job: Job) -> None:
+        lower_priority(nice_setting(os.environ.get(NICE_ENV)))
         try:
             if job.cancelled.is_set():
                 raise Cancelled("Stopped.")
@@ -190,6 +193,29 @@ def workers_setting(raw: str | None, cores: int | None = None) -> int:
         return min(max(int((raw or "").strip()), 1), 64)
     except ValueError:
         return default_workers(cores)
+
+
+def nice_setting(raw: str | None) -> int:
+    """``ALEXNET_VIZ_JOB_NICE``: how much lower a job's CPU priority is than the server's, 0 (the
+    same) to 19 (lowest); unset or unreadable: ``DEFAULT_NICE``."""
+    try:
+        return min(max(int((raw or "").strip()), 0), 19)
+    except ValueError:
+        return DEFAULT_NICE
+
+
+def lower_priority(nice: int) -> bool:
+    """Lower the calling thread's CPU priority by ``nice`` (Linux keeps a nice value per thread), so
+    a costly job runs on what the visitors' clicks leave of the cores. False where the system has no
+    per-thread priority; the job then runs at the server's."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+        return True
+    except OSError:
+        return False
 
 
 _queue: Queue | None = None

@@ -183,6 +183,26 @@ def test_workers_setting_and_ceilings(monkeypatch):
     assert work.clamp("saliency", "steps", 512) == (512, None)  # no ceiling: unchanged
 
 
+def test_a_job_runs_at_the_operators_lower_cpu_priority(monkeypatch):
+    """A costly job's thread is niced (ALEXNET_VIZ_JOB_NICE, default 10) so visitors' clicks go
+    first; the server's own threads keep their priority."""
+    import os
+
+    def nice_of_this_thread(progress):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for raw, lower in ((None, work.DEFAULT_NICE), ("3", 3), ("0", 0), ("99", 19), ("soon", work.DEFAULT_NICE)):
+        if raw is None:
+            monkeypatch.delenv(work.NICE_ENV, raising=False)
+        else:
+            monkeypatch.setenv(work.NICE_ENV, raw)
+        job = work.Queue(1).submit("s", ("nice", raw), nice_of_this_thread)
+        assert job.finished.wait(WAIT)
+        assert job.value() == min(server + lower, 19), raw
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server
+
+
 # -- the attribution page: the ceilings on a link, the queue behind Run ---------------------------------------
 @pytest.fixture
 def page(monkeypatch):
