@@ -1,5 +1,5 @@
 """What several test modules need and the library itself does not: networks built the short
-way, the input normalisation undone, a made-up attribution."""
+way, the input normalisation undone, a made-up attribution, a canvas's strokes."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,3 +44,17 @@ def ramp_attr():
     """A (3, 4, 4) attribution: channel sums run from −8 to +7 across the pixels."""
     total = np.arange(-8, 8, dtype=np.float32).reshape(4, 4)
     return np.stack([total, np.zeros_like(total), np.zeros_like(total)])
+
+
+def painting(size: tuple[int, int], box=None, colour=(255, 0, 0), alpha: int = 255,
+             garbage: bool = True) -> np.ndarray:
+    """An (h, w, 4) canvas: ``box`` (top, left, bottom, right) painted, the rest transparent; the
+    transparent pixels' RGB is noise (``garbage``), which alpha 0 must hide."""
+    w, h = size
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (h, w, 4), dtype=np.uint8) if garbage else np.zeros((h, w, 4), np.uint8)
+    a[..., 3] = 0
+    if box is not None:
+        t, l, b, r = box
+        a[t:b, l:r] = (*colour, alpha)
+    return a
