@@ -13,8 +13,8 @@ import streamlit as st
 from av import VideoFrame
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-import cache
 import links
+import server
 import state
 from alexnet_viz.live import MAX_SIDE, LiveProcessor, live_layers
 
@@ -72,7 +72,7 @@ if (kept := ss.get(NOTE)) is not None:
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
-    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=cache.live_gate(), mode=sel.mode)
+    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=server.live_gate(), mode=sel.mode)
 else:
     proc.configure(net=sel.net, layer=layer, mode=sel.mode)  # the next frame follows the sidebar and this layer
 
