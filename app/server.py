@@ -253,7 +253,7 @@ def _wake_once(manager, loop, first_seen_idle: dict[str, float], woken: set[str]
     believing its session resumed, asks for nothing: the page would sit there, connected to a
     fresh, empty session, until the next click. A new visitor asks for a run at once, so a
     session still idle after a moment is one of these; one run (the default page) lets the page
-    say what happened (``state._replica_note``). Once per session; returns the ids woken.
+    say what happened (``replica.note``). Once per session; returns the ids woken.
     """
     now = time.monotonic() if now is None else now
     idle = {info.session.id: info for info in manager.list_active_sessions()

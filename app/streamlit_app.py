@@ -2,7 +2,7 @@
 
 Run with ``streamlit run app/streamlit_app.py`` (or ``make run``). Adding a page is one line in
 ``PAGES``; a page gets the network, the image and the cached activations from
-``state.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
+``sidebar.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
 entry script switches AppTest (and any run before st.navigation) to the old folder navigation.
 """
 import functools
@@ -15,11 +15,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 import alexnet_viz as av
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import sidebar` from the pages
 import classroom  # noqa: E402
 import presentation  # noqa: E402
 import server  # noqa: E402
-import state  # noqa: E402
+import sidebar  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
 
@@ -76,7 +76,7 @@ classroom.arrive(page, PAGES)  # a ?join= link; a follower goes to the lecturer'
 st.sidebar.markdown("## AlexNet Explorer")
 presentation.switch()  # before the sidebar's controls: a presenter finds it at the top
 classroom.lecturer_controls()
-state.sidebar()
+sidebar.draw()
 classroom.follow_banner()
 page.run()
 classroom.publish(page)  # the lecturer's view, as drawn, becomes the class's

@@ -32,7 +32,7 @@ require_chromium()
 @pytest.fixture(scope="module")
 def chelsea():
     net = av.load_network("alexnet2012", "untrained", device="cpu")
-    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # state.SAMPLES["Chelsea the cat"]
+    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # sidebar.SAMPLES["Chelsea the cat"]
     with torch.no_grad():  # the photo's own activations, as the app keeps them (state._run_forward)
         acts = {k: v[0].numpy() for k, v in net.activations(net.preprocess(img)).items()}
     return net, net.view(img), acts

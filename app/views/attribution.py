@@ -6,7 +6,7 @@ import streamlit as st
 
 import cache
 import links
-import state
+import sidebar
 import work
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
 from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes, sanity_steps
@@ -19,8 +19,8 @@ SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it
              "signed": "{positive} raises, {negative} lowers (white: 0)".format(**render.colour.SIGN_WORDS)}
 VIEWS = {"one": "One method", "compare": "Compare methods", "sanity": "Sanity check"}
 
-sel = state.selection()
-state.page_header("Why did it say that?", sel)
+sel = sidebar.selection()
+sidebar.page_header("Why did it say that?", sel)
 names, probs = sel.net.categories, sel.forward.probs
 crop = sel.net.prep.crop
 view = sel.view  # the crop the network sees; every map is drawn on it

@@ -15,7 +15,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 import links
 import server
-import state
+import sidebar
 from alexnet_viz.live import MAX_SIDE, LiveProcessor, live_layers
 
 # No STUN server: nothing outside the machine is reachable here, and a browser on the server's
@@ -41,9 +41,9 @@ class KeptNote:
         st.session_state[NOTE] = (text, icon, None)
         self.slot.info(text, icon=icon)
 
-sel = state.selection()  # sel.net is cache.network's shared instance for the sidebar's choice
+sel = sidebar.selection()  # sel.net is cache.network's shared instance for the sidebar's choice
 ss = st.session_state
-state.page_header("Live camera", sel)
+sidebar.page_header("Live camera", sel)
 layers = live_layers(sel.net.arch)
 home = "conv1" if "conv1" in layers else layers[0]
 if ss.get("live_layer") not in layers:

@@ -3,11 +3,12 @@ the untrained network beside them, and one deeper output channel's kernels per i
 import streamlit as st
 
 import links
+import sidebar
 import state
 from alexnet_viz import kernels, render
 
-sel = state.selection()
-state.page_header("Kernels", sel)
+sel = sidebar.selection()
+sidebar.page_header("Kernels", sel)
 arch = sel.net.arch
 first = arch.conv_layers()[0].name  # conv1
 deeper = [c.name for c in arch.conv_layers()[1:]]

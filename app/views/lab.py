@@ -16,14 +16,14 @@ import alexnet_viz as av
 import cache
 import classroom
 import links
-import state
+import sidebar
 from alexnet_viz import lab, render
 from alexnet_viz import unit_figures as UF
 from alexnet_viz.painting import paint_over, read_painting
 from alexnet_viz.walkthrough import split_layers
 
-sel = state.selection()
-state.page_header("Paper lab", sel)
+sel = sidebar.selection()
+sidebar.page_header("Paper lab", sel)
 net, arch = sel.net, sel.net.arch
 names, probs = net.categories, sel.forward.probs
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 import links
 import presentation
+import sidebar
 import state
 from alexnet_viz import handout, lesson, render
 from alexnet_viz.render.tables import shape_text
@@ -15,7 +16,7 @@ from alexnet_viz.render.tables import shape_text
 STEP = "_lesson_step"  # session key: the step
 TILES = 8  # the strongest channels shown per tower
 
-sel = state.selection()
+sel = sidebar.selection()
 ss = st.session_state
 arch = sel.net.arch
 steps = lesson.lesson(arch)
@@ -43,7 +44,7 @@ step = steps[n - 1]
 address.put("step", str(n))
 address.write()
 
-state.page_header("From pixels to a label in eight steps", sel)
+sidebar.page_header("From pixels to a label in eight steps", sel)
 if note:
     st.info(note)
 

@@ -6,14 +6,14 @@ import streamlit as st
 
 import indexes
 import links
-import state
+import sidebar
 import visualisation
 import work
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field
 
-sel = state.selection()
-state.page_header("What does it look for?", sel)
+sel = sidebar.selection()
+sidebar.page_header("What does it look for?", sel)
 link = links.Link("lookfor")
 ix, problem = indexes.choose(sel, link)
 arch = sel.net.arch
