@@ -3,7 +3,6 @@ way, the input normalisation undone, a made-up attribution, a canvas's strokes."
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from alexnet_viz.network import Network, load_network
@@ -19,25 +18,6 @@ def deprocess(net: Network, x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(net.prep.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(net.prep.std, device=x.device).view(1, 3, 1, 1)
     return ((x * std + mean) / (255.0 * net.prep.scale)).clamp(0, 1)
-
-
-@pytest.fixture(scope="module")
-def alex() -> Network:
-    """The untrained alexnet2012, once per test module that imports this fixture."""
-    return build_network("alexnet2012")
-
-
-@pytest.fixture(scope="module")
-def alex_acts(alex):
-    """Every activation of ``alex`` for one random (1, 3, 227, 227) input."""
-    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(1)) * 50
-    return alex.activations(x)
-
-
-@pytest.fixture(scope="module")
-def tv() -> Network:
-    """The untrained torchvision variant."""
-    return build_network("torchvision")
 
 
 def ramp_attr():

@@ -9,7 +9,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from alexnet_viz.architecture import Architecture, Layer, get_architecture
 from alexnet_viz.network import build_body
 from alexnet_viz.walkthrough import total_params, tower_bytes, viewable_layers, walkthrough
-from helpers import alex, alex_acts  # noqa: F401  (fixtures)
 
 # Sizes each variant can take (and some it cannot); checked against real tensors below.
 RUNNABLE = {
