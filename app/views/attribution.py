@@ -1,6 +1,8 @@
-"""Why did it say that? Attribution maps for the chosen image: one method, several side by side,
-and Adebayo et al.'s sanity check. Results come from ``cache`` (one computation per
-image, network, weights, method, parameters and target); the display controls only redraw."""
+"""Why did it say that? Attribution maps for the chosen image, and whether they show the network.
+
+One method, several side by side, and Adebayo et al.'s sanity check. Results come from ``cache``
+(one computation per image, network, weights, method, parameters and target); the display
+controls only redraw."""
 import numpy as np
 import streamlit as st
 

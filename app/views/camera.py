@@ -1,5 +1,7 @@
-"""Live camera: the camera's stream through the network, frame by frame, the top-5 and one
-layer's maps drawn into the picture that comes back (the Deep Visualization Toolbox's live mode).
+"""Live camera: the camera's stream through the network, frame by frame.
+
+The top-5 and one layer's maps are drawn into the picture that comes back (the Deep
+Visualization Toolbox's live mode).
 
 The stream is ``streamlit-webrtc``: the browser sends its camera over WebRTC, the server calls
 the frame callback on a worker thread and sends the returned picture back. With

@@ -1,5 +1,7 @@
-"""Kernels: conv1's kernels split by GPU like the paper's Figure 3, their colourfulness measured,
-the untrained network beside them, and one deeper output channel's kernels per input channel."""
+"""Kernels: conv1's kernels split by GPU like the paper's Figure 3, and a deeper layer's.
+
+Their colourfulness measured, the untrained network beside them, and one deeper output channel's
+kernels per input channel."""
 import streamlit as st
 
 import links

@@ -1,5 +1,7 @@
-"""From pixels to a label in eight steps: the session's photo walked through the network, one stage
-per screen — what the stage computes, its output shape, its maps for this photo, the paper's words.
+"""From pixels to a label in eight steps: the session's photo walked through the network.
+
+One stage per screen — what the stage computes, its output shape, its maps for this photo, the
+paper's words.
 
 The step lives in the URL (``?step=3``) so a copied link opens the same screen. Every picture is
 read from the cached forward pass (``sel.acts``); the network never runs again here.

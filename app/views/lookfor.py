@@ -1,5 +1,7 @@
-"""What does it look for? A channel's top patches from a photo index beside its feature visualisation,
-its map on this photo, and (where the operator allows it) an index built from uploaded photos."""
+"""What does it look for? A channel's top patches from a photo index beside its feature visualisation.
+
+Also its map on this photo, and (where the operator allows it) an index built from uploaded
+photos."""
 from pathlib import Path
 
 import streamlit as st

@@ -1,5 +1,6 @@
-"""How was this number made? One unit of one layer: its value, the arithmetic that made it, a walk
-to its strongest input or reader, and where it looks on the photo.
+"""How was this number made? One unit of one layer: its value and the arithmetic that made it.
+
+Also a walk to its strongest input or reader, and where it looks on the photo.
 
 The unit lives in the URL (``?layer=conv2&channel=130&row=10&col=12``) so a copied link opens
 it again. Tracing reads the cached activations (``sel.acts``): the network never runs again,
