@@ -6,13 +6,13 @@ from .attribution import (
 )
 from .featvis import cached_visualization, visualize, visualize_many
 from .kernels import colourfulness
-from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop, tower_bytes
+from .lab import ablate, ablate_activations, ablation_effect, mc_dropout, ten_crop
 from .images import MAX_BYTES, MAX_PIXELS, ImageError, image_digest, load_image
 from .network import Network, class_names, full_float32, pick_device
 from .network import load_network  # one device, or two: one tower on each
 from .index import Index, IndexReport, PhotoIndexError, build_index, evaluate, open_index
 from .units import Unit, effective_receptive_field, strongest_input, strongest_reader, trace_unit
-from .walkthrough import WalkRow, total_params, walkthrough
+from .walkthrough import WalkRow, total_params, tower_bytes, walkthrough
 from .weights import WeightsError
 from .weights.caffe import read_caffemodel
 

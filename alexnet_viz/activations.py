@@ -1,5 +1,6 @@
-"""Numbers about activations: channel order, per-channel and per-layer statistics, the
-strongest fc units. Pure numpy (torch tensors are accepted); the pictures are in ``render``."""
+"""Numbers about activations: channel order, per-channel and per-layer statistics, the strongest fc units.
+
+Pure numpy (torch tensors are accepted); the pictures are in ``render``."""
 from __future__ import annotations
 
 from dataclasses import dataclass

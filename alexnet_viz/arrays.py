@@ -1,5 +1,7 @@
-"""What callers hand the library (torch tensors on any device, numpy arrays, lists) as numpy
-arrays of the shape a function needs, or a ValueError that says what shape was expected."""
+"""What callers hand the library, as numpy arrays of the shape a function needs, or a ValueError.
+
+Torch tensors on any device, numpy arrays and lists are accepted; the ValueError says what shape
+was expected."""
 from __future__ import annotations
 
 import numpy as np

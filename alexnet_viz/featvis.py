@@ -1,5 +1,7 @@
-"""Feature visualisation: an image optimised to excite one channel, as in Olah, Mordvintsev &
-Schubert, "Feature Visualization" (Distill, 2017), https://distill.pub/2017/feature-visualization/.
+"""Feature visualisation: an image optimised to excite one channel.
+
+As in Olah, Mordvintsev & Schubert, "Feature Visualization" (Distill, 2017),
+https://distill.pub/2017/feature-visualization/.
 
 The three regularisers of that article, as its library lucid (tensorflow/lucid, Apache-2.0) does them:
 

@@ -1,5 +1,6 @@
-"""Numbers about kernels: how colour-specific conv1's kernels are, and which GPU tower's are
-the more colourful, measured on the weights loaded. The pictures are in ``render.tiles``."""
+"""Numbers about kernels: how colour-specific conv1's kernels are, and which GPU tower's are the more colourful.
+
+Measured on the weights loaded. The pictures are in ``render.tiles``."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""The paper lab: change one of the 2012 paper's choices and run the photo again.
+"""The paper lab: experiments that change one of the 2012 paper's choices and run the photo again.
 
 Every experiment is the network's one walk (``net.walk``) with overrides that change only the
 tensors flowing between the shared network's own modules: a knocked-out GPU
@@ -8,13 +8,13 @@ the same time), no hooks are attached, and nothing is copied: a knocked-out unit
 to zero, which is exactly what zero weights and a zero bias would give it.
 
 Paper sections: two GPUs §3.2, LRN §3.3, overlapping pooling §3.4, ten-crop testing §4.1,
-dropout §4.2. The two-tower byte arithmetic (``tower_bytes``) comes from the walkthrough.
-Not from the paper: what-if painting (``read_painting``, ``paint_over``, ``painted_effect``),
-strokes from a browser canvas composited over the crop the network sees, run once.
+dropout §4.2; ``EXPERIMENTS`` lists them for the page and the command line. The two towers'
+bytes (``tower_bytes``) are arithmetic from the table: walkthrough.py. Not from the paper:
+what-if painting (``painted_effect``) runs a crop painted over (painting.py reads and
+composites the canvas's strokes) beside the photo's own.
 """
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .architecture import PAPER_LRN, WHOLE, Architecture, Layer, get_architecture
+from .architecture import PAPER_LRN, Architecture, Layer
 from .body import Overrides, Step, as_built, local_response_norm, max_pool2d
-from .walkthrough import BYTES_PER_VALUE, walkthrough
+from .walkthrough import split_layers
 
 TOWER_OFF = {"gpu1": 0, "gpu2": 1}  # tower_off -> index into arch.tower_names ("GPU 1", "GPU 2")
 LRN_CHOICES = {
@@ -37,18 +37,11 @@ LRN_CHOICES = {
 """The ways ``ablate(..., lrn=...)`` can normalise, each name -> what it computes. "caffe" changes
 nothing (alexnet2012 is built with Caffe's LRN); until this table "paper" meant what is now "k2"."""
 POOL_CHOICES = ("overlapping", "non-overlapping")
-GTX_580_BYTES = 3 * 2**30  # each of the paper's two GPUs had 3 GB (§3.2)
-PAPER_BATCH = 128  # the paper's batch size (§5)
 
 Dropout = Callable[[Layer, torch.Tensor], torch.Tensor]
 
 
 # -- what to change, checked once, with sentences ---------------------------------------------------
-def split_layers(arch: Architecture) -> list[str]:
-    """The conv and fc layers whose units are split over GPU towers (conv1–conv5, fc6, fc7)."""
-    return [layer.name for layer in arch.layers if layer.kind in ("conv", "linear") and layer.towers > 1]
-
-
 def knocked_out(arch: Architecture, tower_off: str | None, from_layer: str = "conv1") -> dict[str, range]:
     """{layer: the output channels to zero} for knocking out one tower from ``from_layer`` on.
 
@@ -327,85 +320,10 @@ def ten_crop(net, img, mode: str = "aspect") -> TenCrop:
     return TenCrop(probs.mean(axis=0), crops, probs, boxes=tuple(boxes), square=square, resized_size=size)
 
 
-# -- what-if painting -----------------------------------------------------------------------------
-PAINT_MAX_BYTES = 4 * 2**20
-"""Largest canvas PNG read: a 454×454 canvas of strokes is tens of KB, a full-colour one about 800 KB."""
-
-PAINT_MAX_SIDE = 4096
-"""Largest canvas side read, in pixels: the page draws the crop at 2×, a 4× screen doubles it again."""
-
-PAINT_ASPECT_TOLERANCE = 0.02  # a painting this close to the crop's shape is resized onto it
-
-
-def read_painting(png: bytes) -> np.ndarray:
-    """A canvas's PNG -> its (H, W, 4) uint8 RGBA pixels, or ImageError with a sentence.
-
-    The bytes come from a browser, so they are bounded before any pixel is decoded: at most
-    ``PAINT_MAX_BYTES``, a PNG signature, at most ``PAINT_MAX_SIDE`` pixels a side.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    from .images import ImageError
-
-    if not isinstance(png, (bytes, bytearray)):
-        raise ImageError(f"The canvas sent {type(png).__name__}, not a picture: paint again or press Clear.")
-    if len(png) > PAINT_MAX_BYTES:
-        raise ImageError(f"The canvas sent {len(png) / 2**20:.1f} MB; a painting is read only up to "
-                         f"{PAINT_MAX_BYTES // 2**20} MB. Press Clear and paint again.")
-    if not bytes(png[:8]) == b"\x89PNG\r\n\x1a\n":
-        raise ImageError("The canvas sent something that is not a PNG picture: press Clear and paint again.")
-    try:
-        img = Image.open(io.BytesIO(png))  # reads the header only
-        w, h = img.size
-        if not (0 < w <= PAINT_MAX_SIDE and 0 < h <= PAINT_MAX_SIDE):
-            raise ImageError(f"The canvas sent a {w}×{h} picture; at most {PAINT_MAX_SIDE} pixels a side "
-                             "are read. Press Clear and paint again.")
-        img.load()
-    except ImageError:
-        raise
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"The canvas's picture could not be read ({exc}): press Clear and paint again.") from None
-    return np.asarray(img.convert("RGBA"))  # (H, W, 4)
-
-
-def paint_over(view, rgba) -> "PIL.Image.Image":  # noqa: F821
-    """Strokes composited over the crop the network sees: an RGB image of ``view``'s size.
-
-    ``view`` is a PIL image (``net.view(img)``); ``rgba`` an (H, W, 4) uint8 array or a PIL image
-    (converted to RGBA) whose alpha says how much each pixel covers the photo: 0 keeps the photo,
-    255 replaces it with the stroke's colour, in between blends. A painting of another size but
-    the crop's shape (a canvas drawn at 2×, a high-density screen) is resized onto the crop, its
-    colours weighted by alpha; any other shape is an ImageError.
-    """
-    from PIL import Image
-
-    from .images import ImageError
-
-    if isinstance(rgba, Image.Image):
-        paint = rgba.convert("RGBA")
-    else:
-        a = np.asarray(rgba)
-        if a.ndim != 3 or a.shape[2] != 4 or a.dtype != np.uint8:
-            raise ImageError(f"A painting is an (height, width, 4) array of bytes (RGBA); this one is "
-                             f"{a.dtype} shaped {tuple(a.shape)}.")
-        paint = Image.fromarray(a, "RGBA")
-    (w, h), (pw, ph) = view.size, paint.size
-    if (pw, ph) != (w, h):
-        if not (0 < pw <= PAINT_MAX_SIDE and 0 < ph <= PAINT_MAX_SIDE) or \
-                abs(pw * h - ph * w) > PAINT_ASPECT_TOLERANCE * w * ph:
-            raise ImageError(f"The painting is {pw}×{ph} but the crop is {w}×{h}: a painting must have the "
-                             f"crop's shape and at most {PAINT_MAX_SIDE} pixels a side.")
-        paint = paint.resize((w, h), Image.BILINEAR)  # Pillow weights RGBA by alpha when resizing
-    p = np.asarray(paint, dtype=np.float64)  # (h, w, 4)
-    photo = np.asarray(view.convert("RGB"), dtype=np.float64)  # (h, w, 3)
-    alpha = p[..., 3:] / 255.0
-    out = photo + alpha * (p[..., :3] - photo)
-    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "RGB")
-
-
+# -- what-if painting (the strokes come from painting.py) -------------------------------------------
 @torch.no_grad()
 def painted_effect(net, view, painted, before: Mapping[str, "np.ndarray | torch.Tensor"] | None = None) -> Effect:
-    """The crop ``view`` beside the same crop painted over (``paint_over``), both already at the
+    """The crop ``view`` beside the same crop painted over (``painting.paint_over``), both already at the
     network's input size (no second resize or crop): an Effect as the other experiments give,
     with the activations' changes.
 
@@ -517,98 +435,6 @@ def dropout_scaling(net, x: torch.Tensor, n: int = 200, seed: int = 0) -> Dropou
                           trained[reader].mean(dim=0).cpu().numpy(), test.cpu().numpy(), n)
 
 
-# -- the two towers in bytes (§3.2) ------------------------------------------------------------------
-@dataclass(frozen=True)
-class TowerBytes:
-    """Per tower: parameters, multiply-adds and activation memory per image; where the towers talk."""
-
-    towers: tuple[str, ...]  # ("GPU 1", "GPU 2")
-    params: dict[str, int]  # per tower, plus WHOLE for layers not split (fc8)
-    macs: dict[str, int]
-    activation_bytes: dict[str, int]  # per image, every layer's output, float32
-    crossings: list[dict]  # one row per layer that reads the other tower: layer, reads, bytes per image
-    batch: int = PAPER_BATCH
-    gpu_bytes: int = GTX_580_BYTES
-
-    @property
-    def cross_bytes_per_image(self) -> int:
-        """What the paper's layout sends between the GPUs per image (Caffe's LRN rows left out)."""
-        return sum(row["bytes per image"] for row in self.crossings if not row["caffe only"])
-
-    @property
-    def cross_bytes_per_batch(self) -> int:
-        return self.cross_bytes_per_image * self.batch
-
-    def rows(self) -> list[dict]:
-        """A table: one row per tower (and one for what is not split), with the share of 3 GB
-        that its weights and one 128-image batch of activations take."""
-        out = []
-        for name in (*self.towers, WHOLE):
-            if not self.params.get(name):
-                continue
-            weights = self.params[name] * BYTES_PER_VALUE
-            batch = self.activation_bytes[name] * self.batch
-            out.append({"tower": name if name != WHOLE else "not split (fc8)",
-                        "parameters": self.params[name], "multiply-adds per image": self.macs[name],
-                        "activations per image (bytes)": self.activation_bytes[name],
-                        f"weights + activations of {self.batch} images (bytes)": weights + batch,
-                        "share of a GTX 580's 3 GB": (weights + batch) / self.gpu_bytes})
-        return out
-
-
-def tower_bytes(model="alexnet2012", batch: int = PAPER_BATCH) -> TowerBytes:
-    """The two-tower accounting of §3.2, from the walkthrough at the variant's input size.
-
-    A split layer's parameters, MACs and outputs divide evenly between its towers (each tower
-    computes its own channels). A layer that reads both towers (conv3, fc6, fc7) needs the other
-    tower's half of its input copied over; fc8, not split, is placed on the first tower, so only
-    the second tower's half of fc7 crosses. Caffe's LRN window (5 channels across all 96 or
-    256) also needs the 2 channels either side of the boundary from the other tower; the paper's
-    cuda-convnet normalised within each GPU, so those rows are marked "Caffe only". Forward pass
-    only: training sends the gradients of the same values back.
-    """
-    arch = get_architecture(model) if isinstance(model, str) else model
-    rows = walkthrough(arch)
-    names = tuple(arch.tower_names)
-    if not split_layers(arch):
-        raise ValueError(f"{arch.name} runs as one tower: there is nothing to split between two GPUs.")
-    params = {n: 0 for n in (*names, WHOLE)}
-    macs, mem = dict(params), dict(params)
-    crossings = []
-    prev = None
-    for row in rows:
-        towers = row.towers
-        if towers:
-            for name, width in zip(names, towers):
-                share = width / sum(towers)
-                params[name] += round(row.params * share)
-                macs[name] += round(row.macs * share)
-                mem[name] += round(row.memory_bytes * share)
-        else:
-            params[WHOLE] += row.params
-            macs[WHOLE] += row.macs
-            mem[WHOLE] += row.memory_bytes
-        if row.cross_tower and prev is not None and prev.towers:
-            per_value = prev.memory_bytes // sum(prev.towers)  # bytes of one channel (or unit)
-            # each tower receives the other towers' channels; an unsplit reader lives on the first
-            receivers = names if row.towers else names[:1]
-            crossed = sum(per_value * sum(w for n, w in zip(names, prev.towers) if n != r) for r in receivers)
-            crossings.append({"layer": row.name, "reads": prev.name,
-                              "values crossing": crossed // BYTES_PER_VALUE, "bytes per image": crossed,
-                              f"bytes per {batch}-image batch": crossed * batch, "caffe only": False})
-        if row.kind == "lrn" and row.towers:
-            c, h, w = row.output_shape
-            half = arch.layer(row.name).lrn.size // 2
-            crossed = 2 * half * h * w * BYTES_PER_VALUE  # `half` channels each way across the boundary
-            crossings.append({"layer": row.name, "reads": prev.name, "values crossing": crossed // BYTES_PER_VALUE,
-                              "bytes per image": crossed, f"bytes per {batch}-image batch": crossed * batch,
-                              "caffe only": True})
-        if row.kind not in ("flatten", "dropout"):  # fc6 reads pool5's maps, flattened
-            prev = row
-    return TowerBytes(names, params, macs, mem, crossings, batch)
-
-
-
 # -- the registry: one entry per experiment -------------------------------------------------------
 @dataclass(frozen=True)
 class Setting:
@@ -630,7 +456,7 @@ class Experiment:
 
     ``settings`` are the ``ablate`` keywords it changes (the command line's ``ablate`` flags and
     the page's controls come from them); an experiment without settings has its own call in
-    ``call`` (``ten_crop``, ``mc_dropout`` and ``dropout_scaling``, ``paint_over``)."""
+    ``call`` (``ten_crop``, ``mc_dropout`` and ``dropout_scaling``, ``painted_effect``)."""
 
     name: str
     title: str  # with the paper's section, e.g. "Local response normalisation (§3.3)"

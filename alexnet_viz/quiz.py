@@ -1,5 +1,7 @@
-"""Shape quizzes: a question about one layer of a variant at an input size, a lenient reading of
-what a student types, and the check against the walkthrough.
+"""Shape quizzes: questions about a layer's shapes, and answers checked against the walkthrough.
+
+A question about one layer of a variant at an input size, a lenient reading of what a student
+types, and the check against the walkthrough.
 
 Every answer comes from :func:`walkthrough.walkthrough`, so a quiz is right for any variant and
 any input size the network runs at; :func:`runnable_sizes` lists those sizes.

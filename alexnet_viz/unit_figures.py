@@ -1,5 +1,7 @@
-"""One traced unit as numbers and pictures: the sentences, tables, pictures and plotly figures of the
-app's "How was this number made?" page. Pure numpy, Pillow and plotly; no Streamlit here.
+"""One traced unit as numbers and pictures, for the app's "How was this number made?" page.
+
+The sentences, tables, pictures and plotly figures of that page. Pure numpy, Pillow and plotly;
+no Streamlit here.
 
 Everything takes a :class:`~alexnet_viz.units.Unit` (from ``trace_unit``) and, where towers or
 constants matter, the network's :class:`~alexnet_viz.architecture.Architecture`. Colours follow

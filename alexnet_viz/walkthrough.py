@@ -1,7 +1,8 @@
-"""Shape, parameter, MAC and receptive-field arithmetic, derived from the layer tables.
+"""Shape, parameter, MAC, memory and receptive-field arithmetic, derived from the layer tables.
 
 Nothing here builds a network: the numbers come from the table alone, and the tests hold them
-against real tensors at several input sizes.
+against real tensors at several input sizes. Per layer (``walkthrough``), and per GPU tower
+(``tower_bytes``: the paper's two GTX 580s, §3.2, and what crosses between them).
 """
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from .architecture import Architecture, Layer, get_architecture
+from .architecture import WHOLE, Architecture, Layer, get_architecture
 
 BYTES_PER_VALUE = 4  # float32 activations
+GTX_580_BYTES = 3 * 2**30  # each of the paper's two GPUs had 3 GB (§3.2)
+PAPER_BATCH = 128  # the paper's batch size (§5)
 
 
 @dataclass(frozen=True)
@@ -239,3 +242,99 @@ def layer_receptive_field(layer: Layer | str, arch: Architecture | str,
                 raise ValueError(f"{name} has no spatial map, so no receptive field to place on the input.")
             return row.receptive_field
     raise KeyError(f"{arch.name} has no layer named {name!r}.")
+
+
+def split_layers(arch: Architecture) -> list[str]:
+    """The conv and fc layers whose units are split over GPU towers (conv1–conv5, fc6, fc7)."""
+    return [layer.name for layer in arch.layers if layer.kind in ("conv", "linear") and layer.towers > 1]
+
+
+# -- the two towers in bytes (§3.2) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class TowerBytes:
+    """Per tower: parameters, multiply-adds and activation memory per image; where the towers talk."""
+
+    towers: tuple[str, ...]  # ("GPU 1", "GPU 2")
+    params: dict[str, int]  # per tower, plus WHOLE for layers not split (fc8)
+    macs: dict[str, int]
+    activation_bytes: dict[str, int]  # per image, every layer's output, float32
+    crossings: list[dict]  # one row per layer that reads the other tower: layer, reads, bytes per image
+    batch: int = PAPER_BATCH
+    gpu_bytes: int = GTX_580_BYTES
+
+    @property
+    def cross_bytes_per_image(self) -> int:
+        """What the paper's layout sends between the GPUs per image (Caffe's LRN rows left out)."""
+        return sum(row["bytes per image"] for row in self.crossings if not row["caffe only"])
+
+    @property
+    def cross_bytes_per_batch(self) -> int:
+        return self.cross_bytes_per_image * self.batch
+
+    def rows(self) -> list[dict]:
+        """A table: one row per tower (and one for what is not split), with the share of 3 GB
+        that its weights and one 128-image batch of activations take."""
+        out = []
+        for name in (*self.towers, WHOLE):
+            if not self.params.get(name):
+                continue
+            weights = self.params[name] * BYTES_PER_VALUE
+            batch = self.activation_bytes[name] * self.batch
+            out.append({"tower": name if name != WHOLE else "not split (fc8)",
+                        "parameters": self.params[name], "multiply-adds per image": self.macs[name],
+                        "activations per image (bytes)": self.activation_bytes[name],
+                        f"weights + activations of {self.batch} images (bytes)": weights + batch,
+                        "share of a GTX 580's 3 GB": (weights + batch) / self.gpu_bytes})
+        return out
+
+
+def tower_bytes(model="alexnet2012", batch: int = PAPER_BATCH) -> TowerBytes:
+    """The two-tower accounting of §3.2, from the walkthrough at the variant's input size.
+
+    A split layer's parameters, MACs and outputs divide evenly between its towers (each tower
+    computes its own channels). A layer that reads both towers (conv3, fc6, fc7) needs the other
+    tower's half of its input copied over; fc8, not split, is placed on the first tower, so only
+    the second tower's half of fc7 crosses. Caffe's LRN window (5 channels across all 96 or
+    256) also needs the 2 channels either side of the boundary from the other tower; the paper's
+    cuda-convnet normalised within each GPU, so those rows are marked "Caffe only". Forward pass
+    only: training sends the gradients of the same values back.
+    """
+    arch = get_architecture(model) if isinstance(model, str) else model
+    rows = walkthrough(arch)
+    names = tuple(arch.tower_names)
+    if not split_layers(arch):
+        raise ValueError(f"{arch.name} runs as one tower: there is nothing to split between two GPUs.")
+    params = {n: 0 for n in (*names, WHOLE)}
+    macs, mem = dict(params), dict(params)
+    crossings = []
+    prev = None
+    for row in rows:
+        towers = row.towers
+        if towers:
+            for name, width in zip(names, towers):
+                share = width / sum(towers)
+                params[name] += round(row.params * share)
+                macs[name] += round(row.macs * share)
+                mem[name] += round(row.memory_bytes * share)
+        else:
+            params[WHOLE] += row.params
+            macs[WHOLE] += row.macs
+            mem[WHOLE] += row.memory_bytes
+        if row.cross_tower and prev is not None and prev.towers:
+            per_value = prev.memory_bytes // sum(prev.towers)  # bytes of one channel (or unit)
+            # each tower receives the other towers' channels; an unsplit reader lives on the first
+            receivers = names if row.towers else names[:1]
+            crossed = sum(per_value * sum(w for n, w in zip(names, prev.towers) if n != r) for r in receivers)
+            crossings.append({"layer": row.name, "reads": prev.name,
+                              "values crossing": crossed // BYTES_PER_VALUE, "bytes per image": crossed,
+                              f"bytes per {batch}-image batch": crossed * batch, "caffe only": False})
+        if row.kind == "lrn" and row.towers:
+            c, h, w = row.output_shape
+            half = arch.layer(row.name).lrn.size // 2
+            crossed = 2 * half * h * w * BYTES_PER_VALUE  # `half` channels each way across the boundary
+            crossings.append({"layer": row.name, "reads": prev.name, "values crossing": crossed // BYTES_PER_VALUE,
+                              "bytes per image": crossed, f"bytes per {batch}-image batch": crossed * batch,
+                              "caffe only": True})
+        if row.kind not in ("flatten", "dropout"):  # fc6 reads pool5's maps, flattened
+            prev = row
+    return TowerBytes(names, params, macs, mem, crossings, batch)

@@ -110,11 +110,11 @@ def _take_photo(store: R.Rooms, view: R.RoomView) -> None:
         return
     data = store.photo(view.code)
     if data is not None:
-        import state
+        import sidebar
 
         # remembered with the digest it decoded to: even a photo that decodes to other pixels
         # here is taken once, not on every poll
-        st.session_state[PHOTO] = (view.photo, state.use_shared_photo(data))
+        st.session_state[PHOTO] = (view.photo, sidebar.use_shared_photo(data))
 
 
 def _photo_differs(view: R.RoomView) -> bool:

@@ -2,7 +2,7 @@
 
 Run with ``streamlit run app/streamlit_app.py`` (or ``make run``). Adding a page is one line in
 ``PAGES``; a page gets the network, the image and the cached activations from
-``state.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
+``sidebar.selection()``. Pages live in ``views/``, not ``pages/``: a ``pages/`` folder beside the
 entry script switches AppTest (and any run before st.navigation) to the old folder navigation.
 """
 import functools
@@ -15,11 +15,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 import alexnet_viz as av
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import state` from the pages
-import cache  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import sidebar` from the pages
 import classroom  # noqa: E402
 import presentation  # noqa: E402
-import state  # noqa: E402
+import server  # noqa: E402
+import sidebar  # noqa: E402
 
 st.set_page_config(page_title="AlexNet Explorer", page_icon="🧠", layout="wide")
 
@@ -65,18 +65,18 @@ PAGES = [
     st.Page("views/camera.py", title="Live camera", icon=":material/videocam:", url_path="camera"),
 ]
 
-cache.set_torch_threads()  # once per process: threads per operation for a shared server
-cache.set_blas_threads()  # once per process: numpy's BLAS on one thread (its work is small)
+server.set_torch_threads()  # once per process: threads per operation for a shared server
+server.set_blas_threads()  # once per process: numpy's BLAS on one thread (its work is small)
 av.full_float32()  # no TF32 on a GPU: every number on screen is the arithmetic the pages explain
-cache.freeze_long_lived()  # once per process: the collection after each run skips the imports
-cache.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
+server.freeze_long_lived()  # once per process: the collection after each run skips the imports
+server.start_session_reaper()  # once per process: a closed tab's photo leaves memory and /media
 presentation.from_link()  # before st.navigation: presenting, the page menu is in the top bar
 page = st.navigation(PAGES, position="top" if presentation.presenting() else "sidebar")
 classroom.arrive(page, PAGES)  # a ?join= link; a follower goes to the lecturer's view
 st.sidebar.markdown("## AlexNet Explorer")
 presentation.switch()  # before the sidebar's controls: a presenter finds it at the top
 classroom.lecturer_controls()
-state.sidebar()
+sidebar.draw()
 classroom.follow_banner()
 page.run()
 classroom.publish(page)  # the lecturer's view, as drawn, becomes the class's

@@ -1,5 +1,6 @@
-"""A channel's feature visualisation for the pages: computed on request, then kept on disk (by the
-library, in ``$ALEXNET_VIZ_HOME/visualizations/``) and in the shared store.
+"""A channel's feature visualisation for the pages: computed on request, then kept.
+
+Kept on disk (by the library, in ``$ALEXNET_VIZ_HOME/visualizations/``) and in the shared store.
 
 Every session asking for the same (network, layer, channel) shares one result: the store is
 single-flight, so two visitors pressing the button together run one optimisation.

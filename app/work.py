@@ -1,5 +1,6 @@
-"""The one bound on costly jobs (STYLE.md principle 12): a queue shared by every session of a server,
-and the ceilings a visitor may ask for.
+"""The one bound on costly jobs (STYLE.md principle 12): one queue for the server, and visitors' ceilings.
+
+A queue shared by every session of a server, and the ceilings a visitor may ask for.
 
 * ``Queue``: at most ``workers`` jobs run at once, in their own threads, first come first served;
   each visitor (a session) has at most one job queued or running — a second request replaces the

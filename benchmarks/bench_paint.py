@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_attribution import machine, synthetic_photo, timed  # noqa: E402
 
-from alexnet_viz import lab  # noqa: E402
+from alexnet_viz import lab, painting  # noqa: E402
 from alexnet_viz.network import load_network, pick_device  # noqa: E402
 
 
@@ -54,12 +54,12 @@ def main() -> None:
         net = load_network(model, weights="untrained", device=args.device)
         view = net.view(img)
         png = canvas_png(2 * view.size[0])
-        rgba = lab.read_painting(png)
-        painted = lab.paint_over(view, rgba)
+        rgba = painting.read_painting(png)
+        painted = painting.paint_over(view, rgba)
         x = net.preprocess(img)
         with torch.no_grad():
             acts = {k: v[0].cpu().numpy() for k, v in net.activations(x).items()}  # as the app keeps them
-            steps = {"read": lambda: lab.read_painting(png), "composite": lambda: lab.paint_over(view, rgba),
+            steps = {"read": lambda: painting.read_painting(png), "composite": lambda: painting.paint_over(view, rgba),
                      "effect": lambda: lab.painted_effect(net, view, painted, before=acts),
                      "forward": lambda: net(x), "two": lambda: lab.painted_effect(net, view, painted)}
             for fn in steps.values():

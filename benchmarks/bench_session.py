@@ -109,9 +109,9 @@ def main() -> None:
     print(machine(pick_device("auto")))
     runs = [session(i, str(ROOT / "app" / "streamlit_app.py")) for i in range(args.sessions)]
     warm = runs[1:] or runs
-    import cache  # the app's own: the threads its script runs get (set once, by the app)
+    import server  # the app's own: the threads its script runs get (set once, by the app)
 
-    threads = cache.torch_threads(os.environ.get(cache.TORCH_THREADS_ENV)) or torch.get_num_threads()
+    threads = server.torch_threads(os.environ.get(server.TORCH_THREADS_ENV)) or torch.get_num_threads()
     print(f"\n{args.sessions} sessions in one process (AppTest; the first also loads the network), "
           f"torch threads per operation in the app's runs: {threads}\n")
     print("| action | first: wall (s) | first: CPU (s) | later: median wall (s) | later: median CPU (s) |")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import re
 
-COOKIE = "alexnet_viz_replica"  # app/state.py reads it too
+COOKIE = "alexnet_viz_replica"  # app/replica.py reads it too
 UPLOAD_MB = 32  # .streamlit/config.toml's server.maxUploadSize
 # compose: fixed addresses on the compose network, so nginx needs no DNS at start and
 # $upstream_addr names each replica (see docker-compose.yml)

@@ -63,3 +63,28 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+# -- networks several test modules use (plain helper functions stay in tests/helpers.py) ----------
+import torch  # noqa: E402
+
+from helpers import build_network  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def alex():
+    """The untrained alexnet2012, once per test module that uses it."""
+    return build_network("alexnet2012")
+
+
+@pytest.fixture(scope="module")
+def alex_acts(alex):
+    """Every activation of ``alex`` for one random (1, 3, 227, 227) input."""
+    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(1)) * 50
+    return alex.activations(x)
+
+
+@pytest.fixture(scope="module")
+def tv():
+    """The untrained torchvision variant."""
+    return build_network("torchvision")

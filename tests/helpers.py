@@ -1,9 +1,8 @@
 """What several test modules need and the library itself does not: networks built the short
-way, the input normalisation undone, a made-up attribution."""
+way, the input normalisation undone, a made-up attribution, a canvas's strokes."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from alexnet_viz.network import Network, load_network
@@ -21,26 +20,21 @@ def deprocess(net: Network, x: torch.Tensor) -> torch.Tensor:
     return ((x * std + mean) / (255.0 * net.prep.scale)).clamp(0, 1)
 
 
-@pytest.fixture(scope="module")
-def alex() -> Network:
-    """The untrained alexnet2012, once per test module that imports this fixture."""
-    return build_network("alexnet2012")
-
-
-@pytest.fixture(scope="module")
-def alex_acts(alex):
-    """Every activation of ``alex`` for one random (1, 3, 227, 227) input."""
-    x = torch.randn(1, 3, 227, 227, generator=torch.Generator().manual_seed(1)) * 50
-    return alex.activations(x)
-
-
-@pytest.fixture(scope="module")
-def tv() -> Network:
-    """The untrained torchvision variant."""
-    return build_network("torchvision")
-
-
 def ramp_attr():
     """A (3, 4, 4) attribution: channel sums run from −8 to +7 across the pixels."""
     total = np.arange(-8, 8, dtype=np.float32).reshape(4, 4)
     return np.stack([total, np.zeros_like(total), np.zeros_like(total)])
+
+
+def painting(size: tuple[int, int], box=None, colour=(255, 0, 0), alpha: int = 255,
+             garbage: bool = True) -> np.ndarray:
+    """An (h, w, 4) canvas: ``box`` (top, left, bottom, right) painted, the rest transparent; the
+    transparent pixels' RGB is noise (``garbage``), which alpha 0 must hide."""
+    w, h = size
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (h, w, 4), dtype=np.uint8) if garbage else np.zeros((h, w, 4), np.uint8)
+    a[..., 3] = 0
+    if box is not None:
+        t, l, b, r = box
+        a[t:b, l:r] = (*colour, alpha)
+    return a

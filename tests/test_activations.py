@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from alexnet_viz import activations as A
-from helpers import alex, alex_acts  # noqa: F401  (fixtures)
 
 
 def test_channel_order_sorts_descending_with_stable_ties():

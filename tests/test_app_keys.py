@@ -23,6 +23,7 @@ from alexnet_viz import attribution, lab
 from app_support import APP, fresh_caches, offline_pretrained_weights
 
 import cache  # noqa: E402  (the app's modules: app_support put app/ on the path)
+import sidebar  # noqa: E402
 import state  # noqa: E402
 
 TIMEOUT = 180
@@ -77,7 +78,7 @@ STEPS = [("mode", "warp"), ("sample", "Coffee cup"), ("model", "torchvision"), (
 
 
 def start(page: str, monkeypatch, folder, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv(state.WEIGHT_DIR_ENV, str(folder))
+    monkeypatch.setenv(sidebar.WEIGHT_DIR_ENV, str(folder))
     fresh_caches()
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in {"weights": "untrained", **(query or {})}.items():
@@ -178,7 +179,7 @@ def test_the_shared_link_of_issue_21_gives_each_mode_its_own_map(monkeypatch, we
     fresh_caches()
     maps = {}
     for mode in ("aspect", "warp"):
-        monkeypatch.setenv(state.WEIGHT_DIR_ENV, str(weight_files))
+        monkeypatch.setenv(sidebar.WEIGHT_DIR_ENV, str(weight_files))
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a new visitor; the store is kept
         for k, v in {**link, "mode": mode}.items():
             at.query_params[k] = v

@@ -59,7 +59,7 @@ def test_two_gpus_knocks_out_the_chosen_tower_and_shows_the_bytes_table():
     at.selectbox(key="lab_from").set_value("conv3").run()
     assert not at.exception, at.exception
     shows_effect(at, lab.ablation_effect(s.net, s.x, tower_off="gpu1", from_layer="conv3"))
-    tb = lab.tower_bytes("alexnet2012")
+    tb = av.tower_bytes("alexnet2012")
     assert at.metric[1].value == f"{tb.cross_bytes_per_image:,}"
     (rows,) = [t.value for t in at.table if "GPU 1" in t.value.columns]  # a tower per column
     (crossings,) = [t.value for t in at.dataframe if "caffe only" in t.value.columns]

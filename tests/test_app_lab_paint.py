@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from alexnet_viz import lab
+from alexnet_viz import lab, painting
 from app_support import fresh_caches, offline_pretrained_weights
 from test_app_lab import open_lab, sel, shows_effect
 
@@ -114,7 +114,7 @@ def test_a_painting_gives_the_librarys_before_and_after(monkeypatch, scale):
     returning(monkeypatch, png_url(rgba))
     at = open_lab("paint")
     s = sel(at)
-    painted = lab.paint_over(s.view, rgba)
+    painted = painting.paint_over(s.view, rgba)
     e = lab.painted_effect(s.net, s.view, painted)
     assert not np.allclose(e.after, e.before)
     shows_effect(at, e)
@@ -144,7 +144,7 @@ def test_the_painted_crop_runs_once_however_often_the_page_reruns(monkeypatch):
     ("data:image/png;base64,", "not a PNG picture"),
     ("data:image/png,plain", "not a picture"),
     ("data:image/png;base64,%%%%", "not a PNG picture"),
-    (png_url(Image.new("RGBA", (lab.PAINT_MAX_SIDE + 2, 4))), "at most 4096 pixels a side"),
+    (png_url(Image.new("RGBA", (painting.PAINT_MAX_SIDE + 2, 4))), "at most 4096 pixels a side"),
     (png_url(strokes((300, 454))), "crop's shape"),
     ("data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8\xff" + bytes(50)).decode(), "not a PNG picture"),
 ])
@@ -169,4 +169,4 @@ def test_the_one_tower_network_paints_its_224_crop(monkeypatch):
     s = sel(at)
     d = canvas_data(at)
     assert (d["canvasWidth"], d["canvasHeight"]) == (448, 448)
-    shows_effect(at, lab.painted_effect(s.net, s.view, lab.paint_over(s.view, strokes((448, 448)))))
+    shows_effect(at, lab.painted_effect(s.net, s.view, painting.paint_over(s.view, strokes((448, 448)))))

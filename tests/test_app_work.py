@@ -9,6 +9,7 @@ import pytest
 
 from app_support import APP, fresh_caches, offline_pretrained_weights  # noqa: F401  (puts app/ on the path)
 import cache  # noqa: E402
+import server  # noqa: E402
 import work  # noqa: E402
 
 WAIT = 30  # seconds an event may take on a loaded machine before the test fails (not a timing check)
@@ -128,7 +129,7 @@ def test_a_closed_tab_cancels_its_job_through_the_session_reaper(monkeypatch):
         def call_soon_threadsafe(self, fn):
             pass
 
-    cache._reap_once(Manager(), Loop(), {})
+    server._reap_once(Manager(), Loop(), {})
     assert job.finished.wait(WAIT)
     with pytest.raises(work.Cancelled):
         job.value()

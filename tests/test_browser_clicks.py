@@ -26,7 +26,7 @@ require_chromium()
 def chelsea():
     """The untrained alexnet2012 and its conv2 on the app's first sample photo, computed here."""
     net = av.load_network("alexnet2012", "untrained", device="cpu")
-    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # state.SAMPLES["Chelsea the cat"]
+    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # sidebar.SAMPLES["Chelsea the cat"]
     with torch.no_grad():
         acts = net.activations(net.preprocess(img), upto=LAYER)
     return net, acts[LAYER][0].numpy()  # (256, 27, 27)

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 import alexnet_viz as av
-from alexnet_viz import lab
+from alexnet_viz import lab, painting
 from streamlit_browser import ROOT, choose, chromium_page, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
@@ -32,7 +32,7 @@ require_chromium()
 @pytest.fixture(scope="module")
 def chelsea():
     net = av.load_network("alexnet2012", "untrained", device="cpu")
-    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # state.SAMPLES["Chelsea the cat"]
+    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # sidebar.SAMPLES["Chelsea the cat"]
     with torch.no_grad():  # the photo's own activations, as the app keeps them (state._run_forward)
         acts = {k: v[0].numpy() for k, v in net.activations(net.preprocess(img)).items()}
     return net, net.view(img), acts
@@ -115,7 +115,7 @@ def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, c
 
         # the strokes as the canvas holds them: the painted region is where the mouse went
         data = pg.locator(STROKES).evaluate("c => c.toDataURL('image/png')")
-        rgba = lab.read_painting(base64.b64decode(data.split(",", 1)[1]))
+        rgba = painting.read_painting(base64.b64decode(data.split(",", 1)[1]))
         assert rgba.shape == (SCALE * view.size[1], SCALE * view.size[0], 4)
         ys, xs = np.nonzero(rgba[..., 3])
         top, left, bottom, right = (SCALE * v for v in BOX)
@@ -123,7 +123,7 @@ def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, c
         pad = SCALE * 8  # half the default brush (12 crop pixels), and a little
         assert ys.min() >= top - pad and ys.max() <= bottom + pad and xs.min() >= left - pad and xs.max() <= right + pad
 
-        painted = lab.paint_over(view, rgba)
+        painted = painting.paint_over(view, rgba)
         e = lab.painted_effect(net, view, painted, before=acts)
         before, after = top5_tables(pg)
         assert before == [(label, f"{100 * p:.2f}%") for _i, label, p in e.top("before")]
@@ -147,5 +147,5 @@ def test_a_stroke_gives_the_top5_of_the_painted_crop_and_clear_empties_it(app, c
         main.get_by_text("Paint over the photo: the top-5 before and after").wait_for(state="visible")
         assert not top5_tables(pg)
         empty = pg.locator(STROKES).evaluate("c => c.toDataURL('image/png')")
-        assert not lab.read_painting(base64.b64decode(empty.split(",", 1)[1]))[..., 3].any()
+        assert not painting.read_painting(base64.b64decode(empty.split(",", 1)[1]))[..., 3].any()
         assert pg.locator('[data-testid="stException"]').count() == 0

@@ -93,7 +93,7 @@ def test_class_server_defaults():
     import sys
 
     sys.path.insert(0, str(ROOT / "app"))
-    import cache
+    import server
 
-    assert cache.SESSION_GONE_AFTER_S <= 60 < conf["server"]["disconnectedSessionTTL"], \
+    assert server.SESSION_GONE_AFTER_S <= 60 < conf["server"]["disconnectedSessionTTL"], \
         "sessions are closed by the app before Streamlit silently drops them"

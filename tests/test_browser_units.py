@@ -24,7 +24,7 @@ require_chromium()
 def expected() -> float:
     """conv2[130, 10, 12] of the untrained two-tower network on the app's first sample photo."""
     net = av.load_network("alexnet2012", "untrained", device="cpu")
-    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # state.SAMPLES["Chelsea the cat"]
+    img = Image.fromarray(skimage.data.chelsea()).convert("RGB")  # sidebar.SAMPLES["Chelsea the cat"]
     with torch.no_grad():
         acts = net.activations(net.preprocess(img), upto="conv2")
     layer, c, r, q = UNIT

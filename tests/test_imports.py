@@ -1,12 +1,17 @@
-"""Imports run one way through the library: no module, by any import at any depth (inside a
-function too), leads back to itself. Read from the source with ``ast``; nothing is imported."""
+"""Imports run one way through the library and through the app: no module, by any import at any
+depth (inside a function too), leads back to itself; and every module says its one job in its
+docstring's first line. Read from the source with ``ast``; nothing is imported."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1] / "alexnet_viz"
 PACKAGE = "alexnet_viz"
+APP = ROOT.parent / "app"
+FIRST_LINE_MAX = 120  # characters: a sentence read at a glance, not a paragraph
 
 
 def _modules() -> dict[str, Path]:
@@ -45,6 +50,28 @@ def import_graph() -> dict[str, set[str]]:
             edges |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}  # a submodule brings its packages
         own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)}
         graph[name] = (edges & set(modules)) - own
+    return graph
+
+
+def _app_modules() -> dict[str, Path]:
+    """Import name -> file, for every module of the app: its modules by the bare names they import
+    each other by (streamlit_app.py puts app/ on the path), each page as ``views.<name>``."""
+    return {".".join(path.relative_to(APP).with_suffix("").parts): path for path in sorted(APP.rglob("*.py"))}
+
+
+def app_import_graph() -> dict[str, set[str]]:
+    """App module -> the app modules it imports (``import cache``, ``from state import …``), at any
+    depth. The app imports the library, never the reverse, so a cycle cannot pass through both."""
+    modules = _app_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                targets.add(node.module or "")
+        graph[name] = (targets & set(modules)) - {name}
     return graph
 
 
@@ -91,3 +118,34 @@ def test_the_graph_sees_function_level_and_relative_imports():
 
 def test_no_import_cycles():
     assert cycles(import_graph()) == []
+
+
+def test_the_app_graph_sees_its_modules_imports_inside_functions_too():
+    graph = app_import_graph()
+    assert {"cache", "links", "replica", "state"} <= graph["sidebar"], "import …, and from state import …"
+    assert "work" in graph["server"], "imported inside _reap_once"
+    assert "sidebar" in graph["classroom"], "imported inside _take_photo"
+    assert {"sidebar", "links"} <= graph["views.predict"]
+    assert not graph["state"] - {"cache"}, "the session model imports no module that draws (sidebar, pages)"
+
+
+def test_no_import_cycles_in_the_app():
+    assert cycles(app_import_graph()) == []
+
+
+def _module_files() -> list[str]:
+    """Every module of the library and the app, as a path from the repository's root."""
+    return sorted(str(p.relative_to(ROOT.parent)) for p in {*_modules().values(), *_app_modules().values()})
+
+
+@pytest.mark.parametrize("path", _module_files())
+def test_every_module_names_its_job_in_one_sentence(path):
+    """Whether the sentence names one job is for a reader (issue 21, item 6); this checks there is
+    one: a docstring whose first line is a whole sentence, short enough to read at a glance."""
+    file = ROOT.parent / path
+    doc = ast.get_docstring(ast.parse(file.read_text(), path), clean=False)
+    assert doc is not None, f"{path} has no docstring"
+    first = doc.split("\n", 1)[0].strip()
+    assert first, f"{path}'s docstring starts with an empty line"
+    assert first.endswith((".", "?", "!")), f"{path}'s first line runs on to the next: {first!r}"
+    assert len(first) <= FIRST_LINE_MAX, f"{path}'s first line is {len(first)} characters: {first!r}"

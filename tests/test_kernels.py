@@ -7,7 +7,6 @@ import torch
 
 from alexnet_viz import kernels as K
 from alexnet_viz.architecture import get_architecture
-from helpers import alex, tv  # noqa: F401  (fixtures)
 
 ALEX = get_architecture("alexnet2012")
 TV = get_architecture("torchvision")

@@ -14,7 +14,6 @@ from torchvision.transforms import functional as TF
 
 import alexnet_viz as av
 from alexnet_viz import lab
-from alexnet_viz.walkthrough import walkthrough
 
 SPLIT = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
 
@@ -286,27 +285,6 @@ def test_the_papers_times_half_equals_torchs_inverted_dropout(net, x):
     err = np.abs(d.train_mean - d.test).mean() / np.abs(d.test).mean()
     few = lab.dropout_scaling(net, x, n=10)
     assert err < 0.05 and err < np.abs(few.train_mean - few.test).mean() / np.abs(few.test).mean()
-
-
-# -- the two towers in bytes ----------------------------------------------------------------------------------
-def test_tower_bytes_come_from_the_table():
-    tb = lab.tower_bytes("alexnet2012")
-    rows = {r.name: r for r in walkthrough("alexnet2012")}
-    assert sum(tb.params.values()) == 60_965_224
-    assert tb.params["GPU 1"] == tb.params["GPU 2"] and tb.params["all"] == rows["fc8"].params
-    assert sum(tb.macs.values()) == sum(r.macs for r in rows.values())
-    cross = {c["layer"]: c for c in tb.crossings}
-    assert [c["layer"] for c in tb.crossings if not c["caffe only"]] == ["conv3", "fc6", "fc7", "fc8"]
-    assert cross["conv3"]["bytes per image"] == 2 * 128 * 13 * 13 * 4  # each GPU sends its half of pool2
-    assert cross["fc6"]["bytes per image"] == 2 * 128 * 6 * 6 * 4
-    assert cross["fc7"]["bytes per image"] == 2 * 2048 * 4
-    assert cross["fc8"]["bytes per image"] == 2048 * 4  # fc8 is not split: GPU 2's half of fc7 crosses
-    assert cross["norm1"]["caffe only"] and cross["norm1"]["bytes per image"] == 2 * 2 * 55 * 55 * 4
-    assert tb.cross_bytes_per_batch == 128 * sum(cross[k]["bytes per image"] for k in ("conv3", "fc6", "fc7", "fc8"))
-    share = tb.rows()[0]["share of a GTX 580's 3 GB"]
-    assert 0 < share < 1
-    with pytest.raises(ValueError, match="one tower"):
-        lab.tower_bytes("torchvision")
 
 
 def test_the_effect_reports_top5_before_and_after_and_the_change(net, x):

@@ -7,7 +7,6 @@ import torch
 
 from alexnet_viz.architecture import get_architecture
 from alexnet_viz.render import tiles as T
-from helpers import alex, alex_acts, tv  # noqa: F401  (fixtures)
 
 ALEX = get_architecture("alexnet2012")
 TV = get_architecture("torchvision")

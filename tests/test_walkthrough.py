@@ -8,8 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from alexnet_viz.architecture import Architecture, Layer, get_architecture
 from alexnet_viz.network import build_body
-from alexnet_viz.walkthrough import total_params, viewable_layers, walkthrough
-from helpers import alex, alex_acts  # noqa: F401  (fixtures)
+from alexnet_viz.walkthrough import total_params, tower_bytes, viewable_layers, walkthrough
 
 # Sizes each variant can take (and some it cannot); checked against real tensors below.
 RUNNABLE = {
@@ -193,3 +192,24 @@ def test_viewable_layers_match_what_the_network_returns(alex_acts):
     kinds = viewable_layers(get_architecture("alexnet2012"))
     assert list(kinds) == list(alex_acts)
     assert all((kinds[n] == "map") == (a.ndim == 4) for n, a in alex_acts.items())
+
+
+# -- the two towers in bytes ----------------------------------------------------------------------------------
+def test_tower_bytes_come_from_the_table():
+    tb = tower_bytes("alexnet2012")
+    rows = {r.name: r for r in walkthrough("alexnet2012")}
+    assert sum(tb.params.values()) == 60_965_224
+    assert tb.params["GPU 1"] == tb.params["GPU 2"] and tb.params["all"] == rows["fc8"].params
+    assert sum(tb.macs.values()) == sum(r.macs for r in rows.values())
+    cross = {c["layer"]: c for c in tb.crossings}
+    assert [c["layer"] for c in tb.crossings if not c["caffe only"]] == ["conv3", "fc6", "fc7", "fc8"]
+    assert cross["conv3"]["bytes per image"] == 2 * 128 * 13 * 13 * 4  # each GPU sends its half of pool2
+    assert cross["fc6"]["bytes per image"] == 2 * 128 * 6 * 6 * 4
+    assert cross["fc7"]["bytes per image"] == 2 * 2048 * 4
+    assert cross["fc8"]["bytes per image"] == 2048 * 4  # fc8 is not split: GPU 2's half of fc7 crosses
+    assert cross["norm1"]["caffe only"] and cross["norm1"]["bytes per image"] == 2 * 2 * 55 * 55 * 4
+    assert tb.cross_bytes_per_batch == 128 * sum(cross[k]["bytes per image"] for k in ("conv3", "fc6", "fc7", "fc8"))
+    share = tb.rows()[0]["share of a GTX 580's 3 GB"]
+    assert 0 < share < 1
+    with pytest.raises(ValueError, match="one tower"):
+        tower_bytes("torchvision")

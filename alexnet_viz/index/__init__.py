@@ -1,5 +1,6 @@
-"""Folders of photos -> an embedded index; top images and patches per channel, fc7 neighbours,
-and accuracy on a labelled folder.
+"""Photo indexes: folders of photos -> an embedded index of what each channel and fc7 make of them.
+
+Top images and patches per channel, fc7 neighbours, and accuracy on a labelled folder.
 
     walk.py      a folder -> files to try (and why others were skipped); batches decoded on threads
     store.py     the SQLite file: schema, the network it is bound to, packing of numbers

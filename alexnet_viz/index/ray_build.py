@@ -1,5 +1,6 @@
-"""``build_index(..., ray="local" | "auto")``: the same indexing on Ray Data, for folders one
-machine cannot get through (ImageNet's 1.28 million training photos).
+"""``build_index(..., ray="local" | "auto")``: the same indexing on Ray Data, for very large folders.
+
+For folders one machine cannot get through (ImageNet's 1.28 million training photos).
 
 The driver walks the folder (the files must be readable at the same paths on every worker: one
 machine, or a shared file system) and keeps the SQLite writer; Ray Data does the rest in two

@@ -1,6 +1,8 @@
-"""Attribution arrays -> pictures: reduce by sign mode and clip (:mod:`alexnet_viz.heatmaps`),
-colour for the sign mode, blend onto the crop. :func:`attribution_picture` does it in one call;
-:func:`attribution_pictures` does it for a side-by-side comparison on a shared or per-map scale.
+"""Attribution arrays -> pictures blended onto the crop.
+
+Reduce by sign mode and clip (:mod:`alexnet_viz.heatmaps`), colour for the sign mode, blend onto
+the crop. :func:`attribution_picture` does it in one call; :func:`attribution_pictures` does it
+for a side-by-side comparison on a shared or per-map scale.
 """
 from __future__ import annotations
 

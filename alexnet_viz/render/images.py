@@ -1,5 +1,7 @@
-"""Pictures as (H, W, 3) uint8 arrays: blending colours onto a photo, enlarging, outlining a box,
-and resizing a map to a photo. Colours come from :mod:`.colour`."""
+"""Pictures as (H, W, 3) uint8 arrays, and the few operations every picture needs.
+
+Blending colours onto a photo, enlarging, outlining a box, and resizing a map to a photo. Colours
+come from :mod:`.colour`."""
 from __future__ import annotations
 
 import numpy as np

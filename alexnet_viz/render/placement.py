@@ -1,6 +1,7 @@
-"""One channel placed on the input at the right scale: unit (i, j) of a map is centred at
-``start + jump·(i, j)`` input pixels (rows, columns; pixel centres at 0, 1, 2, …) and sees a
-square of ``size`` pixels, as the walkthrough's receptive field says.
+"""One channel placed on the input at the right scale, as the walkthrough's receptive field says.
+
+Unit (i, j) of a map is centred at ``start + jump·(i, j)`` input pixels (rows, columns; pixel
+centres at 0, 1, 2, …) and sees a square of ``size`` pixels.
 
 :func:`channel_on_input` draws a channel on the crop with the box its strongest unit sees;
 :func:`channel_picture` draws the bare map, enlarged.

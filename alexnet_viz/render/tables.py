@@ -1,5 +1,7 @@
-"""Rows for tables and CSV files: per-class probabilities and ranks, per-channel numbers, the
-walkthrough flattened, the variants compared. Plain lists of dicts; ``encode.csv_bytes`` writes them."""
+"""Rows for tables and CSV files, as plain lists of dicts; ``encode.csv_bytes`` writes them.
+
+Per-class probabilities and ranks, per-channel numbers, the walkthrough flattened, the variants
+compared."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,8 @@
-"""Many small maps composed into one picture: a layer's channels per GPU tower, conv1's colour
-kernels like the paper's Figure 3, one output channel's kernels per input channel. Each grid is
-one uint8 image plus which channel every tile shows (:class:`Grid`).
+"""Many small maps composed into one picture, with which channel every tile shows.
+
+A layer's channels per GPU tower, conv1's colour kernels like the paper's Figure 3, one output
+channel's kernels per input channel. Each grid is one uint8 image plus which channel every tile
+shows (:class:`Grid`).
 
 Towers come from the architecture (``arch.towers(layer)``), never assumed.
 """

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 import links
-import state
+import sidebar
 from alexnet_viz import render
 from alexnet_viz import ARCHITECTURES, get_architecture, total_params, walkthrough
 from alexnet_viz.walkthrough import viewable_layers
@@ -18,8 +18,8 @@ def _diagram(variant: str, size: int):
     return render.architecture_diagram(variant, size)
 
 
-sel = state.selection()
-state.page_header("Architecture", sel)
+sel = sidebar.selection()
+sidebar.page_header("Architecture", sel)
 names = list(ARCHITECTURES)
 link = links.Link("architecture")
 v, c1, c2 = st.columns([2.2, 2.6, 1])

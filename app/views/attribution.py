@@ -1,12 +1,14 @@
-"""Why did it say that? Attribution maps for the chosen image: one method, several side by side,
-and Adebayo et al.'s sanity check. Results come from ``cache`` (one computation per
-image, network, weights, method, parameters and target); the display controls only redraw."""
+"""Why did it say that? Attribution maps for the chosen image, and whether they show the network.
+
+One method, several side by side, and Adebayo et al.'s sanity check. Results come from ``cache``
+(one computation per image, network, weights, method, parameters and target); the display
+controls only redraw."""
 import numpy as np
 import streamlit as st
 
 import cache
 import links
-import state
+import sidebar
 import work
 from alexnet_viz import ATTRIBUTION_METHODS, Contrast, heatmaps, render
 from alexnet_viz.attribution import SANITY_THRESHOLD, occlusion_windows, passes, sanity_steps
@@ -19,8 +21,8 @@ SIGN_HELP = {"positive": "where the map raises the score", "negative": "where it
              "signed": "{positive} raises, {negative} lowers (white: 0)".format(**render.colour.SIGN_WORDS)}
 VIEWS = {"one": "One method", "compare": "Compare methods", "sanity": "Sanity check"}
 
-sel = state.selection()
-state.page_header("Why did it say that?", sel)
+sel = sidebar.selection()
+sidebar.page_header("Why did it say that?", sel)
 names, probs = sel.net.categories, sel.forward.probs
 crop = sel.net.prep.crop
 view = sel.view  # the crop the network sees; every map is drawn on it

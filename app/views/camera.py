@@ -1,5 +1,7 @@
-"""Live camera: the camera's stream through the network, frame by frame, the top-5 and one
-layer's maps drawn into the picture that comes back (the Deep Visualization Toolbox's live mode).
+"""Live camera: the camera's stream through the network, frame by frame.
+
+The top-5 and one layer's maps are drawn into the picture that comes back (the Deep
+Visualization Toolbox's live mode).
 
 The stream is ``streamlit-webrtc``: the browser sends its camera over WebRTC, the server calls
 the frame callback on a worker thread and sends the returned picture back. With
@@ -13,9 +15,9 @@ import streamlit as st
 from av import VideoFrame
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-import cache
 import links
-import state
+import server
+import sidebar
 from alexnet_viz.live import MAX_SIDE, LiveProcessor, live_layers
 
 # No STUN server: nothing outside the machine is reachable here, and a browser on the server's
@@ -41,9 +43,9 @@ class KeptNote:
         st.session_state[NOTE] = (text, icon, None)
         self.slot.info(text, icon=icon)
 
-sel = state.selection()  # sel.net is cache.network's shared instance for the sidebar's choice
+sel = sidebar.selection()  # sel.net is cache.network's shared instance for the sidebar's choice
 ss = st.session_state
-state.page_header("Live camera", sel)
+sidebar.page_header("Live camera", sel)
 layers = live_layers(sel.net.arch)
 home = "conv1" if "conv1" in layers else layers[0]
 if ss.get("live_layer") not in layers:
@@ -72,7 +74,7 @@ if (kept := ss.get(NOTE)) is not None:
 
 proc: LiveProcessor | None = ss.get(PROC)
 if proc is None:
-    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=cache.live_gate(), mode=sel.mode)
+    proc = ss[PROC] = LiveProcessor(sel.net, layer, gate=server.live_gate(), mode=sel.mode)
 else:
     proc.configure(net=sel.net, layer=layer, mode=sel.mode)  # the next frame follows the sidebar and this layer
 

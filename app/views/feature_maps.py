@@ -10,13 +10,13 @@ from streamlit_image_coordinates import streamlit_image_coordinates as clickable
 
 import cache
 import links
-import state
+import sidebar
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field, viewable_layers
 
 SEEN = "_fm_seen"  # session key: the last click handled per picture
 PAGE = "feature_maps"  # its name among links' pages
-sel = state.selection()
+sel = sidebar.selection()
 ss = st.session_state
 arch = sel.net.arch
 layers = viewable_layers(arch)
@@ -83,7 +83,7 @@ if _click and layers[_layer] == "map":
     st.switch_page("views/unit.py", query_params={"layer": _layer, "channel": str(_channel),
                                                    "row": str(_r), "col": str(_q)})
 
-state.page_header("Feature maps", sel)
+sidebar.page_header("Feature maps", sel)
 if note:
     st.info(note)
 address = links.Link(PAGE)  # the layer and channel above; the order and brightness below

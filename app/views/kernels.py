@@ -1,13 +1,16 @@
-"""Kernels: conv1's kernels split by GPU like the paper's Figure 3, their colourfulness measured,
-the untrained network beside them, and one deeper output channel's kernels per input channel."""
+"""Kernels: conv1's kernels split by GPU like the paper's Figure 3, and a deeper layer's.
+
+Their colourfulness measured, the untrained network beside them, and one deeper output channel's
+kernels per input channel."""
 import streamlit as st
 
 import links
+import sidebar
 import state
 from alexnet_viz import kernels, render
 
-sel = state.selection()
-state.page_header("Kernels", sel)
+sel = sidebar.selection()
+sidebar.page_header("Kernels", sel)
 arch = sel.net.arch
 first = arch.conv_layers()[0].name  # conv1
 deeper = [c.name for c in arch.conv_layers()[1:]]

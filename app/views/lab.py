@@ -16,12 +16,14 @@ import alexnet_viz as av
 import cache
 import classroom
 import links
-import state
+import sidebar
 from alexnet_viz import lab, render
 from alexnet_viz import unit_figures as UF
+from alexnet_viz.painting import paint_over, read_painting
+from alexnet_viz.walkthrough import split_layers
 
-sel = state.selection()
-state.page_header("Paper lab", sel)
+sel = sidebar.selection()
+sidebar.page_header("Paper lab", sel)
 net, arch = sel.net, sel.net.arch
 names, probs = net.categories, sel.forward.probs
 
@@ -116,19 +118,19 @@ def show_effect(e: lab.Effect, after: str, before: str = "as built") -> None:
 
 # -- the experiments: one function each, dispatched by the registry's name -----------------------
 def show_towers() -> None:
-    if not lab.split_layers(arch):
+    if not split_layers(arch):
         st.info(f"{arch.name} runs as one tower: no layer is split over two GPUs. Choose alexnet2012 "
                 "(the paper's two towers) under Network in the sidebar.")
         link.write()
         st.stop()
     k1, k2 = st.columns(2)
     link.seed("tower", "lab_tower", links.one_of(["gpu2", "gpu1"]), default="gpu2")
-    link.seed("from", "lab_from", links.one_of(lab.split_layers(arch)), default=lab.split_layers(arch)[0])
+    link.seed("from", "lab_from", links.one_of(split_layers(arch)), default=split_layers(arch)[0])
     tower = k1.radio("Knock out", ["gpu2", "gpu1"], format_func=lab.ABLATE_SETTINGS["tower_off"].choices.get,
                      horizontal=True, key="lab_tower",
                      help="Every unit of that tower in conv1–conv5, fc6 and fc7 outputs zero from the chosen "
                           "layer on, as if its weights and biases were zero.")
-    start = k2.selectbox("From this layer on", lab.split_layers(arch), key="lab_from")
+    start = k2.selectbox("From this layer on", split_layers(arch), key="lab_from")
     link.write()
     label = lab.ABLATE_SETTINGS["tower_off"].choices[tower]
     show_effect(effect(tower_off=tower, from_layer=start), f"{label} off from {start}")
@@ -136,7 +138,7 @@ def show_towers() -> None:
         stays = effect(tower_off=tower, from_layer=start).top("after")[0][0] == top
         classroom.ask_button("lab", f"After knocking out {label} from {start}, will the top class stay "
                              f"“{names[top]}”?", ["Yes", "No"], 0 if stays else 1)
-    tb = lab.tower_bytes(arch)
+    tb = av.tower_bytes(arch)
     st.markdown("**The two towers in numbers** (from the layer table at 227×227, float32)")
     rows = tb.rows()
     # On its side, a tower per column: six columns of 9-digit numbers were cut at the right beside
@@ -292,8 +294,8 @@ def show_paint() -> None:
                "runs once on the result.")
     try:
         png = result.image_bytes  # None until the first stroke
-        painting = None if png is None else lab.read_painting(png)
-        painted = None if painting is None or not painting[..., 3].any() else lab.paint_over(view, painting)
+        painting = None if png is None else read_painting(png)
+        painted = None if painting is None or not painting[..., 3].any() else paint_over(view, painting)
     except (ValueError, TypeError, AttributeError) as exc:  # ImageError is a ValueError
         st.info(str(exc) if isinstance(exc, av.ImageError) else
                 "The canvas sent something that is not a picture: press Clear the painting and paint again.")

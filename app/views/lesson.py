@@ -1,5 +1,7 @@
-"""From pixels to a label in eight steps: the session's photo walked through the network, one stage
-per screen — what the stage computes, its output shape, its maps for this photo, the paper's words.
+"""From pixels to a label in eight steps: the session's photo walked through the network.
+
+One stage per screen — what the stage computes, its output shape, its maps for this photo, the
+paper's words.
 
 The step lives in the URL (``?step=3``) so a copied link opens the same screen. Every picture is
 read from the cached forward pass (``sel.acts``); the network never runs again here.
@@ -8,6 +10,7 @@ import streamlit as st
 
 import links
 import presentation
+import sidebar
 import state
 from alexnet_viz import handout, lesson, render
 from alexnet_viz.render.tables import shape_text
@@ -15,7 +18,7 @@ from alexnet_viz.render.tables import shape_text
 STEP = "_lesson_step"  # session key: the step
 TILES = 8  # the strongest channels shown per tower
 
-sel = state.selection()
+sel = sidebar.selection()
 ss = st.session_state
 arch = sel.net.arch
 steps = lesson.lesson(arch)
@@ -43,7 +46,7 @@ step = steps[n - 1]
 address.put("step", str(n))
 address.write()
 
-state.page_header("From pixels to a label in eight steps", sel)
+sidebar.page_header("From pixels to a label in eight steps", sel)
 if note:
     st.info(note)
 

@@ -1,19 +1,21 @@
-"""What does it look for? A channel's top patches from a photo index beside its feature visualisation,
-its map on this photo, and (where the operator allows it) an index built from uploaded photos."""
+"""What does it look for? A channel's top patches from a photo index beside its feature visualisation.
+
+Also its map on this photo, and (where the operator allows it) an index built from uploaded
+photos."""
 from pathlib import Path
 
 import streamlit as st
 
 import indexes
 import links
-import state
+import sidebar
 import visualisation
 import work
 from alexnet_viz import activations, render
 from alexnet_viz.walkthrough import layer_receptive_field
 
-sel = state.selection()
-state.page_header("What does it look for?", sel)
+sel = sidebar.selection()
+sidebar.page_header("What does it look for?", sel)
 link = links.Link("lookfor")
 ix, problem = indexes.choose(sel, link)
 arch = sel.net.arch

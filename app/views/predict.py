@@ -5,6 +5,7 @@ import streamlit as st
 
 import indexes
 import links
+import sidebar
 import state
 from alexnet_viz import render
 from alexnet_viz.network import PREPROCESS_MODES
@@ -15,8 +16,8 @@ def _keep_mode() -> None:
     st.session_state["prep_mode"] = st.session_state["_prep_mode_widget"]
 
 
-sel = state.selection()
-state.page_header("Predict", sel)
+sel = sidebar.selection()
+sidebar.page_header("Predict", sel)
 probs, names = sel.forward.probs, sel.net.categories
 link = links.Link("predict")
 link.seed("class", "predict_class", links.integer(0, len(names) - 1), default=int(probs.argmax()))

@@ -1,5 +1,6 @@
-"""Shape quizzes: a layer's output shape or parameter count, typed by the student and checked
-against the walkthrough, with the formula as the hint and a score for the session.
+"""Shape quizzes: a layer's output shape or parameter count, typed by the student and checked.
+
+Checked against the walkthrough, with the formula as the hint and a score for the session.
 
 Every answer comes from ``alexnet_viz.quiz`` (the walkthrough), for any variant and any input size
 the network runs at; the page only offers those sizes. No network is loaded or run here.

@@ -1,5 +1,6 @@
-"""How was this number made? One unit of one layer: its value, the arithmetic that made it, a walk
-to its strongest input or reader, and where it looks on the photo.
+"""How was this number made? One unit of one layer: its value and the arithmetic that made it.
+
+Also a walk to its strongest input or reader, and where it looks on the photo.
 
 The unit lives in the URL (``?layer=conv2&channel=130&row=10&col=12``) so a copied link opens
 it again. Tracing reads the cached activations (``sel.acts``): the network never runs again,
@@ -11,7 +12,7 @@ import streamlit as st
 import alexnet_viz as av
 import cache
 import links
-import state
+import sidebar
 from alexnet_viz import render
 from alexnet_viz.architecture import WHOLE
 from alexnet_viz.render.colour import OKABE_ITO
@@ -23,7 +24,7 @@ PAGE = "unit"  # its name among links' pages
 PARAMS = ("layer", "channel", "row", "col")
 TRAIL_MAX = 12
 
-sel = state.selection()
+sel = sidebar.selection()
 ss = st.session_state
 arch = sel.net.arch
 acts = sel.acts  # the one cached forward pass: (C, H, W) or (features,) per layer, no batch
@@ -101,7 +102,7 @@ def on_index() -> None:
 
 
 # -- the controls: set from the unit before they are drawn, so links and walks move them ----------
-state.page_header("How was this number made?", sel)
+sidebar.page_header("How was this number made?", sel)
 if note:
     st.info(note)
 ss["unit_layer"], ss["unit_channel"] = layer, channel
