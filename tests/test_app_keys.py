@@ -281,13 +281,14 @@ def test_the_sanity_check_follows_mode_photo_model_and_weights(monkeypatch, weig
     at = start("views/attribution.py", monkeypatch, weight_files, {"view": "sanity", "methods": "saliency"})
 
     def shown(at):
+        sel = _selection(at)
         assert "Press **Run the sanity check**" in " ".join(i.value for i in at.main.info), \
-            "a new input shows no earlier input's check before it is run"
+            f"{sel.image_name} ({sel.model}, {sel.weights.tag}, {sel.mode}) shows an earlier input's check"
         at.button(key="attr_sanity_run").click().run()
         assert not at.exception, at.exception
         methods, target = asked[-1]
         assert list(methods) == ["saliency"]
-        return cache.store().get(real_key(_selection(at), methods, target)).maps["saliency"]  # (2, crop, crop)
+        return cache.store().get(real_key(sel, methods, target)).maps["saliency"]  # (2, crop, crop)
 
     def expected(choice):  # of the top class, as the page's "Explain: the top prediction" asks
         methods, _target = asked[-1]
