@@ -71,11 +71,19 @@ def get_weights_help() -> str:
                    f"with `{WEIGHT_DIR_ENV}`.")
 
 
-def weights_words() -> str:
-    """What the untrained fallback means to a visitor: nothing of the server's files or commands."""
+def weights_words(where: str = "above") -> str:
+    """What the untrained fallback means to a visitor: nothing of the server's files or commands.
+    ``where``: where the Weights choice is, seen from the sentence ("above" in the sidebar)."""
     if weight_dir() is not None:
-        return UNTRAINED_WORDS + " You can choose **a weight file from the server's folder** under Weights above."
+        return UNTRAINED_WORDS + f" You can choose **a weight file from the server's folder** under Weights {where}."
     return UNTRAINED_WORDS
+
+
+def pretrained_unavailable(model: str) -> bool:
+    """Whether this server tried the pretrained weights for ``model`` and has none: the untrained
+    network runs in their place (never loads anything)."""
+    net = cache.loaded(model, "pretrained")
+    return net is not None and bool(net.weights_error)
 
 
 _LOGGED: set[tuple[str, str]] = set()  # (model, sentence) already in the server's log
@@ -283,9 +291,8 @@ def _network_controls() -> None:
         holder.empty()
     if st.session_state.get("net_key") is None:  # a file choice with no usable file yet
         st.session_state["net_key"] = (model, "untrained")
-    failed_download = cache.loaded(model, "pretrained")
     labels = dict(WEIGHT_CHOICES)
-    if failed_download is not None and failed_download.weights_error:  # say what really runs
+    if pretrained_unavailable(model):  # say what really runs
         labels["pretrained"] = "pretrained (not available: the untrained network runs)"
     radio_slot.radio("Weights", choices, format_func=labels.get, key="weights")
     model, weights = st.session_state["net_key"]

@@ -58,6 +58,22 @@ def offline_pretrained_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(av, "load_network", load)
 
 
+def tiny_index_home(home: Path, net: av.Network) -> Path:
+    """``home`` as an ``$ALEXNET_VIZ_HOME`` with one small photo index, ``indexes/class``: seven
+    generated photos (``home/photos/photo_0.png`` …) indexed for ``net``."""
+    import numpy as np
+    from PIL import Image
+
+    photos = home / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(7):
+        small = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((300, 260), Image.BILINEAR).save(photos / f"photo_{i}.png")
+    av.build_index(photos, net, home / "indexes" / "class")
+    return home
+
+
 def open_home_page(page: str, home: Path, monkeypatch: pytest.MonkeyPatch, timeout: int = 120):
     """A fresh AppTest on ``page`` with ``$ALEXNET_VIZ_HOME`` at ``home`` and empty caches, run once."""
     from streamlit.testing.v1 import AppTest

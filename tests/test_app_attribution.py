@@ -14,6 +14,8 @@ import alexnet_viz as av
 from alexnet_viz import attribution
 from app_support import APP, fresh_caches, offline_pretrained_weights
 
+import state  # noqa: E402  (the app's module: app_support put app/ on the path)
+
 PAGE = "views/attribution.py"
 TIMEOUT = 120
 CHEAP = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 2},
@@ -74,9 +76,15 @@ def cheap(at: AppTest, method: str) -> None:
     (run[0].click() if run else at).run()
 
 
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.main.warning)
+
+
 def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
-    at = open_page()
-    assert "explain a *random* network" in " ".join(w.value for w in at.main.warning)
+    at = open_page()  # the pretrained weights, which this (offline) server does not have
+    assert state.UNTRAINED_WORDS in warnings(at), "the sidebar's sentence: no trained weights to load"
+    assert "explain a *random* network" in warnings(at)
+    assert "Choose the pretrained weights" not in warnings(at)
     assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), "the page's untrained label"
     top = at.session_state["_selection"].net.categories[int(at.session_state["_selection"].forward.probs.argmax())]
     assert any(c.startswith(f"Saliency (vanilla gradient) for “{top}”") for c in captions(at))
@@ -230,6 +238,23 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
     at.slider(key="attr_opacity").set_value(0.3).run()
     assert len(explain_calls) - before == 18, "the result is kept and redrawn, not recomputed"
     assert len(at.main.get("plotly_chart")) == 1
+
+
+def test_the_untrained_warning_offers_the_pretrained_weights_only_where_the_server_may_have_them(
+        explain_calls, monkeypatch, tmp_path):
+    monkeypatch.setenv(state.WEIGHT_DIR_ENV, str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["weights"] = "untrained"  # chosen, and the pretrained ones not tried yet
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert "Choose the pretrained weights in the sidebar for real explanations" in warnings(at)
+    assert state.UNTRAINED_WORDS not in warnings(at)
+    for weights in ("pretrained", "untrained"):  # tried: this server has none, and keeps saying so
+        at.sidebar.radio(key="weights").set_value(weights).run()
+        assert not at.exception, at.exception
+        assert state.UNTRAINED_WORDS in warnings(at) and "explain a *random* network" in warnings(at)
+        assert "from the server's folder** under Weights in the sidebar" in warnings(at)
+        assert "Choose the pretrained weights" not in warnings(at)
 
 
 def test_torchvision_maps_are_drawn_on_its_224_crop(explain_calls):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
-from app_support import open_home_page, offline_pretrained_weights
+from app_support import open_home_page, offline_pretrained_weights, tiny_index_home
 
 TIMEOUT = 120
 
@@ -22,15 +20,7 @@ def no_pretrained_weights(monkeypatch):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    photos = home / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(7):
-        small = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((300, 260), Image.BILINEAR).save(photos / f"photo_{i}.png")
-    av.build_index(photos, av.load_network("alexnet2012", "untrained", "cpu"), home / "indexes" / "class")
-    return home
+    return tiny_index_home(tmp_path_factory.mktemp("home"), av.load_network("alexnet2012", "untrained", "cpu"))
 
 
 def open_page(page: str, env_home: Path, monkeypatch) -> AppTest:

@@ -5,11 +5,16 @@ visitor another's picture: a link opened with ``mode=warp`` once got the map of 
 crop. Here each page that shows a computed result is driven through one change at a time — the
 preprocessing mode, the photo, the model, the weights (a weight file) — and after each the result
 it shows must equal the library's own computation on the new input, made here from the choices
-alone, and must differ from the one before.
+alone, and must differ from the one before. A photo index is bound to the network it was built
+with, so Predict's neighbours walk through the mode and the photo only.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +24,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import alexnet_viz as av
-from alexnet_viz import attribution, lab
-from app_support import APP, fresh_caches, offline_pretrained_weights
+from alexnet_viz import attribution, lab, render
+from app_support import APP, fresh_caches, offline_pretrained_weights, tiny_index_home
 
 import cache  # noqa: E402  (the app's modules: app_support put app/ on the path)
 import sidebar  # noqa: E402
@@ -110,14 +115,21 @@ def close(got: np.ndarray, want: np.ndarray) -> bool:
     return got.shape == want.shape and float(np.abs(got - want).max()) <= 1e-4 * float(np.abs(want).max())
 
 
-def walk(at: AppTest, folder, shown, expected) -> None:
+def differ(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return a.shape != b.shape or not np.allclose(a, b)
+    return a != b
+
+
+def walk(at: AppTest, folder, shown, expected, steps=STEPS, agree=close) -> None:
     """Through every step: the shown result equals the library's on the new input and differs from
-    the previous one. ``shown(at)`` reads the page's result; ``expected(choice)`` computes it."""
+    the previous one. ``shown(at)`` reads the page's result; ``expected(choice)`` computes it;
+    ``agree(shown, expected)`` says whether they are equal (by default: ``close``)."""
     choice = Choice()
     before = shown(at)
     assert before is not None, "the page shows a result at the start"
-    assert close(before, expected(choice))
-    for what, value in STEPS:
+    assert agree(before, expected(choice))
+    for what, value in steps:
         change(at, what, value)
         choice = dataclasses.replace(choice, **{what: value})
         sel = at.session_state["_selection"]
@@ -125,9 +137,9 @@ def walk(at: AppTest, folder, shown, expected) -> None:
         now = shown(at)
         assert now is not None, f"after changing the {what}, the page shows a result"
         want = expected(choice)
-        assert close(now, want), \
+        assert agree(now, want), \
             f"after changing the {what} to {value}, the page shows a result of another input"
-        assert now.shape != before.shape or not np.allclose(now, before), f"changing the {what} changed nothing"
+        assert differ(now, before), f"changing the {what} changed nothing"
         before = now
 
 
@@ -219,6 +231,105 @@ def test_the_units_receptive_field_follows_mode_photo_model_and_weights(monkeypa
 
     def expected(choice):
         return av.effective_receptive_field(choice.net(weight_files), choice.x(weight_files), *unit)
+
+    walk(at, weight_files, shown, expected)
+
+
+@pytest.fixture(scope="module")
+def photo_home(tmp_path_factory) -> Path:
+    """``$ALEXNET_VIZ_HOME`` with a photo index of seven photos, built for the untrained alexnet2012."""
+    return tiny_index_home(tmp_path_factory.mktemp("home"), library_net("alexnet2012", "untrained"))
+
+
+def neighbours_shown(at: AppTest) -> list[tuple[str, float]]:
+    """Predict's "Photos like this one" as its captions say: [(photo's name, distance)], nearest first."""
+    found = [c.value.rsplit(": ", 1) for c in at.main.caption if c.value.startswith("photo_")]
+    return [(name, float(d)) for name, d in found]
+
+
+def same_neighbours(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> bool:
+    """The same photos in the same order, at the distances the captions print (3 significant digits)."""
+    return len(got) == len(want) and [n for n, _ in got] == [n for n, _ in want] and \
+        np.allclose([d for _, d in got], [d for _, d in want], rtol=5e-3, atol=0)
+
+
+def test_predicts_neighbours_follow_mode_and_photo(monkeypatch, weight_files, photo_home):
+    monkeypatch.setenv("ALEXNET_VIZ_HOME", str(photo_home))
+    at = start("views/predict.py", monkeypatch, weight_files)
+    ix = av.open_index(photo_home / "indexes" / "class")
+
+    def expected(choice):  # the index runs the network on the preprocessed photo itself
+        return [(Path(p).name, d) for p, d in ix.nearest(choice.x(weight_files), k=6)]
+
+    walk(at, weight_files, neighbours_shown, expected, steps=STEPS[:2], agree=same_neighbours)
+    change(at, "model", "torchvision")  # the index is alexnet2012's: it is refused, not answered
+    assert not neighbours_shown(at), "no neighbours from another network's index"
+    assert any("Choose that network in the sidebar" in c.value for c in at.main.caption)
+
+
+def test_the_sanity_check_follows_mode_photo_model_and_weights(monkeypatch, weight_files):
+    asked = []
+    real_key = cache.sanity_key
+
+    def spy(sel, methods, target):  # what the page asked the store for
+        asked.append((dict(methods), target))
+        return real_key(sel, methods, target)
+
+    monkeypatch.setattr(cache, "sanity_key", spy)
+    # the original map and fc8 randomised (the check's first step) keep it cheap: 2 maps a check, not 9
+    all_steps = attribution.sanity_steps
+    monkeypatch.setattr(attribution, "sanity_steps", lambda net: all_steps(net)[:2])
+    at = start("views/attribution.py", monkeypatch, weight_files, {"view": "sanity", "methods": "saliency"})
+
+    def shown(at):
+        sel = _selection(at)
+        assert "Press **Run the sanity check**" in " ".join(i.value for i in at.main.info), \
+            f"{sel.image_name} ({sel.model}, {sel.weights.tag}, {sel.mode}) shows an earlier input's check"
+        at.button(key="attr_sanity_run").click().run()
+        assert not at.exception, at.exception
+        methods, target = asked[-1]
+        assert list(methods) == ["saliency"]
+        return cache.store().get(real_key(sel, methods, target)).maps["saliency"]  # (2, crop, crop)
+
+    def expected(choice):  # of the top class, as the page's "Explain: the top prediction" asks
+        methods, _target = asked[-1]
+        return attribution.sanity_check(choice.net(weight_files), choice.x(weight_files), methods).maps["saliency"]
+
+    walk(at, weight_files, shown, expected)
+
+
+FM_LAYER, FM_CHANNEL = "conv2", 5  # before its ReLU, after a bias of 1: a weight file scaled by 1.5
+# changes its pictures (conv1's would only be brighter, and each tile is scaled to its own range)
+
+
+def tiles_shown(at: AppTest) -> np.ndarray:
+    """Feature maps' tile pictures as the page sends them to the click component, one per tower."""
+    sent = [json.loads(e.proto.json_args) for e in at.main.get("component_instance")]
+    pictures = {a["key"]: a["src"] for a in sent if a["key"].startswith(f"fm_tiles_{FM_LAYER}_")}
+    return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
+                     for _key, src in sorted(pictures.items())]).astype(np.float32)  # (towers, H, W, 3)
+
+
+def test_the_feature_map_tiles_follow_mode_photo_model_and_weights(monkeypatch, weight_files):
+    at = start("views/feature_maps.py", monkeypatch, weight_files,
+               {"layer": FM_LAYER, "channel": str(FM_CHANNEL)})
+    assert (at.radio(key="fm_sort").value, at.toggle(key="fm_shared").value) == ("mean", False)
+
+    def shown(at):
+        assert at.selectbox(key=f"fm_channel_{FM_LAYER}").value == FM_CHANNEL
+        return tiles_shown(at)
+
+    def expected(choice):  # ordered by mean, each tile on its own range, the chosen channel framed
+        net = choice.net(weight_files)
+        with torch.no_grad():
+            act = net.activations(choice.x(weight_files))[FM_LAYER][0].numpy()  # (C, H, W)
+        scale = max(1, 40 // act.shape[1])
+        grids = render.tower_grids(act, FM_LAYER, "mean", net.arch, scale=scale, pad=max(1, scale // 2))
+        pictures = []
+        for _tower, grid in sorted(grids.items()):
+            pic = render.labelled_tiles(grid, "viridis")
+            pictures.append(render.mark_tile(pic, grid, FM_CHANNEL) if FM_CHANNEL in grid.channels else pic)
+        return np.stack(pictures).astype(np.float32)
 
     walk(at, weight_files, shown, expected)
 

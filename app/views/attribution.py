@@ -28,9 +28,12 @@ crop = sel.net.prep.crop
 view = sel.view  # the crop the network sees; every map is drawn on it
 layer_names = set(sel.net.arch.names())
 
-if sel.untrained:
-    st.warning("The network is **untrained**: these maps explain a *random* network, not a classifier "
-               "that has learnt anything. Load the pretrained weights (sidebar) for real explanations.")
+if sel.untrained and sidebar.pretrained_unavailable(sel.model):  # the sidebar's sentence: none to load here
+    st.warning(sidebar.weights_words("in the sidebar") + " These maps explain a *random* network, not a "
+               "classifier that has learnt anything.")
+elif sel.untrained:  # chosen in the sidebar, where the pretrained weights may be chosen instead
+    st.warning("The network is **untrained**: these maps explain a *random* network, not a classifier that has "
+               "learnt anything. Choose the pretrained weights in the sidebar for real explanations.")
 link = links.Link("attribution")
 
 
