@@ -14,7 +14,7 @@ import alexnet_viz as av
 from alexnet_viz import attribution
 from app_support import APP, fresh_caches, offline_pretrained_weights
 
-import state  # noqa: E402  (the app's module: app_support put app/ on the path)
+import sidebar  # noqa: E402  (the app's module: app_support put app/ on the path)
 
 PAGE = "views/attribution.py"
 TIMEOUT = 120
@@ -82,7 +82,7 @@ def warnings(at: AppTest) -> str:
 
 def test_page_explains_the_top_class_and_says_the_network_is_random(explain_calls):
     at = open_page()  # the pretrained weights, which this (offline) server does not have
-    assert state.UNTRAINED_WORDS in warnings(at), "the sidebar's sentence: no trained weights to load"
+    assert sidebar.UNTRAINED_WORDS in warnings(at), "the sidebar's sentence: no trained weights to load"
     assert "explain a *random* network" in warnings(at)
     assert "Choose the pretrained weights" not in warnings(at)
     assert any("badge[:material/warning: untrained network]" in m.value for m in at.main.markdown), "the page's untrained label"
@@ -242,17 +242,17 @@ def test_sanity_check_runs_on_the_button_and_shows_each_step(explain_calls):
 
 def test_the_untrained_warning_offers_the_pretrained_weights_only_where_the_server_may_have_them(
         explain_calls, monkeypatch, tmp_path):
-    monkeypatch.setenv(state.WEIGHT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(sidebar.WEIGHT_DIR_ENV, str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["weights"] = "untrained"  # chosen, and the pretrained ones not tried yet
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert "Choose the pretrained weights in the sidebar for real explanations" in warnings(at)
-    assert state.UNTRAINED_WORDS not in warnings(at)
+    assert sidebar.UNTRAINED_WORDS not in warnings(at)
     for weights in ("pretrained", "untrained"):  # tried: this server has none, and keeps saying so
         at.sidebar.radio(key="weights").set_value(weights).run()
         assert not at.exception, at.exception
-        assert state.UNTRAINED_WORDS in warnings(at) and "explain a *random* network" in warnings(at)
+        assert sidebar.UNTRAINED_WORDS in warnings(at) and "explain a *random* network" in warnings(at)
         assert "from the server's folder** under Weights in the sidebar" in warnings(at)
         assert "Choose the pretrained weights" not in warnings(at)
 
