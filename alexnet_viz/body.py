@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 from .architecture import Architecture, Layer
 
@@ -126,10 +127,12 @@ class MaxPool2d(nn.MaxPool2d):
 def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
     """One nn.Module for one table row, given the shape it receives (without the batch)."""
     c = in_shape[0]
-    if layer.kind == "conv":
-        return nn.Conv2d(c, layer.out_channels, layer.kernel, layer.stride, layer.padding, groups=layer.groups)
+    here = torch.get_default_device()  # the meta device while only shapes are wanted
+    if layer.kind == "conv":  # left uninitialised: every caller fills it (paper_init or a state dict)
+        return skip_init(nn.Conv2d, c, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                         groups=layer.groups, device=here)
     if layer.kind == "linear":
-        return nn.Linear(c, layer.out_channels)
+        return skip_init(nn.Linear, c, layer.out_channels, device=here)
     if layer.kind == "relu":
         return nn.ReLU(inplace=False)  # in-place ReLU breaks hook-based attribution
     if layer.kind == "lrn":
@@ -145,11 +148,18 @@ def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
 
 
 def build_body(arch: Architecture) -> nn.Module:
-    """The variant's nn.Module, with the attribute names its table (and its weight files) use."""
+    """The variant's nn.Module, with the attribute names its table (and its weight files) use.
+
+    Its convolutions and linear layers are left uninitialised (torch's own random initialisation
+    of 61 million numbers took most of a build, only to be overwritten): the caller fills every one
+    of them, with ``paper_init`` or a checked state dict (``load_network`` does)."""
     if arch.name == "torchvision":
         import torchvision
 
-        body = torchvision.models.alexnet(weights=None)
+        here = torch.get_default_device()
+        with torch.device("meta"):  # no initialisation; torchvision's AlexNet holds no buffers
+            body = torchvision.models.alexnet(weights=None)
+        body = body.to_empty(device=here)
         for m in body.modules():
             if isinstance(m, nn.ReLU):
                 m.inplace = False  # keeps every activation intact; the state dict is unchanged
