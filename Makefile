@@ -23,8 +23,9 @@ $(AXE): tests/package.json tests/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests --no-audit --no-fund --loglevel=error && touch $(AXE); \
 	else echo "npm is missing: the accessibility test will skip (apt-get install npm)"; fi
 
-# One worker per core, a test file per worker at a time (its server, browser and fixtures stay together).
-XDIST := -n auto --dist loadfile
+# One worker per core; a test file per worker unless it splits itself (tests/conftest.py: its server, browser
+# and fixtures stay together), the files with browser or slow tests first.
+XDIST := -n auto --dist loadgroup
 
 test: $(STAMP) $(AXE)
 	ALEXNET_VIZ_OFFLINE=1 $(PY) -m pytest -q $(XDIST)

@@ -5,8 +5,8 @@ import pytest
 
 # Tests never reach the network; set here too so a bare `pytest` behaves like `make test`.
 os.environ.setdefault("ALEXNET_VIZ_OFFLINE", "1")
-# The app gives torch half the cores per operation on a shared server (app/cache.py); AppTests run
-# the app inside this process, so keep torch's own default here (tests/test_app_cache.py checks it).
+# The app gives torch half the cores per operation on a shared server (app/server.py); AppTests run
+# the app inside this process, so keep torch's own default here (tests/test_app_server.py checks it).
 os.environ.setdefault("ALEXNET_VIZ_TORCH_THREADS", "0")
 # On a GPU, tests compare numbers as the app and the command line compute them: without TF32
 # (alexnet_viz.full_float32; tests/test_cuda.py measures what TF32 would change).
@@ -21,6 +21,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
     _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, _workers)))
+
+
+def pytest_collection_modifyitems(config, items):
+    """How `make test` shares the work among its pytest-xdist workers (``--dist loadgroup``):
+
+    * a test module runs on one worker, so its server, browser and module fixtures are built once,
+      unless it defines ``worker_group(item) -> str``: tests with the same answer stay together
+      and different answers may run at once on different workers (long modules whose tests share
+      nothing costly: the docs' pages, the browser tests that each start their own visits);
+    * the modules with browser or slow tests go first, so the long ones start early and the short
+      ones fill the workers' time around them instead of leaving one worker to finish alone.
+    Without xdist the order changes the same way and nothing else happens."""
+    heavy = {item.module.__name__ for item in items
+             if item.get_closest_marker("browser") or item.get_closest_marker("slow")}
+    for item in items:
+        split = getattr(item.module, "worker_group", None)
+        group = item.module.__name__ + ("." + split(item) if split else "")
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.module.__name__ not in heavy)  # stable: each module keeps its order
 
 
 def _one_component_scan() -> None:

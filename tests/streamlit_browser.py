@@ -94,6 +94,35 @@ def settle(pg) -> None:
     pg.wait_for_timeout(300)
 
 
+FINISHED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return app && !['running', 'initial'].includes(app.getAttribute('data-test-script-state'));
+}"""
+# What a finished run sent is on the screen: every picture decoded, every plotly chart drawn, every
+# component's frame sized, every table in the first screen drawn (a table below it is drawn when
+# scrolled to), no placeholder left (what a closed expander or an unchosen tab hides is not drawn
+# until it is opened, so it does not count).
+DRAWN = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main || document.querySelector('[data-testid="stSkeleton"]')) return false;
+    const shown = e => e.getClientRects().length > 0;
+    return [...document.querySelectorAll('img')].every(i => i.complete)
+        && [...main.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => !shown(c) || c.querySelector('.main-svg'))
+        && [...main.querySelectorAll('iframe')].every(f => f.offsetParent === null || f.getBoundingClientRect().height > 0)
+        && [...main.querySelectorAll('[data-testid="stDataFrame"]')].every(t => !shown(t) || t.getBoundingClientRect().top > innerHeight || t.querySelector('canvas'));
+}"""
+
+
+def loaded(pg, url: str) -> None:
+    """Open ``url`` and wait until its first script run has finished and what it sent is drawn
+    (``DRAWN``), then 300 ms for the layout to come to rest. Unlike ``settle``, no pause for a run
+    to begin: a page that has just loaded shows "initial" until its first run starts."""
+    pg.goto(url)
+    pg.wait_for_function(FINISHED, timeout=120_000)
+    pg.wait_for_function(DRAWN, timeout=60_000)
+    pg.wait_for_timeout(300)
+
+
 def choose(pg, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label`` (type it, click it), and settle."""
     box = pg.get_by_label(label, exact=True)

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from streamlit_browser import ARGS, CHROMIUM, ROOT, require_chromium, running_app, settle
+from streamlit_browser import ARGS, CHROMIUM, ROOT, loaded, require_chromium, running_app, settle
 
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
 AXE = ROOT / "tests" / "node_modules" / "axe-core" / "axe.min.js"
@@ -28,6 +28,11 @@ FAILING_RULES = ("heading-order",)  # moderate, but every page passes it: a head
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
+
+
+def worker_group(item) -> str:
+    """Each test may run on its own xdist worker (with a server of its own): see conftest.py."""
+    return item.name
 
 
 def axe_violations(pg) -> list[dict]:
@@ -65,11 +70,9 @@ def test_axe_finds_no_critical_or_serious_violation_on_any_page(app_url):
         pg = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
         pg.set_default_timeout(120_000)
         for path, word in PAGES.items():
-            pg.goto(f"{app_url}/{path}")
-            settle(pg)
+            loaded(pg, f"{app_url}/{path}")  # the run finished and its charts and pictures drawn
             pg.get_by_text(word).first.wait_for(state="attached")
             assert pg.locator('[data-testid="stException"]').count() == 0, path
-            pg.wait_for_timeout(1500)  # charts and pictures arrive after the run
             if path == "":  # the uploader says one size: its label's, not the drop zone's "32MB per file"
                 side = pg.locator('[data-testid="stSidebar"]')
                 assert side.get_by_text("up to 20 MB").first.is_visible()
@@ -120,10 +123,8 @@ LAYOUT = """() => {
 
 
 def layout(pg, app_url: str, path: str, present: bool) -> dict:
-    pg.goto(f"{app_url}/{path}" + ("?present=1" if present else ""))
-    settle(pg)
+    loaded(pg, f"{app_url}/{path}" + ("?present=1" if present else ""))
     assert pg.locator('[data-testid="stException"]').count() == 0, path
-    pg.wait_for_timeout(1000)
     found = pg.evaluate(LAYOUT)
     if path == "architecture":  # its labels need 780 px: narrower, it scrolls in its own box
         found["diagram_width"] = pg.locator('[data-testid="stPlotlyChart"] svg.main-svg').first.bounding_box()["width"]
@@ -134,38 +135,50 @@ def layout(pg, app_url: str, path: str, present: bool) -> dict:
     return found
 
 
-def test_projector_sizes_keep_the_result_in_view_and_presentation_mode_enlarges(app_url):
+@pytest.mark.parametrize("width, height", PROJECTOR, ids=[f"{w}x{h}" for w, h in PROJECTOR])
+def test_projector_sizes_keep_the_result_in_view_and_presentation_mode_enlarges(app_url, width, height):
     """At 1280×720 and 1024×768, in both modes: no page scrolls sideways, the main result starts
-    in the first screen, and presentation mode's type is larger (never smaller) than the usual.
-    At a phone's 390×844 no page scrolls sideways."""
+    in the first screen, and presentation mode's type is larger (never smaller) than the usual."""
     from playwright.sync_api import sync_playwright
 
     problems, seen = [], {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        for width, height in PROJECTOR:
-            for present in (False, True):
-                pg = browser.new_context(viewport={"width": width, "height": height}).new_page()
-                pg.set_default_timeout(120_000)
-                for path in PAGES:
-                    got = seen[(width, present, path)] = layout(pg, app_url, path, present)
-                    where = f"{path or 'predict'} at {width}×{height}{' presenting' if present else ''}"
-                    if got["sideways"] > 1:
-                        problems.append(f"{where}: scrolls {got['sideways']} px sideways")
-                    problems += [f"{where}: cut at the right: {c}" for c in got["cut"]  # the walkthrough's 10
-                                 if not (path == "architecture" and c.startswith("stDataFrame"))]  # columns scroll, layer pinned
-                    problems += [f"{where}: metric label cut: {c}" for c in got["ellipsis"]]
-                    if path in RESULT and (got.get("result_seen") is None or got["result_seen"] > height):  # 120 px
-                        problems.append(f"{where}: the result starts at {got.get('result_top')} px")
-                    if got.get("diagram_width", 780) < 779:
-                        problems.append(f"{where}: the diagram is squeezed to {got['diagram_width']} px")
-                    if present:
-                        plain = seen[(width, False, path)]
-                        for what in ("metric", "h1"):
-                            if got[what] is not None and plain[what] is not None and got[what] < plain[what]:
-                                problems.append(f"{where}: {what} {got[what]} px < {plain[what]} px without the mode")
-                    pg.screenshot(path=SHOTS / f"projector_{path or 'predict'}_{width}{'_present' if present else ''}.png")
-                pg.context.close()
+        for present in (False, True):
+            pg = browser.new_context(viewport={"width": width, "height": height}).new_page()
+            pg.set_default_timeout(120_000)
+            for path in PAGES:
+                got = seen[(width, present, path)] = layout(pg, app_url, path, present)
+                where = f"{path or 'predict'} at {width}×{height}{' presenting' if present else ''}"
+                if got["sideways"] > 1:
+                    problems.append(f"{where}: scrolls {got['sideways']} px sideways")
+                problems += [f"{where}: cut at the right: {c}" for c in got["cut"]  # the walkthrough's 10
+                             if not (path == "architecture" and c.startswith("stDataFrame"))]  # columns scroll, layer pinned
+                problems += [f"{where}: metric label cut: {c}" for c in got["ellipsis"]]
+                if path in RESULT and (got.get("result_seen") is None or got["result_seen"] > height):  # 120 px
+                    problems.append(f"{where}: the result starts at {got.get('result_top')} px")
+                if got.get("diagram_width", 780) < 779:
+                    problems.append(f"{where}: the diagram is squeezed to {got['diagram_width']} px")
+                if present:
+                    plain = seen[(width, False, path)]
+                    for what in ("metric", "h1"):
+                        if got[what] is not None and plain[what] is not None and got[what] < plain[what]:
+                            problems.append(f"{where}: {what} {got[what]} px < {plain[what]} px without the mode")
+                pg.screenshot(path=SHOTS / f"projector_{path or 'predict'}_{width}{'_present' if present else ''}.png")
+            pg.context.close()
+        browser.close()
+    (SHOTS / f"projector_{width}.json").write_text(json.dumps({f"{k[2] or 'predict'} {k[0]} {k[1]}": v
+                                                               for k, v in seen.items()}, indent=1))
+    assert not problems, "\n".join(problems)
+
+
+def test_no_page_scrolls_sideways_on_a_phone(app_url):
+    """At a phone's 390×844 no page scrolls sideways."""
+    from playwright.sync_api import sync_playwright
+
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]}, is_mobile=True).new_page()
         pg.set_default_timeout(120_000)
         for path in PAGES:
@@ -173,8 +186,6 @@ def test_projector_sizes_keep_the_result_in_view_and_presentation_mode_enlarges(
             if got["sideways"] > 1:
                 problems.append(f"{path or 'predict'} on a phone: scrolls {got['sideways']} px sideways")
         browser.close()
-    (SHOTS / "projector.json").write_text(json.dumps({f"{k[2] or 'predict'} {k[0]} {k[1]}": v
-                                                      for k, v in seen.items()}, indent=1))
     assert not problems, "\n".join(problems)
 
 
