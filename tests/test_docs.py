@@ -6,7 +6,10 @@ The convention (docs/README of the examples, stated in docs/library.md): every f
 holds ``photo.jpg`` (Chelsea the cat) and ``photos/`` (three small JPEGs); a fence whose line
 before is ``<!-- not run -->`` is not (``make run``, a download, a cluster). A page's Python
 fences run in order in one process, so a later one may use an earlier one's names; each shell
-fence runs in ``bash -e`` with ``alexnet-viz`` and ``python`` from this interpreter's folder.
+fence runs in ``bash -e`` with ``alexnet-viz`` and ``python`` from this interpreter's folder; its
+``alexnet-viz`` commands run forked from one process that has imported the command line already
+(tests/warm_cli.py: the same arguments, folder, environment, input and output, without importing
+torch again for each; ``python -m alexnet_viz`` starts a new Python as written).
 """
 from __future__ import annotations
 
@@ -15,14 +18,22 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from warm_cli import warm_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
 SKIP = "<!-- not run -->"
 RUN = ("python", "sh")
+
+
+def worker_group(item) -> str:
+    """Each page's examples may run on their own xdist worker (in a folder of their own): see
+    conftest.py. A page's examples stay together and in order: a later one may use an earlier one's files."""
+    return item.callspec.params["page"].name if hasattr(item, "callspec") else "found"
 
 
 def blocks(page: Path) -> list[tuple[str, int, str, bool]]:
@@ -50,8 +61,9 @@ def test_the_examples_are_found():
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A folder with the examples' photos, and the environment they run in: offline, its own cache."""
+def workdir(tmp_path_factory) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A folder with the examples' photos, and the environment they run in: offline, its own cache,
+    ``alexnet-viz`` warm (tests/warm_cli.py)."""
     import skimage.data
     from PIL import Image
 
@@ -65,7 +77,8 @@ def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
                MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    return d, env
+    with warm_cli(env) as warm:
+        yield d, dict(env, PATH=os.pathsep.join([str(warm), env["PATH"]]))
 
 
 def _cases():
