@@ -188,15 +188,31 @@ def photo(path: Path, seed: int) -> Path:
     return path
 
 
-async def settled(pg) -> None:
+# Counts the script runs a page has seen begin (installed in every context of a walk), so that
+# ``settled`` knows at once that an action's run began and ended, however short it was.
+COUNT_RUNS = """new MutationObserver(ms => { for (const m of ms)
+        if (m.target.getAttribute('data-test-script-state') === 'running') window.__runs = (window.__runs || 0) + 1; })
+    .observe(document, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});"""
+
+
+async def runs(pg) -> int:
+    """How many script runs the page has seen begin (0 without ``COUNT_RUNS``)."""
+    return await pg.evaluate("window.__runs || 0")
+
+
+async def settled(pg, runs_before: int | None = None) -> None:
     """Until the script run an action started has finished (Streamlit marks it on the app element).
 
-    Only as good as its guess that the run begins within 1.5 s: on a loaded machine it may begin
-    later (an upload first goes over HTTP), so an action whose run matters names what the run
-    draws in ``walkthrough``'s ``drawn``."""
+    With ``runs_before`` (``runs`` read before the action, in a context with ``COUNT_RUNS``), the
+    run's beginning is seen however short it was. Without it, only as good as its guess that the
+    run begins within 1.5 s: on a loaded machine it may begin later (an upload first goes over
+    HTTP), so an action whose run matters names what the run draws in ``walkthrough``'s ``drawn``."""
     try:  # the run begins shortly after the action; a cheap one may be over before we look
-        await pg.wait_for_function("""() => document.querySelector('[data-testid="stApp"]')
-            ?.getAttribute('data-test-script-state') === 'running'""", timeout=1500)
+        if runs_before is not None:
+            await pg.wait_for_function(f"(window.__runs || 0) > {runs_before}", timeout=1500)
+        else:
+            await pg.wait_for_function("""() => document.querySelector('[data-testid="stApp"]')
+                ?.getAttribute('data-test-script-state') === 'running'""", timeout=1500)
     except Exception:  # noqa: BLE001 - playwright's TimeoutError: it ran and finished already
         pass
     await finished(pg)
@@ -222,9 +238,9 @@ def drawn_after(pg, picture: Path) -> dict:
             "lesson": pg.get_by_role("button", name="Next →").first}
 
 
-async def action_done(pg, drawn=None) -> None:
+async def action_done(pg, drawn=None, runs_before: int | None = None) -> None:
     """Until an action's run has finished and drawn ``drawn`` (a locator, if any)."""
-    await settled(pg)
+    await settled(pg, runs_before)
     if drawn is not None:
         await drawn.first.wait_for(state="visible")
         await finished(pg)  # the run that drew it may still be going on
@@ -249,6 +265,7 @@ async def walkthrough(browser, url: str, s: Session, picture: Path, pids: list[i
     """One student's walk; with ``pids`` (only while no other session runs) the server's CPU-seconds
     of each action too, each read 0.3 s after its run so the sending is in it."""
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    await ctx.add_init_script(COUNT_RUNS)
     pg = await ctx.new_page()
     pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
     steps = {
@@ -269,9 +286,10 @@ async def walkthrough(browser, url: str, s: Session, picture: Path, pids: list[i
     try:
         for name in ACTIONS:
             before = cpu_seconds(pids) if pids else 0.0
+            before_runs = await runs(pg) if name != "open" else None
             start = time.perf_counter()
             await steps[name]()
-            await action_done(pg, drawn.get(name))
+            await action_done(pg, drawn.get(name), before_runs)
             s.times[name] = time.perf_counter() - start
             if pids:
                 await asyncio.sleep(0.3)
