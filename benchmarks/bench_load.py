@@ -64,7 +64,7 @@ ACTION_TIMEOUT_S = 90
 ACTIONS = ["open", "upload_predict", "feature_maps", "layer_1", "layer_2", "tile_click", "unit", "saliency",
            "grad_cam", "architecture", "lesson", "lesson_next"]
 MAX_ABUSE = 16
-CANARY_CLICKS = 8  # the canary's uploads, idle and again under abuse
+CANARY_CLICKS = 20  # the canary's uploads, idle and again under abuse
 COMPONENT = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
 QUEUE_WORDS = "Waiting: place"  # the attribution page's line while a job waits in the queue
 EXCEPTION = '[data-testid="stException"]'
@@ -445,6 +445,7 @@ def costliest_links(url: str, n: int) -> list[str]:
 async def canary(browser, url: str, folder: Path, first_seed: int, clicks: int) -> list[float]:
     """One visitor uploading a new photo ``clicks`` times: seconds until each top-5 is drawn."""
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    await ctx.add_init_script(COUNT_RUNS)
     pg = await ctx.new_page()
     pg.set_default_timeout(ACTION_TIMEOUT_S * 1000)
     await pg.goto(url)
@@ -452,9 +453,10 @@ async def canary(browser, url: str, folder: Path, first_seed: int, clicks: int) 
     times = []
     for i in range(clicks):
         picture = photo(folder / f"canary-{first_seed + i}.jpg", first_seed + i)
+        before = await runs(pg)
         start = time.perf_counter()
         await pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture))
-        await action_done(pg, photo_drawn(pg, picture.name))
+        await action_done(pg, photo_drawn(pg, picture.name), before)
         times.append(time.perf_counter() - start)
     await ctx.close()
     return times

@@ -157,3 +157,29 @@ def test_the_server_sets_numpys_blas_threads_once_for_every_thread(monkeypatch):
         monkeypatch.setenv(server.BLAS_THREADS_ENV, "2")
         server.set_blas_threads()  # once per process: a later change of the setting is not read
         assert blas() == {1}
+
+
+def test_magic_is_off_and_no_page_needs_it():
+    """.streamlit/config.toml turns Streamlit's magic off (no rewrite of each page's syntax tree on
+    its first run): no page may hold a bare value that magic would have written to the page."""
+    import ast
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    assert tomllib.loads((root / ".streamlit" / "config.toml").read_text())["runner"]["magicEnabled"] is False
+    pages = [root / "app" / "streamlit_app.py", *sorted((root / "app" / "views").glob("*.py"))]
+    assert len(pages) > 10
+    bare = []
+
+    def walk(body, top=False):
+        for i, node in enumerate(body):
+            if isinstance(node, ast.Expr) and not isinstance(node.value, (ast.Call, ast.Await)) and not (top and i == 0):
+                bare.append(f"{page.name}:{node.lineno}: {ast.unparse(node)[:60]}")
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    if isinstance(getattr(node, field, None), list):
+                        walk(getattr(node, field))
+
+    for page in pages:
+        walk(ast.parse(page.read_text()).body, top=True)
+    assert not bare, "a bare value magic would have shown: " + "; ".join(bare)
