@@ -23,23 +23,47 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, _workers)))
 
 
-def pytest_collection_modifyitems(config, items):
-    """How `make test` shares the work among its pytest-xdist workers (``--dist loadgroup``):
+# How `make test` shares the work among its pytest-xdist workers (``--dist loadgroup``, with the
+# grouping below): a test file runs on one worker, so its server, browser and module fixtures are
+# built once, except the long files named here, whose parts share nothing costly and may run at
+# once on different workers: "test" (each test, each parameter, on its own) or "page" (the docs'
+# examples of one page together, in order: a later one may use an earlier one's files).
+SPLIT = {"tests/test_browser_a11y.py": "test", "tests/test_browser_classroom.py": "test",
+         "tests/test_docs.py": "page"}
 
-    * a test module runs on one worker, so its server, browser and module fixtures are built once,
-      unless it defines ``worker_group(item) -> str``: tests with the same answer stay together
-      and different answers may run at once on different workers (long modules whose tests share
-      nothing costly: the docs' pages, the browser tests that each start their own visits);
-    * the modules with browser or slow tests go first, so the long ones start early and the short
-      ones fill the workers' time around them instead of leaving one worker to finish alone.
-    Without xdist the order changes the same way and nothing else happens."""
+
+def work_group(nodeid: str) -> str:
+    """The unit of work a test belongs to (see ``SPLIT``), from its node id."""
+    path, _, name = nodeid.partition("::")
+    how = SPLIT.get(path)
+    if how == "test":
+        return nodeid
+    if how == "page" and "[" in name:  # test_example_runs[cli.md-sh-line53] -> cli.md
+        return f"{path}::{name.split('[', 1)[1].split('-', 1)[0]}"
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown without it (-p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """Schedule by ``work_group`` (pytest-xdist's own loadgroup reads a mark it can no longer attach
+    under pytest 9, and would send each test anywhere, building a file's fixtures on each worker)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_group(nodeid)
+
+    return ByWorkGroup(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files with browser or slow tests first, so the long ones start early and the short ones
+    fill the workers' time around them instead of leaving one worker to finish alone."""
     heavy = {item.module.__name__ for item in items
              if item.get_closest_marker("browser") or item.get_closest_marker("slow")}
-    for item in items:
-        split = getattr(item.module, "worker_group", None)
-        group = item.module.__name__ + ("." + split(item) if split else "")
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.module.__name__ not in heavy)  # stable: each module keeps its order
+    items.sort(key=lambda item: item.module.__name__ not in heavy)  # stable: each file keeps its order
 
 
 def _one_component_scan() -> None:

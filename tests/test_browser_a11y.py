@@ -30,11 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
 
 
-def worker_group(item) -> str:
-    """Each test may run on its own xdist worker (with a server of its own): see conftest.py."""
-    return item.name
-
-
 def axe_violations(pg) -> list[dict]:
     """axe-core's violations on the page as it is now: rule, impact, how many nodes, a sample."""
     pg.add_script_tag(path=str(AXE))

@@ -26,11 +26,6 @@ import nginx_conf  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_chromium()
 
-
-def worker_group(item) -> str:
-    """Each test may run on its own xdist worker (with a server of its own): see conftest.py."""
-    return item.name
-
 SHOTS = ROOT / "tests" / "artifacts" / "browser"
 COMPONENT = 'iframe[title="streamlit_image_coordinates.streamlit_image_coordinates"]'
 FOLLOW_MS = 30_000  # a bounded wait, not a timing claim: bench_follow.py measures the latency

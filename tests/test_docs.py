@@ -30,12 +30,6 @@ SKIP = "<!-- not run -->"
 RUN = ("python", "sh")
 
 
-def worker_group(item) -> str:
-    """Each page's examples may run on their own xdist worker (in a folder of their own): see
-    conftest.py. A page's examples stay together and in order: a later one may use an earlier one's files."""
-    return item.callspec.params["page"].name if hasattr(item, "callspec") else "found"
-
-
 def blocks(page: Path) -> list[tuple[str, int, str, bool]]:
     """``(language, line, code, runs)`` for every fenced block of ``page``."""
     text = page.read_text()
