@@ -8,6 +8,10 @@ os.environ.setdefault("ALEXNET_VIZ_OFFLINE", "1")
 # The app gives torch half the cores per operation on a shared server (app/server.py); AppTests run
 # the app inside this process, so keep torch's own default here (tests/test_app_server.py checks it).
 os.environ.setdefault("ALEXNET_VIZ_TORCH_THREADS", "0")
+# A server runs its costly jobs at a lower CPU priority than visitors' clicks (app/work.py); here the
+# other pytest-xdist worker's tests would take their place, so tests run them at the process's own
+# (tests/test_app_work.py sets the variable itself to check the default).
+os.environ.setdefault("ALEXNET_VIZ_JOB_NICE", "0")
 # On a GPU, tests compare numbers as the app and the command line compute them: without TF32
 # (alexnet_viz.full_float32; tests/test_cuda.py measures what TF32 would change).
 from alexnet_viz.network import full_float32  # noqa: E402
