@@ -55,6 +55,8 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False  # keep this file's order (the long files first), not xdist's by size
+
     class ByWorkGroup(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return work_group(nodeid)
