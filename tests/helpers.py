@@ -38,3 +38,14 @@ def painting(size: tuple[int, int], box=None, colour=(255, 0, 0), alpha: int = 2
         t, l, b, r = box
         a[t:b, l:r] = (*colour, alpha)
     return a
+
+
+def structured_photo():
+    """A 410×300 photo whose every pixel differs from its neighbours and from any stroke
+    (the painting tests draw on its crop)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:300, 0:410]
+    rgb = np.stack([xx * 255 // 409, yy * 255 // 299, rng.integers(40, 200, (300, 410))], axis=-1)
+    return Image.fromarray(rgb.astype(np.uint8))

@@ -10,7 +10,7 @@ from PIL import Image
 import alexnet_viz as av
 from alexnet_viz import lab
 from alexnet_viz.painting import paint_over
-from helpers import painting
+from helpers import painting, structured_photo
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,7 @@ def net() -> av.Network:
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    """A structured photo: every pixel differs from its neighbours and from any stroke."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:300, 0:410]
-    rgb = np.stack([xx * 255 // 409, yy * 255 // 299, rng.integers(40, 200, (300, 410))], axis=-1)
-    return Image.fromarray(rgb.astype(np.uint8))
+    return structured_photo()
 
 
 @pytest.fixture(scope="module")

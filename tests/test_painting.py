@@ -8,29 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import alexnet_viz as av
 from alexnet_viz.images import ImageError
 from alexnet_viz.painting import PAINT_MAX_BYTES, PAINT_MAX_SIDE, paint_over, read_painting
-from helpers import painting
+from helpers import painting, structured_photo
 
 
 @pytest.fixture(scope="module")
-def net() -> av.Network:
-    return av.load_network("alexnet2012", "untrained", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def photo() -> Image.Image:
-    """A structured photo: every pixel differs from its neighbours and from any stroke."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:300, 0:410]
-    rgb = np.stack([xx * 255 // 409, yy * 255 // 299, rng.integers(40, 200, (300, 410))], axis=-1)
-    return Image.fromarray(rgb.astype(np.uint8))
-
-
-@pytest.fixture(scope="module")
-def view(net, photo) -> Image.Image:
-    return net.view(photo)  # the 227×227 crop the network sees
+def view(alex) -> Image.Image:
+    return alex.view(structured_photo())  # the 227×227 crop the network sees
 
 
 def png(a: np.ndarray | Image.Image) -> bytes:
