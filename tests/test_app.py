@@ -356,3 +356,20 @@ def test_the_app_turns_tf32_off_for_its_process(forward_calls, monkeypatch):
         full_float32()
 
 
+
+
+def test_predicts_untrained_note_offers_the_pretrained_weights_only_until_the_server_finds_none():
+    """Chosen untrained, the note offers the pretrained weights; once this server has tried them
+    and has none (offline here), it points to the sidebar's sentence instead of offering them."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["weights"] = "untrained"
+    at.run()
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "Choose the pretrained weights in the sidebar" in infos
+    at.sidebar.radio(key="weights").set_value("pretrained").run()  # tried: none here
+    at.sidebar.radio(key="weights").set_value("untrained").run()
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "mean nothing yet" in infos and "The sidebar says which weights this server has" in infos
+    assert "Choose the pretrained weights" not in infos

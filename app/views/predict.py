@@ -50,9 +50,11 @@ with right:
                   if sel.mode == "warp" else ""))
     st.download_button("Download the crop (PNG)", lambda view=view: render.png_bytes(view), file_name="crop.png",
                        mime="image/png", on_click="ignore")
-if sel.untrained:
+if sel.untrained:  # offer the pretrained weights only where this server has not found them missing
     st.info("These probabilities come from the **untrained** network: they are spread thinly over "
-            "all the classes and mean nothing yet. Load the pretrained weights to see real predictions.")
+            "all the classes and mean nothing yet. "
+            + ("The sidebar says which weights this server has." if sidebar.pretrained_unavailable(sel.model)
+               else "Choose the pretrained weights in the sidebar to see real predictions."))
 
 st.header("Photos like this one")
 ix, problem = indexes.choose(sel, link)
