@@ -361,6 +361,9 @@ def test_the_app_turns_tf32_off_for_its_process(forward_calls, monkeypatch):
 def test_predicts_untrained_note_offers_the_pretrained_weights_only_until_the_server_finds_none():
     """Chosen untrained, the note offers the pretrained weights; once this server has tried them
     and has none (offline here), it points to the sidebar's sentence instead of offering them."""
+    from app_support import fresh_caches
+
+    fresh_caches()  # a server that has not tried the pretrained weights yet
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["weights"] = "untrained"
     at.run()
